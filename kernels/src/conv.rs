@@ -1,0 +1,504 @@
+//! 2-D convolution (cross-correlation, as every deep-learning framework computes it):
+//! x `[b, c, h, w]`, w `[d, c, kh, kw]`, bias `[d]` → y `[b, d, h2, w2]`, with
+//! `h2 = (h + 2p − kh) / s + 1` (rounded down, as in the seed) and likewise `w2`.
+
+use ndarray::{
+    ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, ArrayViewMut5,
+    Axis, Zip, s,
+};
+
+use crate::error::{Result, expect_shape, mismatch};
+use crate::gemm::gemm;
+use crate::scratch::Scratch;
+use crate::technique::Technique;
+use crate::window::Geometry;
+
+const FORWARD: &str = "conv2d forward";
+const BACKWARD: &str = "conv2d backward";
+
+/// Stride and zero padding of a convolution; the kernel size comes from the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Step between windows, at least 1.
+    pub stride: usize,
+    /// Zeros added on every side of each input plane.
+    pub padding: usize,
+}
+
+impl Conv2dParams {
+    /// Shape of y `[b, d, h2, w2]` for x `[b, c, h, w]` and w `[d, c, kh, kw]`, or why they
+    /// cannot be convolved.
+    pub fn output_shape(&self, x: &[usize], w: &[usize]) -> Result<[usize; 4]> {
+        Ok(self.geometry(FORWARD, x, w)?.output_shape())
+    }
+
+    fn geometry(&self, layer: &'static str, x: &[usize], w: &[usize]) -> Result<Geometry> {
+        let &[d, wc, kh, kw] = w else {
+            return Err(mismatch(
+                layer,
+                format!("w has shape {w:?}, expected [d, c, kh, kw]"),
+            ));
+        };
+        let g = Geometry::new(layer, x, d, (kh, kw), self.stride, self.padding)?;
+        if wc != g.c {
+            return Err(mismatch(
+                layer,
+                format!(
+                    "w {w:?} expects {wc} input channels but x {x:?} has {}",
+                    g.c
+                ),
+            ));
+        }
+        Ok(g)
+    }
+
+    fn forward_geometry(
+        &self,
+        x: &ArrayView4<f32>,
+        w: &ArrayView4<f32>,
+        bias: &ArrayView1<f32>,
+        y: &ArrayViewMut4<f32>,
+    ) -> Result<Geometry> {
+        let g = self.geometry(FORWARD, x.shape(), w.shape())?;
+        expect_shape(FORWARD, "bias", bias.shape(), &[g.d])?;
+        expect_shape(FORWARD, "y", y.shape(), &g.output_shape())?;
+        Ok(g)
+    }
+
+    /// Checks the shapes of x, w, dy, dx, dw and dbias, in that order.
+    fn backward_geometry(&self, [x, w, dy, dx, dw, dbias]: [&[usize]; 6]) -> Result<Geometry> {
+        let g = self.geometry(BACKWARD, x, w)?;
+        expect_shape(BACKWARD, "dy", dy, &g.output_shape())?;
+        expect_shape(BACKWARD, "dx", dx, x)?;
+        expect_shape(BACKWARD, "dw", dw, w)?;
+        expect_shape(BACKWARD, "dbias", dbias, &[g.d])?;
+        Ok(g)
+    }
+}
+
+/// The signature every convolution forward technique shares:
+/// `(params, x [b, c, h, w], w [d, c, kh, kw], bias [d], y [b, d, h2, w2], scratch)`.
+pub type ConvForwardFn = fn(
+    &Conv2dParams,
+    ArrayView4<f32>,
+    ArrayView4<f32>,
+    ArrayView1<f32>,
+    ArrayViewMut4<f32>,
+    &mut Scratch,
+) -> Result<()>;
+
+/// The signature every convolution backward technique shares:
+/// `(params, x [b, c, h, w], w [d, c, kh, kw], dy [b, d, h2, w2], dx [b, c, h, w],
+/// dw [d, c, kh, kw], dbias [d], scratch)`.
+pub type ConvBackwardFn = fn(
+    &Conv2dParams,
+    ArrayView4<f32>,
+    ArrayView4<f32>,
+    ArrayView4<f32>,
+    ArrayViewMut4<f32>,
+    ArrayViewMut4<f32>,
+    ArrayViewMut1<f32>,
+    &mut Scratch,
+) -> Result<()>;
+
+/// The forward function of technique `t`.
+pub fn conv2d_forward_fn(t: Technique) -> ConvForwardFn {
+    match t {
+        Technique::Naive => conv2d_forward_naive,
+        Technique::PerOutput => conv2d_forward_per_output,
+        Technique::AxisReduce => conv2d_forward_axis_reduce,
+        Technique::Im2colGemm => conv2d_forward_im2col,
+    }
+}
+
+/// Convolution forward with technique `t`: x `[b, c, h, w]`, w `[d, c, kh, kw]`, bias `[d]`
+/// → y `[b, d, h2, w2]` (overwritten).
+pub fn conv2d_forward(
+    t: Technique,
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    conv2d_forward_fn(t)(p, x, w, bias, y, scratch)
+}
+
+/// Naive: seven nested loops, one scalar multiply-add per tap, padding tested per tap.
+/// Shapes as [`conv2d_forward`]; uses no scratch.
+pub fn conv2d_forward_naive(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    _scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(&x, &w, &bias, &y)?;
+    for b in 0..g.b {
+        for d in 0..g.d {
+            for i in 0..g.h2 {
+                for j in 0..g.w2 {
+                    let mut acc = bias[d];
+                    for c in 0..g.c {
+                        for ki in 0..g.kh {
+                            for kj in 0..g.kw {
+                                if let (Some(r), Some(q)) = (g.in_row(i, ki), g.in_col(j, kj)) {
+                                    acc += w[[d, c, ki, kj]] * x[[b, c, r, q]];
+                                }
+                            }
+                        }
+                    }
+                    y[[b, d, i, j]] = acc;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per output: pad x once, then each y element is the product-and-sum of filter `w[d]` with
+/// its `[c, kh, kw]` window. Shapes as [`conv2d_forward`]; scratch: the padded x.
+pub fn conv2d_forward_per_output(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(&x, &w, &bias, &y)?;
+    let [pad_buf] = scratch.parts([g.padded_len()]);
+    let xp = g.pad(x, pad_buf);
+    for ((b, d, i, j), out) in y.indexed_iter_mut() {
+        let window = xp.slice(s![b, .., g.rows(i), g.cols(j)]);
+        *out = dot(w.index_axis(Axis(0), d), window) + bias[d];
+    }
+    Ok(())
+}
+
+/// The sum of the elementwise product of two views of one shape.
+pub(crate) fn dot<D: ndarray::Dimension>(
+    a: ndarray::ArrayView<f32, D>,
+    b: ndarray::ArrayView<f32, D>,
+) -> f32 {
+    Zip::from(a).and(b).fold(0.0, |acc, &u, &v| acc + u * v)
+}
+
+/// Axis reduce: at each output position, the products of every image's window with every
+/// filter, `[b, d, c, kh, kw]`, are formed by broadcasting, then summed over `(c, kh, kw)`.
+/// Shapes as [`conv2d_forward`]; scratch: the padded x and the product tensor.
+pub fn conv2d_forward_axis_reduce(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(&x, &w, &bias, &y)?;
+    let [pad_buf, prod_buf] = scratch.parts([g.padded_len(), product_len(&g)]);
+    let xp = g.pad(x, pad_buf);
+    let mut prod = product_tensor(&g, prod_buf);
+    let filters = w.insert_axis(Axis(0));
+    for i in 0..g.h2 {
+        for j in 0..g.w2 {
+            let windows = xp
+                .slice(s![.., .., g.rows(i), g.cols(j)])
+                .insert_axis(Axis(1));
+            Zip::from(&mut prod)
+                .and_broadcast(&windows)
+                .and_broadcast(&filters)
+                .for_each(|p, &xv, &wv| *p = xv * wv);
+            let sums = prod
+                .view()
+                .into_shape_with_order((g.b, g.d, g.c * g.kh * g.kw))
+                .expect("product tensor is contiguous");
+            Zip::from(y.slice_mut(s![.., .., i, j]))
+                .and(sums.lanes(Axis(2)))
+                .and_broadcast(&bias)
+                .for_each(|out, lane, &bv| *out = lane.sum() + bv);
+        }
+    }
+    Ok(())
+}
+
+fn product_len(g: &Geometry) -> usize {
+    g.b * g.d * g.c * g.kh * g.kw
+}
+
+/// The `[b, d, c, kh, kw]` broadcast-product tensor of the axis-reduce technique, in scratch.
+fn product_tensor<'a>(g: &Geometry, buf: &'a mut [f32]) -> ArrayViewMut5<'a, f32> {
+    ArrayViewMut5::from_shape((g.b, g.d, g.c, g.kh, g.kw), buf).expect("sized by product_len")
+}
+
+/// im2col + GEMM: per image, unfold x into `[c·kh·kw, h2·w2]` and multiply by the filters seen
+/// as `[d, c·kh·kw]` with one `sgemm`, then add the bias. Shapes as [`conv2d_forward`];
+/// scratch: the unfolded matrix and the product.
+pub fn conv2d_forward_im2col(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(&x, &w, &bias, &y)?;
+    let w = w.as_standard_layout();
+    let filters = filter_matrix(&g, w.view());
+    let [cols_buf, out_buf] = scratch.parts([g.cols_len(), g.d * g.h2 * g.w2]);
+    let bias = bias.insert_axis(Axis(1));
+    for (b, mut y_image) in y.outer_iter_mut().enumerate() {
+        let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
+        let mut out = ArrayViewMut2::from_shape((g.d, g.h2 * g.w2), &mut *out_buf)
+            .expect("scratch part sized d·h2·w2");
+        gemm(1.0, filters, cols, 0.0, out.view_mut());
+        let out = out
+            .into_shape_with_order((g.d, g.h2, g.w2))
+            .expect("contiguous");
+        Zip::from(&mut y_image)
+            .and(&out)
+            .and_broadcast(bias.insert_axis(Axis(2)))
+            .for_each(|yv, &o, &bv| *yv = o + bv);
+    }
+    Ok(())
+}
+
+/// Filters w `[d, c, kh, kw]` (standard layout) seen as the matrix `[d, c·kh·kw]`.
+fn filter_matrix<'a>(g: &Geometry, w: ArrayView4<'a, f32>) -> ArrayView2<'a, f32> {
+    w.into_shape_with_order((g.d, g.c * g.kh * g.kw))
+        .expect("standard layout reshapes")
+}
+
+/// The backward function of technique `t`.
+pub fn conv2d_backward_fn(t: Technique) -> ConvBackwardFn {
+    match t {
+        Technique::Naive => conv2d_backward_naive,
+        Technique::PerOutput => conv2d_backward_per_output,
+        Technique::AxisReduce => conv2d_backward_axis_reduce,
+        Technique::Im2colGemm => conv2d_backward_im2col,
+    }
+}
+
+/// Convolution backward with technique `t`: from the forward's x `[b, c, h, w]` and
+/// w `[d, c, kh, kw]` and the output gradient dy `[b, d, h2, w2]`, overwrites
+/// dx `[b, c, h, w]`, dw `[d, c, kh, kw]` and dbias `[d]` (sums over the batch, not means).
+pub fn conv2d_backward(
+    t: Technique,
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    dx: ArrayViewMut4<f32>,
+    dw: ArrayViewMut4<f32>,
+    dbias: ArrayViewMut1<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    conv2d_backward_fn(t)(p, x, w, dy, dx, dw, dbias, scratch)
+}
+
+/// Naive: the forward's seven loops, each tap adding `dy·x` to dw and `dy·w` to dx.
+/// Shapes as [`conv2d_backward`]; uses no scratch.
+pub fn conv2d_backward_naive(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    mut dx: ArrayViewMut4<f32>,
+    mut dw: ArrayViewMut4<f32>,
+    mut dbias: ArrayViewMut1<f32>,
+    _scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.backward_geometry([
+        x.shape(),
+        w.shape(),
+        dy.shape(),
+        dx.shape(),
+        dw.shape(),
+        dbias.shape(),
+    ])?;
+    dx.fill(0.0);
+    dw.fill(0.0);
+    dbias.fill(0.0);
+    for b in 0..g.b {
+        for d in 0..g.d {
+            for i in 0..g.h2 {
+                for j in 0..g.w2 {
+                    let gy = dy[[b, d, i, j]];
+                    dbias[d] += gy;
+                    for c in 0..g.c {
+                        for ki in 0..g.kh {
+                            for kj in 0..g.kw {
+                                if let (Some(r), Some(q)) = (g.in_row(i, ki), g.in_col(j, kj)) {
+                                    dw[[d, c, ki, kj]] += gy * x[[b, c, r, q]];
+                                    dx[[b, c, r, q]] += gy * w[[d, c, ki, kj]];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per output: for each y element, whole-window updates `dw[d] += dy·window` and
+/// `dx_window += dy·w[d]` on a padded gradient, cropped at the end.
+/// Shapes as [`conv2d_backward`]; scratch: padded x and padded dx.
+pub fn conv2d_backward_per_output(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    dx: ArrayViewMut4<f32>,
+    mut dw: ArrayViewMut4<f32>,
+    mut dbias: ArrayViewMut1<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.backward_geometry([
+        x.shape(),
+        w.shape(),
+        dy.shape(),
+        dx.shape(),
+        dw.shape(),
+        dbias.shape(),
+    ])?;
+    let [pad_buf, dpad_buf] = scratch.parts([g.padded_len(), g.padded_len()]);
+    let xp = g.pad(x, pad_buf);
+    let mut dxp = g.zeroed_padded(dpad_buf);
+    dw.fill(0.0);
+    dbias.fill(0.0);
+    for ((b, d, i, j), &gy) in dy.indexed_iter() {
+        dbias[d] += gy;
+        dw.index_axis_mut(Axis(0), d)
+            .scaled_add(gy, &xp.slice(s![b, .., g.rows(i), g.cols(j)]));
+        dxp.slice_mut(s![b, .., g.rows(i), g.cols(j)])
+            .scaled_add(gy, &w.index_axis(Axis(0), d));
+    }
+    g.unpad(dxp.view(), dx);
+    Ok(())
+}
+
+/// Axis reduce: at each output position, the broadcast products `dy[b, d]·window[b, c, ·, ·]`
+/// are summed over the batch axis into dw, and `dy[b, d]·w[d, c, ·, ·]` over the filter axis
+/// into the padded dx. Shapes as [`conv2d_backward`]; scratch: padded x, padded dx, products.
+pub fn conv2d_backward_axis_reduce(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    dx: ArrayViewMut4<f32>,
+    mut dw: ArrayViewMut4<f32>,
+    dbias: ArrayViewMut1<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.backward_geometry([
+        x.shape(),
+        w.shape(),
+        dy.shape(),
+        dx.shape(),
+        dw.shape(),
+        dbias.shape(),
+    ])?;
+    let [pad_buf, dpad_buf, prod_buf] =
+        scratch.parts([g.padded_len(), g.padded_len(), product_len(&g)]);
+    let xp = g.pad(x, pad_buf);
+    let mut dxp = g.zeroed_padded(dpad_buf);
+    let mut prod = product_tensor(&g, prod_buf);
+    let filters = w.insert_axis(Axis(0));
+    dw.fill(0.0);
+    for i in 0..g.h2 {
+        for j in 0..g.w2 {
+            let gy = dy.slice(s![
+                ..,
+                ..,
+                i,
+                j,
+                ndarray::NewAxis,
+                ndarray::NewAxis,
+                ndarray::NewAxis
+            ]);
+            let windows = xp
+                .slice(s![.., .., g.rows(i), g.cols(j)])
+                .insert_axis(Axis(1));
+            Zip::from(&mut prod)
+                .and_broadcast(&gy)
+                .and_broadcast(&windows)
+                .for_each(|p, &gv, &xv| *p = gv * xv);
+            Zip::from(&mut dw)
+                .and(prod.lanes(Axis(0)))
+                .for_each(|dwv, lane| *dwv += lane.sum());
+            Zip::from(&mut prod)
+                .and_broadcast(&gy)
+                .and_broadcast(&filters)
+                .for_each(|p, &gv, &wv| *p = gv * wv);
+            Zip::from(dxp.slice_mut(s![.., .., g.rows(i), g.cols(j)]))
+                .and(prod.lanes(Axis(1)))
+                .for_each(|dxv, lane| *dxv += lane.sum());
+        }
+    }
+    g.unpad(dxp.view(), dx);
+    channel_sums(dy.into_dyn(), dbias);
+    Ok(())
+}
+
+/// dbias `[d]` ← the sum of dy over every axis but axis 1 (the channel axis); shared by the
+/// vectorised techniques of convolution and the fully connected layer.
+pub(crate) fn channel_sums(dy: ndarray::ArrayViewD<f32>, mut dbias: ArrayViewMut1<f32>) {
+    for (d, out) in dbias.iter_mut().enumerate() {
+        *out = dy.index_axis(Axis(1), d).sum();
+    }
+}
+
+/// im2col + GEMM: per image, `dw += dy_b·colsᵀ` and `dcols = wᵀ·dy_b` with `sgemm`, then
+/// col2im folds dcols into dx. Shapes as [`conv2d_backward`]; scratch: the unfolded matrix,
+/// its gradient and dw as a matrix.
+pub fn conv2d_backward_im2col(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    mut dx: ArrayViewMut4<f32>,
+    mut dw: ArrayViewMut4<f32>,
+    dbias: ArrayViewMut1<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.backward_geometry([
+        x.shape(),
+        w.shape(),
+        dy.shape(),
+        dx.shape(),
+        dw.shape(),
+        dbias.shape(),
+    ])?;
+    let w_std = w.as_standard_layout();
+    let filters = filter_matrix(&g, w_std.view());
+    let dy_std = dy.as_standard_layout();
+    let dy_images = dy_std
+        .view()
+        .into_shape_with_order((g.b, g.d, g.h2 * g.w2))
+        .expect("standard layout reshapes");
+    let ckk = g.c * g.kh * g.kw;
+    let [cols_buf, dcols_buf, dw_buf] = scratch.parts([g.cols_len(), g.cols_len(), g.d * ckk]);
+    let mut dw_mat = ArrayViewMut2::from_shape((g.d, ckk), dw_buf).expect("sized d·c·kh·kw");
+    for b in 0..g.b {
+        let dy_b = dy_images.index_axis(Axis(0), b);
+        let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
+        let beta = if b == 0 { 0.0 } else { 1.0 };
+        gemm(1.0, dy_b, cols.t(), beta, dw_mat.view_mut());
+        let mut dcols = ArrayViewMut2::from_shape((ckk, g.h2 * g.w2), &mut *dcols_buf)
+            .expect("sized by cols_len");
+        gemm(1.0, filters.t(), dy_b, 0.0, dcols.view_mut());
+        g.col2im(dcols.view(), dx.index_axis_mut(Axis(0), b));
+    }
+    dw.assign(
+        &dw_mat
+            .view()
+            .into_shape_with_order((g.d, g.c, g.kh, g.kw))
+            .expect("contiguous"),
+    );
+    channel_sums(dy.into_dyn(), dbias);
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Every layer of a small convolutional network, forward and backward, in four techniques.
+//!
+//! The layers are those of the seed network (convolution, max pooling, fully connected, leaky
+//! ReLU and sigmoid, softmax with cross-entropy). Each pass of each layer exists once per
+//! [`Technique`], as a public function of its own, and once as a dispatch on the enum; all
+//! share one signature so that tests and benchmarks can run them side by side.
+//!
+//! Conventions, the same in every module:
+//! - Tensors are `f32`, NCHW, batch first: `[b, c, h, w]`; a fully connected layer sees `[b, i]`.
+//! - Kernels write into outputs the caller provides. Every output is **overwritten**, never
+//!   accumulated into, so its previous contents do not matter.
+//! - Scratch memory (the im2col matrix, padded copies, broadcast products) comes from a caller's
+//!   [`Scratch`], which grows to the largest request and is then reused: a trainer that keeps one
+//!   per layer allocates nothing after its first step.
+//! - Shapes are checked before any work: a mismatch is a [`KernelError`] naming the layer and the
+//!   shapes, never a panic inside a loop.
+
+mod activation;
+mod conv;
+mod error;
+mod fc;
+mod gemm;
+mod pool;
+mod scratch;
+mod softmax;
+mod technique;
+mod window;
+
+pub use activation::{
+    ActivationBackwardFn, ActivationForwardFn, LEAKY_RELU_SLOPE, leaky_relu_backward,
+    leaky_relu_backward_fn, leaky_relu_backward_naive, leaky_relu_backward_vectorized,
+    leaky_relu_forward, leaky_relu_forward_fn, leaky_relu_forward_naive,
+    leaky_relu_forward_vectorized, sigmoid_backward, sigmoid_backward_fn, sigmoid_backward_naive,
+    sigmoid_backward_vectorized, sigmoid_forward, sigmoid_forward_fn, sigmoid_forward_naive,
+    sigmoid_forward_vectorized,
+};
+pub use conv::{
+    Conv2dParams, ConvBackwardFn, ConvForwardFn, conv2d_backward, conv2d_backward_axis_reduce,
+    conv2d_backward_fn, conv2d_backward_im2col, conv2d_backward_naive, conv2d_backward_per_output,
+    conv2d_forward, conv2d_forward_axis_reduce, conv2d_forward_fn, conv2d_forward_im2col,
+    conv2d_forward_naive, conv2d_forward_per_output,
+};
+pub use error::{KernelError, Result};
+pub use fc::{
+    FcBackwardFn, FcForwardFn, fc_backward, fc_backward_axis_reduce, fc_backward_fn,
+    fc_backward_gemm, fc_backward_naive, fc_backward_per_output, fc_forward,
+    fc_forward_axis_reduce, fc_forward_fn, fc_forward_gemm, fc_forward_naive,
+    fc_forward_per_output, flatten,
+};
+pub use pool::{
+    Pool2dParams, PoolBackwardFn, PoolForwardFn, max_pool2d_backward,
+    max_pool2d_backward_axis_reduce, max_pool2d_backward_fn, max_pool2d_backward_im2col,
+    max_pool2d_backward_naive, max_pool2d_backward_per_output, max_pool2d_forward,
+    max_pool2d_forward_axis_reduce, max_pool2d_forward_fn, max_pool2d_forward_im2col,
+    max_pool2d_forward_naive, max_pool2d_forward_per_output,
+};
+pub use scratch::Scratch;
+pub use softmax::{
+    SoftmaxBackwardFn, SoftmaxForwardFn, softmax_cross_entropy_backward,
+    softmax_cross_entropy_backward_axis_reduce, softmax_cross_entropy_backward_fn,
+    softmax_cross_entropy_backward_naive, softmax_cross_entropy_backward_per_output,
+    softmax_cross_entropy_forward, softmax_cross_entropy_forward_axis_reduce,
+    softmax_cross_entropy_forward_fn, softmax_cross_entropy_forward_naive,
+    softmax_cross_entropy_forward_per_output,
+};
+pub use technique::Technique;

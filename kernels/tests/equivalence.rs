@@ -1,0 +1,330 @@
+//! Every technique of every layer and pass equals the naive reference, over a table of named
+//! shapes (the seed network's layers first) and over randomized shapes.
+
+mod common;
+
+use common::{Outputs, assert_techniques_agree, labels, nan, random};
+use kernels::*;
+use ndarray::{Array4, ArrayD, Ix1, Ix2, Ix4};
+use proptest::prelude::*;
+
+/// A convolution case: x `[b, c, h, w]`, `d` filters of `k × k`, stride, padding.
+#[derive(Clone, Copy, Debug)]
+struct Conv {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    d: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+const fn conv(b: usize, c: usize, h: usize, w: usize, d: usize, k: usize, stride: usize, pad: usize) -> Conv {
+    Conv { b, c, h, w, d, k, stride, pad }
+}
+
+const CONV_CASES: &[(&str, Conv)] = &[
+    ("seed conv1 b1", conv(1, 3, 32, 32, 16, 5, 1, 2)),
+    ("seed conv1 b5", conv(5, 3, 32, 32, 16, 5, 1, 2)),
+    ("seed conv2 b1", conv(1, 16, 16, 16, 20, 5, 1, 2)),
+    ("seed conv2 b5", conv(5, 16, 16, 16, 20, 5, 1, 2)),
+    ("seed conv3 b1", conv(1, 20, 8, 8, 20, 5, 1, 2)),
+    ("seed conv3 b5", conv(5, 20, 8, 8, 20, 5, 1, 2)),
+    ("f1 pointwise", conv(2, 4, 6, 5, 3, 1, 1, 0)),
+    ("f1 stride 2", conv(2, 3, 7, 8, 2, 1, 2, 0)),
+    ("stride 2 pad 1", conv(2, 3, 9, 9, 4, 3, 2, 1)),
+    ("stride 3 not tiling", conv(2, 2, 10, 11, 3, 3, 3, 0)),
+    ("stride 3 pad 2", conv(1, 2, 13, 7, 2, 4, 3, 2)),
+    ("pad 3 around 3x3", conv(2, 2, 5, 6, 3, 3, 1, 3)),
+    ("pad 3 stride 2", conv(1, 3, 6, 5, 2, 5, 2, 3)),
+    ("non-square 7x11", conv(3, 2, 7, 11, 5, 3, 1, 1)),
+    ("tall 12x3", conv(2, 1, 12, 3, 2, 3, 2, 0)),
+    ("window = input", conv(2, 3, 5, 5, 4, 5, 1, 0)),
+    ("1x1 input padded", conv(1, 2, 1, 1, 2, 3, 1, 1)),
+];
+
+fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
+    let p = Conv2dParams { stride: case.stride, padding: case.pad };
+    let x = random(&[case.b, case.c, case.h, case.w], 1);
+    let w = random(&[case.d, case.c, case.k, case.k], 2);
+    let bias = random(&[case.d], 3);
+    let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
+    let mut y = nan(&y_shape);
+    conv2d_forward(t, &p, v4(&x), v4(&w), v1(&bias), m4(&mut y), scratch).unwrap();
+    vec![("y", y)]
+}
+
+fn run_conv_backward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
+    let p = Conv2dParams { stride: case.stride, padding: case.pad };
+    let x = random(&[case.b, case.c, case.h, case.w], 4);
+    let w = random(&[case.d, case.c, case.k, case.k], 5);
+    let dy = random(&p.output_shape(x.shape(), w.shape()).unwrap(), 6);
+    let (mut dx, mut dw, mut dbias) = (nan(x.shape()), nan(w.shape()), nan(&[case.d]));
+    conv2d_backward(t, &p, v4(&x), v4(&w), v4(&dy), m4(&mut dx), m4(&mut dw), m1(&mut dbias), scratch)
+        .unwrap();
+    vec![("dx", dx), ("dw", dw), ("dbias", dbias)]
+}
+
+/// A pooling case: x `[b, c, h, w]`, window `f × f`, stride.
+#[derive(Clone, Copy, Debug)]
+struct Pool {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    f: usize,
+    stride: usize,
+}
+
+const fn pool(b: usize, c: usize, h: usize, w: usize, f: usize, stride: usize) -> Pool {
+    Pool { b, c, h, w, f, stride }
+}
+
+const POOL_CASES: &[(&str, Pool)] = &[
+    ("seed pool1 b1", pool(1, 16, 32, 32, 2, 2)),
+    ("seed pool1 b5", pool(5, 16, 32, 32, 2, 2)),
+    ("seed pool2 b5", pool(5, 20, 16, 16, 2, 2)),
+    ("seed pool3 b5", pool(5, 20, 8, 8, 2, 2)),
+    ("odd 7x9 floors", pool(2, 3, 7, 9, 2, 2)),
+    ("overlapping f3 s2", pool(2, 3, 9, 8, 3, 2)),
+    ("overlapping f3 s1", pool(2, 2, 6, 7, 3, 1)),
+    ("stride 3 f2 gaps", pool(1, 2, 8, 11, 2, 3)),
+    ("f1 s1 identity", pool(2, 2, 4, 3, 1, 1)),
+    ("window = input", pool(3, 2, 5, 5, 5, 1)),
+];
+
+/// Inputs quantised to a few levels, so windows hold many ties: equivalence then also checks
+/// that every technique applies the same tie rule.
+fn tied(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    random(shape, seed).mapv(|v| (v * 2.0).round())
+}
+
+fn pool_input(case: Pool, seed: u64, ties: bool) -> ArrayD<f32> {
+    let shape = [case.b, case.c, case.h, case.w];
+    if ties { tied(&shape, seed) } else { random(&shape, seed) }
+}
+
+fn run_pool_forward(case: Pool, ties: bool, t: Technique, scratch: &mut Scratch) -> Outputs {
+    let p = Pool2dParams { size: case.f, stride: case.stride };
+    let x = pool_input(case, 7, ties);
+    let shape = p.output_shape(x.shape()).unwrap();
+    let mut y = nan(&shape);
+    let mut argmax = Array4::from_elem(to4(&shape), u32::MAX);
+    max_pool2d_forward(t, &p, v4(&x), m4(&mut y), argmax.view_mut(), scratch).unwrap();
+    vec![("y", y), ("argmax", argmax.mapv(|a| a as f32).into_dyn())]
+}
+
+fn run_pool_backward(case: Pool, ties: bool, t: Technique, scratch: &mut Scratch) -> Outputs {
+    let p = Pool2dParams { size: case.f, stride: case.stride };
+    let x = pool_input(case, 8, ties);
+    let shape = p.output_shape(x.shape()).unwrap();
+    let (mut y, mut argmax) = (nan(&shape), Array4::zeros(to4(&shape)));
+    // The argmax comes from the naive forward, so backward techniques get identical routes.
+    max_pool2d_forward_naive(&p, v4(&x), m4(&mut y), argmax.view_mut(), &mut Scratch::new()).unwrap();
+    let dy = random(&shape, 9);
+    let mut dx = nan(x.shape());
+    max_pool2d_backward(t, &p, v4(&dy), argmax.view(), m4(&mut dx), scratch).unwrap();
+    vec![("dx", dx)]
+}
+
+/// A fully connected case: x `[b, i]` → `[b, o]`.
+const FC_CASES: &[(&str, [usize; 3])] = &[
+    ("seed fc b1", [1, 320, 10]),
+    ("seed fc b5", [5, 320, 10]),
+    ("1 to 1", [1, 1, 1]),
+    ("odd 3x7 to 5", [3, 7, 5]),
+    ("wide 2x1000 to 3", [2, 1000, 3]),
+    ("batch 64", [64, 50, 10]),
+];
+
+fn run_fc_forward([b, i, o]: [usize; 3], t: Technique, scratch: &mut Scratch) -> Outputs {
+    let (x, w, bias) = (random(&[b, i], 10), random(&[o, i], 11), random(&[o], 12));
+    let mut y = nan(&[b, o]);
+    fc_forward(t, v2(&x), v2(&w), v1(&bias), m2(&mut y), scratch).unwrap();
+    vec![("y", y)]
+}
+
+fn run_fc_backward([b, i, o]: [usize; 3], t: Technique, scratch: &mut Scratch) -> Outputs {
+    let (x, w, dy) = (random(&[b, i], 13), random(&[o, i], 14), random(&[b, o], 15));
+    let (mut dx, mut dw, mut dbias) = (nan(&[b, i]), nan(&[o, i]), nan(&[o]));
+    fc_backward(t, v2(&x), v2(&w), v2(&dy), m2(&mut dx), m2(&mut dw), m1(&mut dbias), scratch)
+        .unwrap();
+    vec![("dx", dx), ("dw", dw), ("dbias", dbias)]
+}
+
+const ACTIVATION_CASES: &[(&str, &[usize])] = &[
+    ("seed conv1 output b5", &[5, 16, 32, 32]),
+    ("seed fc output", &[5, 10]),
+    ("odd 3x5x7", &[3, 5, 7]),
+    ("single", &[1]),
+];
+
+type Activation = (&'static str, fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>, fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>);
+
+const ACTIVATIONS: [Activation; 2] = [
+    ("leaky_relu", leaky_relu_forward, leaky_relu_backward),
+    ("sigmoid", sigmoid_forward, sigmoid_backward),
+];
+
+fn run_activation(act: Activation, shape: &[usize], t: Technique) -> Outputs {
+    let x = random(shape, 16).mapv(|v| 4.0 * v);
+    let dy = random(shape, 17);
+    let (mut y, mut dx) = (nan(shape), nan(shape));
+    (act.1)(t, x.view(), y.view_mut()).unwrap();
+    (act.2)(t, y.view(), dy.view(), dx.view_mut()).unwrap();
+    vec![("y", y), ("dx", dx)]
+}
+
+/// A softmax case: `[b, k]`, logits scaled by `spread` (large spreads test stability).
+const SOFTMAX_CASES: &[(&str, [usize; 2], f32)] = &[
+    ("seed output b1", [1, 10], 3.0),
+    ("seed output b5", [5, 10], 3.0),
+    ("batch 128", [128, 10], 3.0),
+    ("one class", [4, 1], 3.0),
+    ("odd 7x3", [7, 3], 3.0),
+    ("logits of ±500", [5, 10], 500.0),
+];
+
+fn run_softmax([b, k]: [usize; 2], spread: f32, t: Technique, scratch: &mut Scratch) -> Outputs {
+    let logits = random(&[b, k], 18).mapv(|v| spread * v);
+    let labels = labels(b, k, 19);
+    let mut probs = nan(&[b, k]);
+    let loss = softmax_cross_entropy_forward(t, v2(&logits), labels.view(), m2(&mut probs), scratch)
+        .unwrap();
+    let mut dlogits = nan(&[b, k]);
+    softmax_cross_entropy_backward(t, v2(&probs), labels.view(), m2(&mut dlogits)).unwrap();
+    vec![("probs", probs), ("loss", ArrayD::from_elem(ndarray::IxDyn(&[1]), loss)), ("dlogits", dlogits)]
+}
+
+#[test]
+fn conv_forward_named_shapes() {
+    for &(name, case) in CONV_CASES {
+        assert_techniques_agree(&format!("conv forward {name}"), |t, s| run_conv_forward(case, t, s));
+    }
+}
+
+#[test]
+fn conv_backward_named_shapes() {
+    for &(name, case) in CONV_CASES {
+        assert_techniques_agree(&format!("conv backward {name}"), |t, s| run_conv_backward(case, t, s));
+    }
+}
+
+#[test]
+fn pool_forward_named_shapes() {
+    for &(name, case) in POOL_CASES {
+        for ties in [false, true] {
+            assert_techniques_agree(&format!("pool forward {name}, ties {ties}"), |t, s| {
+                run_pool_forward(case, ties, t, s)
+            });
+        }
+    }
+}
+
+#[test]
+fn pool_backward_named_shapes() {
+    for &(name, case) in POOL_CASES {
+        for ties in [false, true] {
+            assert_techniques_agree(&format!("pool backward {name}, ties {ties}"), |t, s| {
+                run_pool_backward(case, ties, t, s)
+            });
+        }
+    }
+}
+
+#[test]
+fn fc_forward_named_shapes() {
+    for &(name, dims) in FC_CASES {
+        assert_techniques_agree(&format!("fc forward {name}"), |t, s| run_fc_forward(dims, t, s));
+    }
+}
+
+#[test]
+fn fc_backward_named_shapes() {
+    for &(name, dims) in FC_CASES {
+        assert_techniques_agree(&format!("fc backward {name}"), |t, s| run_fc_backward(dims, t, s));
+    }
+}
+
+#[test]
+fn activations_named_shapes() {
+    for act in ACTIVATIONS {
+        for &(name, shape) in ACTIVATION_CASES {
+            assert_techniques_agree(&format!("{} {name}", act.0), |t, _| run_activation(act, shape, t));
+        }
+    }
+}
+
+#[test]
+fn softmax_named_shapes() {
+    for &(name, dims, spread) in SOFTMAX_CASES {
+        assert_techniques_agree(&format!("softmax {name}"), |t, s| run_softmax(dims, spread, t, s));
+    }
+}
+
+/// Views of test tensors at the ranks the kernels take.
+fn v1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
+    a.view().into_dimensionality::<Ix1>().unwrap()
+}
+fn v2(a: &ArrayD<f32>) -> ndarray::ArrayView2<'_, f32> {
+    a.view().into_dimensionality::<Ix2>().unwrap()
+}
+fn v4(a: &ArrayD<f32>) -> ndarray::ArrayView4<'_, f32> {
+    a.view().into_dimensionality::<Ix4>().unwrap()
+}
+fn m1(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut1<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix1>().unwrap()
+}
+fn m2(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut2<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix2>().unwrap()
+}
+fn m4(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut4<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix4>().unwrap()
+}
+fn to4(s: &[usize]) -> [usize; 4] {
+    s.try_into().unwrap()
+}
+
+fn conv_strategy() -> impl Strategy<Value = Conv> {
+    (1usize..=3, 1usize..=4, 1usize..=12, 1usize..=12, 1usize..=4, 1usize..=5, 1usize..=3, 0usize..=3)
+        .prop_map(|(b, c, h, w, d, k, stride, pad)| Conv { b, c, h, w, d, k, stride, pad })
+        .prop_filter("window fits the padded input", |c| c.k <= c.h + 2 * c.pad && c.k <= c.w + 2 * c.pad)
+}
+
+fn pool_strategy() -> impl Strategy<Value = Pool> {
+    (1usize..=3, 1usize..=4, 1usize..=12, 1usize..=12, 1usize..=4, 1usize..=3)
+        .prop_map(|(b, c, h, w, f, stride)| Pool { b, c, h, w, f, stride })
+        .prop_filter("window fits the input", |p| p.f <= p.h && p.f <= p.w)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn conv_random_shapes(case in conv_strategy()) {
+        assert_techniques_agree(&format!("conv forward {case:?}"), |t, s| run_conv_forward(case, t, s));
+        assert_techniques_agree(&format!("conv backward {case:?}"), |t, s| run_conv_backward(case, t, s));
+    }
+
+    #[test]
+    fn pool_random_shapes(case in pool_strategy(), ties in any::<bool>()) {
+        assert_techniques_agree(&format!("pool forward {case:?}"), |t, s| run_pool_forward(case, ties, t, s));
+        assert_techniques_agree(&format!("pool backward {case:?}"), |t, s| run_pool_backward(case, ties, t, s));
+    }
+
+    #[test]
+    fn fc_random_shapes(b in 1usize..=9, i in 1usize..=40, o in 1usize..=12) {
+        assert_techniques_agree("fc forward", |t, s| run_fc_forward([b, i, o], t, s));
+        assert_techniques_agree("fc backward", |t, s| run_fc_backward([b, i, o], t, s));
+    }
+
+    #[test]
+    fn elementwise_random_shapes(shape in proptest::collection::vec(1usize..=6, 1..=4), b in 1usize..=9, k in 1usize..=12) {
+        for act in ACTIVATIONS {
+            assert_techniques_agree(act.0, |t, _| run_activation(act, &shape, t));
+        }
+        assert_techniques_agree("softmax", |t, s| run_softmax([b, k], 3.0, t, s));
+    }
+}
