@@ -14,6 +14,23 @@
 //!   per layer allocates nothing after its first step.
 //! - Shapes are checked before any work: a mismatch is a [`KernelError`] naming the layer and the
 //!   shapes, never a panic inside a loop.
+//!
+//! ```
+//! use kernels::{Conv2dParams, Scratch, Technique, conv2d_forward};
+//! use ndarray::{Array1, Array4};
+//!
+//! // The seed network's first layer: 16 filters of 5×5 over a 3×32×32 image, "same" padding.
+//! let p = Conv2dParams { stride: 1, padding: 2 };
+//! let x = Array4::<f32>::ones((1, 3, 32, 32));
+//! let w = Array4::<f32>::from_elem((16, 3, 5, 5), 0.01);
+//! let bias = Array1::<f32>::zeros(16);
+//! let mut y = Array4::<f32>::zeros(p.output_shape(x.shape(), w.shape())?);
+//! let mut scratch = Scratch::new(); // keep it: later calls reuse its memory
+//! conv2d_forward(Technique::Im2colGemm, &p, x.view(), w.view(), bias.view(), y.view_mut(), &mut scratch)?;
+//! assert_eq!(y.shape(), &[1, 16, 32, 32]);
+//! assert!((y[[0, 0, 16, 16]] - 0.75).abs() < 1e-6); // 75 taps of 1 × 0.01
+//! # Ok::<(), kernels::KernelError>(())
+//! ```
 
 mod activation;
 mod conv;

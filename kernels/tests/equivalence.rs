@@ -21,8 +21,26 @@ struct Conv {
     pad: usize,
 }
 
-const fn conv(b: usize, c: usize, h: usize, w: usize, d: usize, k: usize, stride: usize, pad: usize) -> Conv {
-    Conv { b, c, h, w, d, k, stride, pad }
+const fn conv(
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    d: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> Conv {
+    Conv {
+        b,
+        c,
+        h,
+        w,
+        d,
+        k,
+        stride,
+        pad,
+    }
 }
 
 const CONV_CASES: &[(&str, Conv)] = &[
@@ -46,7 +64,10 @@ const CONV_CASES: &[(&str, Conv)] = &[
 ];
 
 fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
-    let p = Conv2dParams { stride: case.stride, padding: case.pad };
+    let p = Conv2dParams {
+        stride: case.stride,
+        padding: case.pad,
+    };
     let x = random(&[case.b, case.c, case.h, case.w], 1);
     let w = random(&[case.d, case.c, case.k, case.k], 2);
     let bias = random(&[case.d], 3);
@@ -57,13 +78,26 @@ fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs 
 }
 
 fn run_conv_backward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
-    let p = Conv2dParams { stride: case.stride, padding: case.pad };
+    let p = Conv2dParams {
+        stride: case.stride,
+        padding: case.pad,
+    };
     let x = random(&[case.b, case.c, case.h, case.w], 4);
     let w = random(&[case.d, case.c, case.k, case.k], 5);
     let dy = random(&p.output_shape(x.shape(), w.shape()).unwrap(), 6);
     let (mut dx, mut dw, mut dbias) = (nan(x.shape()), nan(w.shape()), nan(&[case.d]));
-    conv2d_backward(t, &p, v4(&x), v4(&w), v4(&dy), m4(&mut dx), m4(&mut dw), m1(&mut dbias), scratch)
-        .unwrap();
+    conv2d_backward(
+        t,
+        &p,
+        v4(&x),
+        v4(&w),
+        v4(&dy),
+        m4(&mut dx),
+        m4(&mut dw),
+        m1(&mut dbias),
+        scratch,
+    )
+    .unwrap();
     vec![("dx", dx), ("dw", dw), ("dbias", dbias)]
 }
 
@@ -79,7 +113,14 @@ struct Pool {
 }
 
 const fn pool(b: usize, c: usize, h: usize, w: usize, f: usize, stride: usize) -> Pool {
-    Pool { b, c, h, w, f, stride }
+    Pool {
+        b,
+        c,
+        h,
+        w,
+        f,
+        stride,
+    }
 }
 
 const POOL_CASES: &[(&str, Pool)] = &[
@@ -103,11 +144,18 @@ fn tied(shape: &[usize], seed: u64) -> ArrayD<f32> {
 
 fn pool_input(case: Pool, seed: u64, ties: bool) -> ArrayD<f32> {
     let shape = [case.b, case.c, case.h, case.w];
-    if ties { tied(&shape, seed) } else { random(&shape, seed) }
+    if ties {
+        tied(&shape, seed)
+    } else {
+        random(&shape, seed)
+    }
 }
 
 fn run_pool_forward(case: Pool, ties: bool, t: Technique, scratch: &mut Scratch) -> Outputs {
-    let p = Pool2dParams { size: case.f, stride: case.stride };
+    let p = Pool2dParams {
+        size: case.f,
+        stride: case.stride,
+    };
     let x = pool_input(case, 7, ties);
     let shape = p.output_shape(x.shape()).unwrap();
     let mut y = nan(&shape);
@@ -117,12 +165,22 @@ fn run_pool_forward(case: Pool, ties: bool, t: Technique, scratch: &mut Scratch)
 }
 
 fn run_pool_backward(case: Pool, ties: bool, t: Technique, scratch: &mut Scratch) -> Outputs {
-    let p = Pool2dParams { size: case.f, stride: case.stride };
+    let p = Pool2dParams {
+        size: case.f,
+        stride: case.stride,
+    };
     let x = pool_input(case, 8, ties);
     let shape = p.output_shape(x.shape()).unwrap();
     let (mut y, mut argmax) = (nan(&shape), Array4::zeros(to4(&shape)));
     // The argmax comes from the naive forward, so backward techniques get identical routes.
-    max_pool2d_forward_naive(&p, v4(&x), m4(&mut y), argmax.view_mut(), &mut Scratch::new()).unwrap();
+    max_pool2d_forward_naive(
+        &p,
+        v4(&x),
+        m4(&mut y),
+        argmax.view_mut(),
+        &mut Scratch::new(),
+    )
+    .unwrap();
     let dy = random(&shape, 9);
     let mut dx = nan(x.shape());
     max_pool2d_backward(t, &p, v4(&dy), argmax.view(), m4(&mut dx), scratch).unwrap();
@@ -147,10 +205,23 @@ fn run_fc_forward([b, i, o]: [usize; 3], t: Technique, scratch: &mut Scratch) ->
 }
 
 fn run_fc_backward([b, i, o]: [usize; 3], t: Technique, scratch: &mut Scratch) -> Outputs {
-    let (x, w, dy) = (random(&[b, i], 13), random(&[o, i], 14), random(&[b, o], 15));
+    let (x, w, dy) = (
+        random(&[b, i], 13),
+        random(&[o, i], 14),
+        random(&[b, o], 15),
+    );
     let (mut dx, mut dw, mut dbias) = (nan(&[b, i]), nan(&[o, i]), nan(&[o]));
-    fc_backward(t, v2(&x), v2(&w), v2(&dy), m2(&mut dx), m2(&mut dw), m1(&mut dbias), scratch)
-        .unwrap();
+    fc_backward(
+        t,
+        v2(&x),
+        v2(&w),
+        v2(&dy),
+        m2(&mut dx),
+        m2(&mut dw),
+        m1(&mut dbias),
+        scratch,
+    )
+    .unwrap();
     vec![("dx", dx), ("dw", dw), ("dbias", dbias)]
 }
 
@@ -161,7 +232,16 @@ const ACTIVATION_CASES: &[(&str, &[usize])] = &[
     ("single", &[1]),
 ];
 
-type Activation = (&'static str, fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>, fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>);
+type Activation = (
+    &'static str,
+    fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>,
+    fn(
+        Technique,
+        ndarray::ArrayViewD<f32>,
+        ndarray::ArrayViewD<f32>,
+        ndarray::ArrayViewMutD<f32>,
+    ) -> Result<()>,
+);
 
 const ACTIVATIONS: [Activation; 2] = [
     ("leaky_relu", leaky_relu_forward, leaky_relu_backward),
@@ -191,24 +271,33 @@ fn run_softmax([b, k]: [usize; 2], spread: f32, t: Technique, scratch: &mut Scra
     let logits = random(&[b, k], 18).mapv(|v| spread * v);
     let labels = labels(b, k, 19);
     let mut probs = nan(&[b, k]);
-    let loss = softmax_cross_entropy_forward(t, v2(&logits), labels.view(), m2(&mut probs), scratch)
-        .unwrap();
+    let loss =
+        softmax_cross_entropy_forward(t, v2(&logits), labels.view(), m2(&mut probs), scratch)
+            .unwrap();
     let mut dlogits = nan(&[b, k]);
     softmax_cross_entropy_backward(t, v2(&probs), labels.view(), m2(&mut dlogits)).unwrap();
-    vec![("probs", probs), ("loss", ArrayD::from_elem(ndarray::IxDyn(&[1]), loss)), ("dlogits", dlogits)]
+    vec![
+        ("probs", probs),
+        ("loss", ArrayD::from_elem(ndarray::IxDyn(&[1]), loss)),
+        ("dlogits", dlogits),
+    ]
 }
 
 #[test]
 fn conv_forward_named_shapes() {
     for &(name, case) in CONV_CASES {
-        assert_techniques_agree(&format!("conv forward {name}"), |t, s| run_conv_forward(case, t, s));
+        assert_techniques_agree(&format!("conv forward {name}"), |t, s| {
+            run_conv_forward(case, t, s)
+        });
     }
 }
 
 #[test]
 fn conv_backward_named_shapes() {
     for &(name, case) in CONV_CASES {
-        assert_techniques_agree(&format!("conv backward {name}"), |t, s| run_conv_backward(case, t, s));
+        assert_techniques_agree(&format!("conv backward {name}"), |t, s| {
+            run_conv_backward(case, t, s)
+        });
     }
 }
 
@@ -237,14 +326,18 @@ fn pool_backward_named_shapes() {
 #[test]
 fn fc_forward_named_shapes() {
     for &(name, dims) in FC_CASES {
-        assert_techniques_agree(&format!("fc forward {name}"), |t, s| run_fc_forward(dims, t, s));
+        assert_techniques_agree(&format!("fc forward {name}"), |t, s| {
+            run_fc_forward(dims, t, s)
+        });
     }
 }
 
 #[test]
 fn fc_backward_named_shapes() {
     for &(name, dims) in FC_CASES {
-        assert_techniques_agree(&format!("fc backward {name}"), |t, s| run_fc_backward(dims, t, s));
+        assert_techniques_agree(&format!("fc backward {name}"), |t, s| {
+            run_fc_backward(dims, t, s)
+        });
     }
 }
 
@@ -252,7 +345,9 @@ fn fc_backward_named_shapes() {
 fn activations_named_shapes() {
     for act in ACTIVATIONS {
         for &(name, shape) in ACTIVATION_CASES {
-            assert_techniques_agree(&format!("{} {name}", act.0), |t, _| run_activation(act, shape, t));
+            assert_techniques_agree(&format!("{} {name}", act.0), |t, _| {
+                run_activation(act, shape, t)
+            });
         }
     }
 }
@@ -260,7 +355,9 @@ fn activations_named_shapes() {
 #[test]
 fn softmax_named_shapes() {
     for &(name, dims, spread) in SOFTMAX_CASES {
-        assert_techniques_agree(&format!("softmax {name}"), |t, s| run_softmax(dims, spread, t, s));
+        assert_techniques_agree(&format!("softmax {name}"), |t, s| {
+            run_softmax(dims, spread, t, s)
+        });
     }
 }
 
@@ -288,14 +385,48 @@ fn to4(s: &[usize]) -> [usize; 4] {
 }
 
 fn conv_strategy() -> impl Strategy<Value = Conv> {
-    (1usize..=3, 1usize..=4, 1usize..=12, 1usize..=12, 1usize..=4, 1usize..=5, 1usize..=3, 0usize..=3)
-        .prop_map(|(b, c, h, w, d, k, stride, pad)| Conv { b, c, h, w, d, k, stride, pad })
-        .prop_filter("window fits the padded input", |c| c.k <= c.h + 2 * c.pad && c.k <= c.w + 2 * c.pad)
+    (
+        1usize..=3,
+        1usize..=4,
+        1usize..=12,
+        1usize..=12,
+        1usize..=4,
+        1usize..=5,
+        1usize..=3,
+        0usize..=3,
+    )
+        .prop_map(|(b, c, h, w, d, k, stride, pad)| Conv {
+            b,
+            c,
+            h,
+            w,
+            d,
+            k,
+            stride,
+            pad,
+        })
+        .prop_filter("window fits the padded input", |c| {
+            c.k <= c.h + 2 * c.pad && c.k <= c.w + 2 * c.pad
+        })
 }
 
 fn pool_strategy() -> impl Strategy<Value = Pool> {
-    (1usize..=3, 1usize..=4, 1usize..=12, 1usize..=12, 1usize..=4, 1usize..=3)
-        .prop_map(|(b, c, h, w, f, stride)| Pool { b, c, h, w, f, stride })
+    (
+        1usize..=3,
+        1usize..=4,
+        1usize..=12,
+        1usize..=12,
+        1usize..=4,
+        1usize..=3,
+    )
+        .prop_map(|(b, c, h, w, f, stride)| Pool {
+            b,
+            c,
+            h,
+            w,
+            f,
+            stride,
+        })
         .prop_filter("window fits the input", |p| p.f <= p.h && p.f <= p.w)
 }
 
@@ -326,5 +457,141 @@ proptest! {
             assert_techniques_agree(act.0, |t, _| run_activation(act, &shape, t));
         }
         assert_techniques_agree("softmax", |t, s| run_softmax([b, k], 3.0, t, s));
+    }
+}
+
+/// Kernels accept views of any layout: inputs and outputs that are slices with steps or
+/// permuted axes of larger arrays give the same results as contiguous ones.
+#[test]
+fn strided_views_match_contiguous_arrays() {
+    use ndarray::s;
+    let p = Conv2dParams {
+        stride: 2,
+        padding: 1,
+    };
+    let big_x = random(&[2, 6, 9, 18], 40);
+    let x = big_x
+        .slice(s![.., ..;2, .., ..;2])
+        .into_dimensionality::<Ix4>()
+        .unwrap();
+    // Weights stored as [c, d, k, k] and seen as [d, c, k, k].
+    let w_store = random(&[3, 4, 3, 3], 41);
+    let w = w_store
+        .view()
+        .into_dimensionality::<Ix4>()
+        .unwrap()
+        .permuted_axes([1, 0, 2, 3]);
+    let bias = random(&[4], 42);
+    let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
+    let dy = random(&y_shape, 43);
+    for t in Technique::ALL {
+        let mut scratch = Scratch::new();
+        let mut y = nan(&y_shape);
+        conv2d_forward(
+            t,
+            &p,
+            x.to_owned().view(),
+            w.to_owned().view(),
+            v1(&bias),
+            m4(&mut y),
+            &mut scratch,
+        )
+        .unwrap();
+        let mut y_big = nan(&[y_shape[0], y_shape[1] * 2, y_shape[2], y_shape[3]]);
+        let y_strided = y_big
+            .slice_mut(s![.., ..;2, .., ..])
+            .into_dimensionality::<Ix4>()
+            .unwrap();
+        conv2d_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
+        common::assert_close(
+            &format!("conv forward strided {t}"),
+            &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
+            &y,
+        );
+
+        let (mut dx, mut dw, mut db) = (nan(x.shape()), nan(w.shape()), nan(&[4]));
+        conv2d_backward(
+            t,
+            &p,
+            x.to_owned().view(),
+            w.to_owned().view(),
+            v4(&dy),
+            m4(&mut dx),
+            m4(&mut dw),
+            m1(&mut db),
+            &mut scratch,
+        )
+        .unwrap();
+        let mut dw_store = nan(&[3, 4, 3, 3]);
+        let dw_strided = dw_store
+            .view_mut()
+            .into_dimensionality::<Ix4>()
+            .unwrap()
+            .permuted_axes([1, 0, 2, 3]);
+        let dy_t = dy
+            .view()
+            .into_dimensionality::<Ix4>()
+            .unwrap()
+            .reversed_axes()
+            .to_owned();
+        let dy_strided = dy_t.view().reversed_axes();
+        let (mut dx2, mut db2) = (nan(x.shape()), nan(&[4]));
+        conv2d_backward(
+            t,
+            &p,
+            x,
+            w,
+            dy_strided,
+            m4(&mut dx2),
+            dw_strided,
+            m1(&mut db2),
+            &mut scratch,
+        )
+        .unwrap();
+        common::assert_close(&format!("conv dx strided {t}"), &dx2, &dx);
+        common::assert_close(
+            &format!("conv dw strided {t}"),
+            &dw_store.view().permuted_axes(vec![1, 0, 2, 3]).to_owned(),
+            &dw,
+        );
+        common::assert_close(&format!("conv dbias strided {t}"), &db2, &db);
+
+        let pool = Pool2dParams { size: 2, stride: 2 };
+        let shape = pool.output_shape(x.shape()).unwrap();
+        let (mut y1, mut a1) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
+        max_pool2d_forward(
+            t,
+            &pool,
+            x.to_owned().view(),
+            m4(&mut y1),
+            a1.view_mut(),
+            &mut scratch,
+        )
+        .unwrap();
+        let (mut y2, mut a2) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
+        max_pool2d_forward(t, &pool, x, m4(&mut y2), a2.view_mut(), &mut scratch).unwrap();
+        common::assert_close(&format!("pool strided {t}"), &y2, &y1);
+        assert_eq!(a1, a2, "pool argmax strided {t}");
+
+        let fx = random(&[4, 6], 44);
+        let fw_t = random(&[6, 3], 45);
+        let fb = random(&[3], 46);
+        let (mut f1, mut f2) = (nan(&[4, 3]), nan(&[4, 3]));
+        fc_forward(
+            t,
+            v2(&fx),
+            v2(&fw_t).t().to_owned().view(),
+            v1(&fb),
+            m2(&mut f1),
+            &mut scratch,
+        )
+        .unwrap();
+        let fw_view = fw_t
+            .view()
+            .into_dimensionality::<Ix2>()
+            .unwrap()
+            .reversed_axes();
+        fc_forward(t, v2(&fx), fw_view, v1(&fb), m2(&mut f2), &mut scratch).unwrap();
+        common::assert_close(&format!("fc strided {t}"), &f2, &f1);
     }
 }

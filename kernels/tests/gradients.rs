@@ -20,9 +20,17 @@ use rand::seq::SliceRandom;
 const GRAD_TOL: f64 = 2e-3;
 
 /// Compares `analytic`, the gradient of `loss` at `x`, with central differences of step `eps`.
-fn assert_gradient(what: &str, x: &ArrayD<f32>, analytic: &ArrayD<f32>, eps: f32, loss: impl Fn(&ArrayD<f32>) -> f64) {
+fn assert_gradient(
+    what: &str,
+    x: &ArrayD<f32>,
+    analytic: &ArrayD<f32>,
+    eps: f32,
+    loss: impl Fn(&ArrayD<f32>) -> f64,
+) {
     assert_eq!(x.shape(), analytic.shape(), "{what}: gradient shape");
-    let scale = analytic.iter().fold(1.0f64, |m, &v| m.max(f64::from(v).abs()));
+    let scale = analytic
+        .iter()
+        .fold(1.0f64, |m, &v| m.max(f64::from(v).abs()));
     for (index, &an) in analytic.indexed_iter() {
         let mut moved = x.clone();
         moved[&index] = x[&index] + eps;
@@ -39,7 +47,10 @@ fn assert_gradient(what: &str, x: &ArrayD<f32>, analytic: &ArrayD<f32>, eps: f32
 
 /// `Σ y·r` in f64.
 fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
-    y.iter().zip(r).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
+    y.iter()
+        .zip(r)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
 }
 
 fn v1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
@@ -85,9 +96,15 @@ fn conv_backward_is_the_derivative_of_forward() {
             )
             .unwrap();
             let what = format!("conv {x_shape:?} k{k} s{stride} p{padding} {t}");
-            assert_gradient(&format!("{what} dx"), &x, &dx, 0.25, |x| forward(x, &w, &bias));
-            assert_gradient(&format!("{what} dw"), &w, &dw, 0.25, |w| forward(&x, w, &bias));
-            assert_gradient(&format!("{what} dbias"), &bias, &dbias, 0.25, |b| forward(&x, &w, b));
+            assert_gradient(&format!("{what} dx"), &x, &dx, 0.25, |x| {
+                forward(x, &w, &bias)
+            });
+            assert_gradient(&format!("{what} dw"), &w, &dw, 0.25, |w| {
+                forward(&x, w, &bias)
+            });
+            assert_gradient(&format!("{what} dbias"), &bias, &dbias, 0.25, |b| {
+                forward(&x, &w, b)
+            });
         }
     }
 }
@@ -108,7 +125,8 @@ fn pool_backward_is_the_derivative_of_forward() {
             let mut y = ArrayD::zeros(y_shape.as_slice());
             let mut argmax = Array4::zeros(y_shape);
             let yv = y.view_mut().into_dimensionality::<Ix4>().unwrap();
-            max_pool2d_forward_naive(&p, v4(x), yv, argmax.view_mut(), &mut Scratch::new()).unwrap();
+            max_pool2d_forward_naive(&p, v4(x), yv, argmax.view_mut(), &mut Scratch::new())
+                .unwrap();
             (weighted_sum(&y, &r), argmax)
         };
         let (_, argmax) = forward(&x);
@@ -146,15 +164,25 @@ fn fc_backward_is_the_derivative_of_forward() {
             &mut Scratch::new(),
         )
         .unwrap();
-        assert_gradient(&format!("fc {t} dx"), &x, &dx, 0.25, |x| forward(x, &w, &bias));
-        assert_gradient(&format!("fc {t} dw"), &w, &dw, 0.25, |w| forward(&x, w, &bias));
-        assert_gradient(&format!("fc {t} dbias"), &bias, &dbias, 0.25, |b| forward(&x, &w, b));
+        assert_gradient(&format!("fc {t} dx"), &x, &dx, 0.25, |x| {
+            forward(x, &w, &bias)
+        });
+        assert_gradient(&format!("fc {t} dw"), &w, &dw, 0.25, |w| {
+            forward(&x, w, &bias)
+        });
+        assert_gradient(&format!("fc {t} dbias"), &bias, &dbias, 0.25, |b| {
+            forward(&x, &w, b)
+        });
     }
 }
 
 type Forward = fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>;
-type Backward =
-    fn(Technique, ndarray::ArrayViewD<f32>, ndarray::ArrayViewD<f32>, ndarray::ArrayViewMutD<f32>) -> Result<()>;
+type Backward = fn(
+    Technique,
+    ndarray::ArrayViewD<f32>,
+    ndarray::ArrayViewD<f32>,
+    ndarray::ArrayViewMutD<f32>,
+) -> Result<()>;
 
 #[test]
 fn activation_backward_is_the_derivative_of_forward() {
@@ -163,8 +191,20 @@ fn activation_backward_is_the_derivative_of_forward() {
     let relu_x = random(&shape, 30).mapv(|v| 3.0 * (v + 0.05f32.copysign(v)));
     let sigmoid_x = random(&shape, 31).mapv(|v| 4.0 * v);
     let cases: [(&str, Forward, Backward, ArrayD<f32>, f32); 2] = [
-        ("leaky_relu", leaky_relu_forward, leaky_relu_backward, relu_x, 0.02),
-        ("sigmoid", sigmoid_forward, sigmoid_backward, sigmoid_x, 0.01),
+        (
+            "leaky_relu",
+            leaky_relu_forward,
+            leaky_relu_backward,
+            relu_x,
+            0.02,
+        ),
+        (
+            "sigmoid",
+            sigmoid_forward,
+            sigmoid_backward,
+            sigmoid_x,
+            0.01,
+        ),
     ];
     let r = random(&shape, 32);
     for (name, forward, backward, x, eps) in cases {
@@ -177,7 +217,9 @@ fn activation_backward_is_the_derivative_of_forward() {
             let y = output(&x);
             let mut dx = ArrayD::zeros(x.shape());
             backward(t, y.view(), r.view(), dx.view_mut()).unwrap();
-            assert_gradient(&format!("{name} {t} dx"), &x, &dx, eps, |x| weighted_sum(&output(x), &r));
+            assert_gradient(&format!("{name} {t} dx"), &x, &dx, eps, |x| {
+                weighted_sum(&output(x), &r)
+            });
         }
     }
 }
@@ -190,16 +232,26 @@ fn softmax_backward_is_the_derivative_of_the_mean_loss() {
     let loss = |z: &ArrayD<f32>| {
         let mut probs = ArrayD::zeros(vec![b, k]);
         let pv = probs.view_mut().into_dimensionality::<Ix2>().unwrap();
-        f64::from(softmax_cross_entropy_forward_naive(v2(z), labels.view(), pv, &mut Scratch::new()).unwrap())
+        f64::from(
+            softmax_cross_entropy_forward_naive(v2(z), labels.view(), pv, &mut Scratch::new())
+                .unwrap(),
+        )
     };
     for t in Technique::ALL {
         let mut probs = ArrayD::zeros(vec![b, k]);
         let pv = probs.view_mut().into_dimensionality::<Ix2>().unwrap();
-        softmax_cross_entropy_forward(t, v2(&logits), labels.view(), pv, &mut Scratch::new()).unwrap();
+        softmax_cross_entropy_forward(t, v2(&logits), labels.view(), pv, &mut Scratch::new())
+            .unwrap();
         let mut dlogits = ArrayD::zeros(vec![b, k]);
         let dv = dlogits.view_mut().into_dimensionality::<Ix2>().unwrap();
         softmax_cross_entropy_backward(t, v2(&probs), labels.view(), dv).unwrap();
-        assert_gradient(&format!("softmax {t} dlogits"), &logits, &dlogits, 0.01, loss);
+        assert_gradient(
+            &format!("softmax {t} dlogits"),
+            &logits,
+            &dlogits,
+            0.01,
+            loss,
+        );
     }
 }
 
@@ -211,8 +263,22 @@ fn softmax_loss_is_the_mean_negative_log_likelihood() {
     let want = (4.0f32.ln() + (5.0f32 / 2.0).ln()) / 2.0;
     for t in Technique::ALL {
         let mut probs = ndarray::Array2::zeros((2, 4));
-        let loss = softmax_cross_entropy_forward(t, logits.view(), labels.view(), probs.view_mut(), &mut Scratch::new()).unwrap();
-        assert!((loss - want).abs() < 1e-6, "{t}: loss {loss}, expected {want}");
-        assert!((probs[[1, 0]] - 0.4).abs() < 1e-6, "{t}: p = {}", probs[[1, 0]]);
+        let loss = softmax_cross_entropy_forward(
+            t,
+            logits.view(),
+            labels.view(),
+            probs.view_mut(),
+            &mut Scratch::new(),
+        )
+        .unwrap();
+        assert!(
+            (loss - want).abs() < 1e-6,
+            "{t}: loss {loss}, expected {want}"
+        );
+        assert!(
+            (probs[[1, 0]] - 0.4).abs() < 1e-6,
+            "{t}: p = {}",
+            probs[[1, 0]]
+        );
     }
 }
