@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Outputs, assert_techniques_agree, labels, nan, random};
+use common::{Outputs, assert_techniques_agree, labels, m1, m2, m4, nan, random, v1, v2, v4};
 use kernels::*;
-use ndarray::{Array4, ArrayD, Ix1, Ix2, Ix4};
+use ndarray::{Array4, ArrayD, Ix2, Ix4};
 use proptest::prelude::*;
 
 /// A convolution case: x `[b, c, h, w]`, `d` filters of `k × k`, stride, padding.
@@ -361,25 +361,6 @@ fn softmax_named_shapes() {
     }
 }
 
-/// Views of test tensors at the ranks the kernels take.
-fn v1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
-    a.view().into_dimensionality::<Ix1>().unwrap()
-}
-fn v2(a: &ArrayD<f32>) -> ndarray::ArrayView2<'_, f32> {
-    a.view().into_dimensionality::<Ix2>().unwrap()
-}
-fn v4(a: &ArrayD<f32>) -> ndarray::ArrayView4<'_, f32> {
-    a.view().into_dimensionality::<Ix4>().unwrap()
-}
-fn m1(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut1<'_, f32> {
-    a.view_mut().into_dimensionality::<Ix1>().unwrap()
-}
-fn m2(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut2<'_, f32> {
-    a.view_mut().into_dimensionality::<Ix2>().unwrap()
-}
-fn m4(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut4<'_, f32> {
-    a.view_mut().into_dimensionality::<Ix4>().unwrap()
-}
 fn to4(s: &[usize]) -> [usize; 4] {
     s.try_into().unwrap()
 }

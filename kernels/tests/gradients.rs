@@ -10,9 +10,9 @@
 
 mod common;
 
-use common::{labels, random};
+use common::{labels, m1, m2, m4, random, v1, v2, v4};
 use kernels::*;
-use ndarray::{Array4, ArrayD, Ix1, Ix2, Ix4};
+use ndarray::{Array4, ArrayD};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -53,16 +53,6 @@ fn weighted_sum(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
         .sum()
 }
 
-fn v1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
-    a.view().into_dimensionality::<Ix1>().unwrap()
-}
-fn v2(a: &ArrayD<f32>) -> ndarray::ArrayView2<'_, f32> {
-    a.view().into_dimensionality::<Ix2>().unwrap()
-}
-fn v4(a: &ArrayD<f32>) -> ndarray::ArrayView4<'_, f32> {
-    a.view().into_dimensionality::<Ix4>().unwrap()
-}
-
 #[test]
 fn conv_backward_is_the_derivative_of_forward() {
     // (x shape, filters, kernel, stride, padding): the seed's 5×5 "same" convolution, and a
@@ -77,7 +67,7 @@ fn conv_backward_is_the_derivative_of_forward() {
         let r = random(&y_shape, 23);
         let forward = |x: &ArrayD<f32>, w: &ArrayD<f32>, bias: &ArrayD<f32>| {
             let mut y = ArrayD::zeros(y_shape.as_slice());
-            let yv = y.view_mut().into_dimensionality::<Ix4>().unwrap();
+            let yv = m4(&mut y);
             conv2d_forward_naive(&p, v4(x), v4(w), v1(bias), yv, &mut Scratch::new()).unwrap();
             weighted_sum(&y, &r)
         };
@@ -89,9 +79,9 @@ fn conv_backward_is_the_derivative_of_forward() {
                 v4(&x),
                 v4(&w),
                 v4(&r),
-                dx.view_mut().into_dimensionality().unwrap(),
-                dw.view_mut().into_dimensionality().unwrap(),
-                dbias.view_mut().into_dimensionality().unwrap(),
+                m4(&mut dx),
+                m4(&mut dw),
+                m1(&mut dbias),
                 &mut Scratch::new(),
             )
             .unwrap();
@@ -124,7 +114,7 @@ fn pool_backward_is_the_derivative_of_forward() {
         let forward = |x: &ArrayD<f32>| {
             let mut y = ArrayD::zeros(y_shape.as_slice());
             let mut argmax = Array4::zeros(y_shape);
-            let yv = y.view_mut().into_dimensionality::<Ix4>().unwrap();
+            let yv = m4(&mut y);
             max_pool2d_forward_naive(&p, v4(x), yv, argmax.view_mut(), &mut Scratch::new())
                 .unwrap();
             (weighted_sum(&y, &r), argmax)
@@ -132,7 +122,7 @@ fn pool_backward_is_the_derivative_of_forward() {
         let (_, argmax) = forward(&x);
         for t in Technique::ALL {
             let mut dx = x.clone();
-            let dxv = dx.view_mut().into_dimensionality::<Ix4>().unwrap();
+            let dxv = m4(&mut dx);
             max_pool2d_backward(t, &p, v4(&r), argmax.view(), dxv, &mut Scratch::new()).unwrap();
             let what = format!("pool {x_shape:?} f{size} s{stride} {t} dx");
             assert_gradient(&what, &x, &dx, 0.002, |x| forward(x).0);
@@ -147,7 +137,7 @@ fn fc_backward_is_the_derivative_of_forward() {
     let r = random(&[b, o], 29);
     let forward = |x: &ArrayD<f32>, w: &ArrayD<f32>, bias: &ArrayD<f32>| {
         let mut y = ArrayD::zeros(vec![b, o]);
-        let yv = y.view_mut().into_dimensionality::<Ix2>().unwrap();
+        let yv = m2(&mut y);
         fc_forward_naive(v2(x), v2(w), v1(bias), yv, &mut Scratch::new()).unwrap();
         weighted_sum(&y, &r)
     };
@@ -158,9 +148,9 @@ fn fc_backward_is_the_derivative_of_forward() {
             v2(&x),
             v2(&w),
             v2(&r),
-            dx.view_mut().into_dimensionality().unwrap(),
-            dw.view_mut().into_dimensionality().unwrap(),
-            dbias.view_mut().into_dimensionality().unwrap(),
+            m2(&mut dx),
+            m2(&mut dw),
+            m1(&mut dbias),
             &mut Scratch::new(),
         )
         .unwrap();
@@ -231,7 +221,7 @@ fn softmax_backward_is_the_derivative_of_the_mean_loss() {
     let labels = labels(b, k, 34);
     let loss = |z: &ArrayD<f32>| {
         let mut probs = ArrayD::zeros(vec![b, k]);
-        let pv = probs.view_mut().into_dimensionality::<Ix2>().unwrap();
+        let pv = m2(&mut probs);
         f64::from(
             softmax_cross_entropy_forward_naive(v2(z), labels.view(), pv, &mut Scratch::new())
                 .unwrap(),
@@ -239,11 +229,11 @@ fn softmax_backward_is_the_derivative_of_the_mean_loss() {
     };
     for t in Technique::ALL {
         let mut probs = ArrayD::zeros(vec![b, k]);
-        let pv = probs.view_mut().into_dimensionality::<Ix2>().unwrap();
+        let pv = m2(&mut probs);
         softmax_cross_entropy_forward(t, v2(&logits), labels.view(), pv, &mut Scratch::new())
             .unwrap();
         let mut dlogits = ArrayD::zeros(vec![b, k]);
-        let dv = dlogits.view_mut().into_dimensionality::<Ix2>().unwrap();
+        let dv = m2(&mut dlogits);
         softmax_cross_entropy_backward(t, v2(&probs), labels.view(), dv).unwrap();
         assert_gradient(
             &format!("softmax {t} dlogits"),

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use kernels::{Scratch, Technique};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Ix1, Ix2, Ix4, IxDyn};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -66,4 +66,24 @@ pub fn assert_techniques_agree(case: &str, run: impl Fn(Technique, &mut Scratch)
             assert_close(&format!("{case}, {name}, {t}"), got, want);
         }
     }
+}
+
+/// Views of test tensors at the ranks the kernels take.
+pub fn v1(a: &ArrayD<f32>) -> ndarray::ArrayView1<'_, f32> {
+    a.view().into_dimensionality::<Ix1>().unwrap()
+}
+pub fn v2(a: &ArrayD<f32>) -> ndarray::ArrayView2<'_, f32> {
+    a.view().into_dimensionality::<Ix2>().unwrap()
+}
+pub fn v4(a: &ArrayD<f32>) -> ndarray::ArrayView4<'_, f32> {
+    a.view().into_dimensionality::<Ix4>().unwrap()
+}
+pub fn m1(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut1<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix1>().unwrap()
+}
+pub fn m2(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut2<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix2>().unwrap()
+}
+pub fn m4(a: &mut ArrayD<f32>) -> ndarray::ArrayViewMut4<'_, f32> {
+    a.view_mut().into_dimensionality::<Ix4>().unwrap()
 }
