@@ -253,7 +253,7 @@ pub fn conv2d_forward_im2col(
         let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
         let mut out = ArrayViewMut2::from_shape((g.d, g.h2 * g.w2), &mut *out_buf)
             .expect("scratch part sized d·h2·w2");
-        gemm(1.0, filters, cols, 0.0, out.view_mut());
+        gemm(1.0, filters, cols, 0.0, out.view_mut())?;
         let out = out
             .into_shape_with_order((g.d, g.h2, g.w2))
             .expect("contiguous");
@@ -487,10 +487,10 @@ pub fn conv2d_backward_im2col(
         let dy_b = dy_images.index_axis(Axis(0), b);
         let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
         let beta = if b == 0 { 0.0 } else { 1.0 };
-        gemm(1.0, dy_b, cols.t(), beta, dw_mat.view_mut());
+        gemm(1.0, dy_b, cols.t(), beta, dw_mat.view_mut())?;
         let mut dcols = ArrayViewMut2::from_shape((ckk, g.h2 * g.w2), &mut *dcols_buf)
             .expect("sized by cols_len");
-        gemm(1.0, filters.t(), dy_b, 0.0, dcols.view_mut());
+        gemm(1.0, filters.t(), dy_b, 0.0, dcols.view_mut())?;
         g.col2im(dcols.view(), dx.index_axis_mut(Axis(0), b));
     }
     dw.assign(

@@ -183,7 +183,7 @@ pub fn fc_forward_gemm(
 ) -> Result<()> {
     forward_dims(x.shape(), w.shape(), bias.shape(), y.shape())?;
     y.assign(&bias);
-    gemm(1.0, x, w.t(), 1.0, y);
+    gemm(1.0, x, w.t(), 1.0, y)?;
     Ok(())
 }
 
@@ -336,8 +336,8 @@ pub fn fc_backward_gemm(
         dw.shape(),
         dbias.shape(),
     ])?;
-    gemm(1.0, dy.t(), x, 0.0, dw);
-    gemm(1.0, dy, w, 0.0, dx);
+    gemm(1.0, dy.t(), x, 0.0, dw)?;
+    gemm(1.0, dy, w, 0.0, dx)?;
     channel_sums(dy.into_dyn(), dbias);
     Ok(())
 }

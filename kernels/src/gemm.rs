@@ -1,26 +1,33 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-/// `c ← alpha·a·b + beta·c` for `a [m, k]`, `b [k, n]`, `c [m, n]`, any strides, through
-/// matrixmultiply's `sgemm`. With `beta = 0`, `c`'s previous contents are never read.
-pub(crate) fn gemm(
+use crate::error::{Result, mismatch};
+
+/// `c ← alpha·a·b + beta·c` for a `[m, k]`, b `[k, n]`, c `[m, n]`, any strides, with
+/// matrixmultiply's `sgemm`. With `beta = 0`, c's previous contents are never read.
+pub fn gemm(
     alpha: f32,
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
     beta: f32,
     mut c: ArrayViewMut2<f32>,
-) {
+) -> Result<()> {
     let (m, k) = a.dim();
     let n = b.ncols();
-    assert!(
-        b.nrows() == k && c.dim() == (m, n),
-        "gemm shapes [{m}, {k}]·{:?} → {:?}",
-        b.shape(),
-        c.shape()
-    );
+    if b.nrows() != k || c.dim() != (m, n) {
+        return Err(mismatch(
+            "gemm",
+            format!(
+                "a {:?} · b {:?} does not give c {:?}",
+                a.shape(),
+                b.shape(),
+                c.shape()
+            ),
+        ));
+    }
     let (sa, sb, sc) = (a.strides(), b.strides(), c.strides().to_vec());
     // SAFETY: each pointer is the [0, 0] element of a live ndarray view whose strides address
-    // only elements inside that view for every index within the asserted shapes; `c` is a
-    // unique mutable view, so its elements do not alias each other or `a` and `b`.
+    // only elements inside that view for every index within the checked shapes; `c` is a
+    // unique mutable view, so its elements alias neither each other nor `a` and `b`.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -39,4 +46,5 @@ pub(crate) fn gemm(
             sc[1],
         );
     }
+    Ok(())
 }

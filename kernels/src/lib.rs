@@ -64,6 +64,7 @@ pub use fc::{
     fc_forward_axis_reduce, fc_forward_fn, fc_forward_gemm, fc_forward_naive,
     fc_forward_per_output, flatten,
 };
+pub use gemm::gemm;
 pub use pool::{
     Pool2dParams, PoolBackwardFn, PoolForwardFn, max_pool2d_backward,
     max_pool2d_backward_axis_reduce, max_pool2d_backward_fn, max_pool2d_backward_im2col,

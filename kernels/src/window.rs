@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4, s};
+use ndarray::{ArrayView2, ArrayView3, ArrayView4, ArrayViewMut3, ArrayViewMut4, s};
 
 use crate::error::{Result, expect_nonempty, invalid};
 
@@ -160,43 +160,101 @@ impl Geometry {
         dx.assign(&padded.slice(s![.., .., p..p + self.h, p..p + self.w]));
     }
 
+    /// Output indices along an axis of length `n` whose tap `k` reads inside the input
+    /// (not the padding): `o·s + k − p ∈ [0, n)`, a contiguous range.
+    fn inside(&self, n: usize, out_len: usize, k: usize) -> Range<usize> {
+        let s = self.stride;
+        let first = self.pad.saturating_sub(k).div_ceil(s);
+        let end = if n + self.pad > k {
+            ((n - 1 + self.pad - k) / s + 1).min(out_len)
+        } else {
+            0
+        };
+        first.min(end)..end
+    }
+
     /// Unfolds one image x `[c, h, w]` into `cols` `[c·kh·kw, h2·w2]`: row `(c, ki, kj)`
-    /// holds that tap of every window, zeros where the window covers padding.
+    /// holds that tap of every window, zeros where the window covers padding. Works on
+    /// contiguous rows (an x in another layout is copied first).
     pub fn im2col<'a>(&self, x: ArrayView3<f32>, cols: &'a mut [f32]) -> ArrayView2<'a, f32> {
-        let shape = (self.c * self.kh * self.kw, self.h2 * self.w2);
-        let mut m = ArrayViewMut2::from_shape(shape, &mut *cols).expect("sized by cols_len");
-        for (row, mut tap_row) in m.outer_iter_mut().enumerate() {
+        let x = x.as_standard_layout();
+        let x = x.as_slice().expect("standard layout is contiguous");
+        let (hw2, s) = (self.h2 * self.w2, self.stride);
+        let len = self.c * self.kh * self.kw * hw2;
+        for (row, tap) in cols[..len].chunks_exact_mut(hw2).enumerate() {
             let (c, ki, kj) = (
                 row / (self.kh * self.kw),
                 row / self.kw % self.kh,
                 row % self.kw,
             );
-            for (col, v) in tap_row.iter_mut().enumerate() {
-                let (i, j) = (col / self.w2, col % self.w2);
-                *v = match (self.in_row(i, ki), self.in_col(j, kj)) {
-                    (Some(r), Some(q)) => x[[c, r, q]],
-                    _ => 0.0,
-                };
+            let (rows, cols) = (
+                self.inside(self.h, self.h2, ki),
+                self.inside(self.w, self.w2, kj),
+            );
+            tap.fill(0.0);
+            if cols.is_empty() {
+                continue;
+            }
+            let first_col = cols.start * s + kj - self.pad;
+            for i in rows {
+                let src = &x[(c * self.h + i * s + ki - self.pad) * self.w..][first_col..];
+                let dst = &mut tap[i * self.w2..][cols.clone()];
+                if s == 1 {
+                    dst.copy_from_slice(&src[..dst.len()]);
+                } else {
+                    dst.iter_mut()
+                        .zip(src.iter().step_by(s))
+                        .for_each(|(d, &v)| *d = v);
+                }
             }
         }
-        ArrayView2::from_shape(shape, cols).expect("sized by cols_len")
+        ArrayView2::from_shape((self.c * self.kh * self.kw, hw2), &cols[..len])
+            .expect("sized by cols_len")
     }
 
     /// The adjoint of [`Geometry::im2col`]: overwrites dx `[c, h, w]` with the sum of every
     /// unfolded entry of `cols` `[c·kh·kw, h2·w2]` at the input element it was read from.
+    /// A dx in another layout than standard is staged through a temporary.
     pub fn col2im(&self, cols: ArrayView2<f32>, mut dx: ArrayViewMut3<f32>) {
+        let cols = cols.as_standard_layout();
+        let cols = cols.as_slice().expect("standard layout is contiguous");
+        match dx.as_slice_mut() {
+            Some(out) => self.fold_into(cols, out),
+            None => {
+                let mut staged = ndarray::Array3::zeros(dx.raw_dim());
+                self.fold_into(
+                    cols,
+                    staged.as_slice_mut().expect("new arrays are contiguous"),
+                );
+                dx.assign(&staged);
+            }
+        }
+    }
+
+    fn fold_into(&self, cols: &[f32], dx: &mut [f32]) {
         dx.fill(0.0);
-        for (row, tap_row) in cols.outer_iter().enumerate() {
+        let (hw2, s) = (self.h2 * self.w2, self.stride);
+        for (row, tap) in cols.chunks_exact(hw2).enumerate() {
             let (c, ki, kj) = (
                 row / (self.kh * self.kw),
                 row / self.kw % self.kh,
                 row % self.kw,
             );
-            for (col, &v) in tap_row.iter().enumerate() {
-                let (i, j) = (col / self.w2, col % self.w2);
-                if let (Some(r), Some(q)) = (self.in_row(i, ki), self.in_col(j, kj)) {
-                    dx[[c, r, q]] += v;
-                }
+            let (rows, cols) = (
+                self.inside(self.h, self.h2, ki),
+                self.inside(self.w, self.w2, kj),
+            );
+            if cols.is_empty() {
+                continue;
+            }
+            let first_col = cols.start * s + kj - self.pad;
+            for i in rows {
+                let dst = &mut dx[(c * self.h + i * s + ki - self.pad) * self.w..][first_col..];
+                let src = &tap[i * self.w2..][cols.clone()];
+                dst.iter_mut()
+                    .step_by(s)
+                    .zip(src)
+                    .for_each(|(d, &v)| *d += v);
             }
         }
     }

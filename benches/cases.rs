@@ -1,0 +1,554 @@
+//! What the timing study measures: the seed network's layers at their real shapes, the sweeps,
+//! and for each a ready-to-run pass. The criterion benchmarks (`layers.rs`) and the report
+//! renderer (`report/`) both read these tables, so names and FLOP counts live in one place.
+
+use kernels::*;
+use ndarray::{Array1, Array2, Array4, ArrayD, IxDyn};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// Forward or backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pass {
+    /// The forward pass.
+    Forward,
+    /// The backward pass (all gradients the layer produces).
+    Backward,
+}
+
+impl Pass {
+    /// Both, forward first.
+    pub const ALL: [Pass; 2] = [Pass::Forward, Pass::Backward];
+
+    /// `forward` or `backward`, as in benchmark group names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::Backward => "backward",
+        }
+    }
+}
+
+/// A layer at one example's shape; the batch size is chosen when a pass is prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// Convolution of x `[c, h, w]` with `d` filters `k × k`.
+    Conv {
+        /// Input channels.
+        c: usize,
+        /// Input height.
+        h: usize,
+        /// Input width.
+        w: usize,
+        /// Filters.
+        d: usize,
+        /// Kernel size.
+        k: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding.
+        pad: usize,
+    },
+    /// Max pooling of x `[c, h, w]` with `size × size` windows.
+    Pool {
+        /// Channels.
+        c: usize,
+        /// Input height.
+        h: usize,
+        /// Input width.
+        w: usize,
+        /// Window size.
+        size: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// Fully connected, `inputs → outputs`.
+    Fc {
+        /// Inputs per example.
+        inputs: usize,
+        /// Outputs per example.
+        outputs: usize,
+    },
+    /// Leaky ReLU over `[c, h, w]`.
+    LeakyRelu {
+        /// The example's shape.
+        shape: [usize; 3],
+    },
+    /// Sigmoid over `[c, h, w]`.
+    Sigmoid {
+        /// The example's shape.
+        shape: [usize; 3],
+    },
+    /// Softmax with cross-entropy over `classes`.
+    Softmax {
+        /// Classes.
+        classes: usize,
+    },
+}
+
+/// A named layer of the study.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    /// Short name, the first part of its benchmark groups (`conv1`).
+    pub name: &'static str,
+    /// What it computes, for tables (`3×32×32 → 16, f5 s1 p2`).
+    pub title: &'static str,
+    /// The layer.
+    pub layer: Layer,
+}
+
+const fn conv(c: usize, h: usize, d: usize) -> Layer {
+    Layer::Conv {
+        c,
+        h,
+        w: h,
+        d,
+        k: 5,
+        stride: 1,
+        pad: 2,
+    }
+}
+
+const fn pool(c: usize, h: usize) -> Layer {
+    Layer::Pool {
+        c,
+        h,
+        w: h,
+        size: 2,
+        stride: 2,
+    }
+}
+
+/// The seed network, layer by layer (IN 3×32×32 → conv16 → ReLU → pool → conv20 → ReLU →
+/// pool → conv20 → ReLU → pool → fc10 → softmax), with the activations at conv1's output.
+pub const SEED_NETWORK: [Case; 10] = [
+    Case {
+        name: "conv1",
+        title: "convolution 3×32×32 → 16, f5 s1 p2",
+        layer: conv(3, 32, 16),
+    },
+    Case {
+        name: "pool1",
+        title: "max pool 16×32×32, f2 s2",
+        layer: pool(16, 32),
+    },
+    Case {
+        name: "conv2",
+        title: "convolution 16×16×16 → 20, f5 s1 p2",
+        layer: conv(16, 16, 20),
+    },
+    Case {
+        name: "pool2",
+        title: "max pool 20×16×16, f2 s2",
+        layer: pool(20, 16),
+    },
+    Case {
+        name: "conv3",
+        title: "convolution 20×8×8 → 20, f5 s1 p2",
+        layer: conv(20, 8, 20),
+    },
+    Case {
+        name: "pool3",
+        title: "max pool 20×8×8, f2 s2",
+        layer: pool(20, 8),
+    },
+    Case {
+        name: "fc",
+        title: "fully connected 320 → 10",
+        layer: Layer::Fc {
+            inputs: 320,
+            outputs: 10,
+        },
+    },
+    Case {
+        name: "leaky_relu",
+        title: "leaky ReLU on 16×32×32",
+        layer: Layer::LeakyRelu {
+            shape: [16, 32, 32],
+        },
+    },
+    Case {
+        name: "sigmoid",
+        title: "sigmoid on 16×32×32",
+        layer: Layer::Sigmoid {
+            shape: [16, 32, 32],
+        },
+    },
+    Case {
+        name: "softmax",
+        title: "softmax + cross-entropy, 10 classes",
+        layer: Layer::Softmax { classes: 10 },
+    },
+];
+
+/// Batch sizes of the per-layer tables: unbatched, and the seed's batch.
+pub const TABLE_BATCHES: [usize; 2] = [1, 5];
+
+/// Batch sizes of the batch sweeps.
+pub const SWEEP_BATCHES: [usize; 7] = [1, 2, 5, 16, 32, 64, 128];
+
+/// Layers swept over the batch size, with the techniques that are fast enough to sweep.
+pub const BATCH_SWEEPS: [(&str, [Technique; 3]); 2] = [
+    (
+        "conv2",
+        [
+            Technique::PerOutput,
+            Technique::AxisReduce,
+            Technique::Im2colGemm,
+        ],
+    ),
+    (
+        "fc",
+        [
+            Technique::PerOutput,
+            Technique::AxisReduce,
+            Technique::Im2colGemm,
+        ],
+    ),
+];
+
+/// Input sides of the size sweep: conv2's channels and filters (16 → 20, f5 s1 p2), batch 1.
+pub const SWEEP_SIDES: [usize; 4] = [16, 32, 64, 128];
+
+/// Group name of the size sweep (forward only).
+pub const SIZE_SWEEP_GROUP: &str = "conv-size-sweep/forward";
+
+/// Group name and matrix side of the sgemm peak measurement.
+pub const PEAK_GROUP: &str = "sgemm-peak";
+/// Side of the square matrices of the peak measurement.
+pub const PEAK_SIDE: usize = 1024;
+
+/// The criterion group of a layer's pass: `conv1/forward`.
+pub fn group(case: &str, pass: Pass) -> String {
+    format!("{case}/{}", pass.name())
+}
+
+/// The criterion group of a batch sweep: `conv2-batch-sweep/forward`.
+pub fn sweep_group(case: &str, pass: Pass) -> String {
+    format!("{case}-batch-sweep/{}", pass.name())
+}
+
+/// The case called `name` in the seed network.
+pub fn seed_case(name: &str) -> Option<&'static Case> {
+    SEED_NETWORK.iter().find(|c| c.name == name)
+}
+
+/// The size-sweep convolution at input side `side`.
+pub fn size_sweep_layer(side: usize) -> Layer {
+    Layer::Conv {
+        c: 16,
+        h: side,
+        w: side,
+        d: 20,
+        k: 5,
+        stride: 1,
+        pad: 2,
+    }
+}
+
+impl Layer {
+    /// The kind of layer, as the seed's tables name them: `conv`, `pool`, `fc`, `activation`
+    /// or `softmax`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Conv { .. } => "conv",
+            Layer::Pool { .. } => "pool",
+            Layer::Fc { .. } => "fc",
+            Layer::LeakyRelu { .. } | Layer::Sigmoid { .. } => "activation",
+            Layer::Softmax { .. } => "softmax",
+        }
+    }
+
+    /// Floating-point operations of a pass over `batch` examples, counting a multiply-add as 2;
+    /// `None` for layers without products (pooling, activations, softmax). A backward pass
+    /// computes two products of the forward's size (input and weight gradients).
+    pub fn flops(&self, pass: Pass, batch: usize) -> Option<f64> {
+        let forward = match *self {
+            Layer::Conv {
+                c,
+                h,
+                w,
+                d,
+                k,
+                stride,
+                pad,
+            } => {
+                let (h2, w2) = (
+                    (h + 2 * pad - k) / stride + 1,
+                    (w + 2 * pad - k) / stride + 1,
+                );
+                2 * d * h2 * w2 * c * k * k
+            }
+            Layer::Fc { inputs, outputs } => 2 * inputs * outputs,
+            _ => return None,
+        };
+        let per_pass = match pass {
+            Pass::Forward => forward,
+            Pass::Backward => 2 * forward,
+        };
+        Some((per_pass * batch) as f64)
+    }
+
+    /// Builds random inputs, outputs and scratch for `batch` examples and returns a closure
+    /// that runs one pass with technique `t`. Backward inputs that come from a forward pass
+    /// (pooling's argmax, activations' outputs, softmax probabilities) are computed here, once.
+    pub fn prepare(&self, pass: Pass, t: Technique, batch: usize) -> Box<dyn FnMut()> {
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        let mut random = |shape: &[usize]| {
+            ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(-1.0f32..1.0))
+        };
+        let mut scratch = Scratch::new();
+        match (*self, pass) {
+            (
+                Layer::Conv {
+                    c,
+                    h,
+                    w,
+                    d,
+                    k,
+                    stride,
+                    pad,
+                },
+                _,
+            ) => {
+                let p = Conv2dParams {
+                    stride,
+                    padding: pad,
+                };
+                let x = dim4(random(&[batch, c, h, w]));
+                let wt = dim4(random(&[d, c, k, k]));
+                let bias = Array1::from_iter(random(&[d]));
+                let y_shape = p.output_shape(x.shape(), wt.shape()).expect("valid case");
+                let mut y = Array4::zeros(y_shape);
+                match pass {
+                    Pass::Forward => Box::new(move || {
+                        conv2d_forward(
+                            t,
+                            &p,
+                            x.view(),
+                            wt.view(),
+                            bias.view(),
+                            y.view_mut(),
+                            &mut scratch,
+                        )
+                        .expect("valid case");
+                    }),
+                    Pass::Backward => {
+                        let dy = dim4(random(&y_shape));
+                        let (mut dx, mut dw, mut db) = (x.clone(), wt.clone(), bias.clone());
+                        Box::new(move || {
+                            conv2d_backward(
+                                t,
+                                &p,
+                                x.view(),
+                                wt.view(),
+                                dy.view(),
+                                dx.view_mut(),
+                                dw.view_mut(),
+                                db.view_mut(),
+                                &mut scratch,
+                            )
+                            .expect("valid case");
+                        })
+                    }
+                }
+            }
+            (
+                Layer::Pool {
+                    c,
+                    h,
+                    w,
+                    size,
+                    stride,
+                },
+                _,
+            ) => {
+                let p = Pool2dParams { size, stride };
+                let x = dim4(random(&[batch, c, h, w]));
+                let shape = p.output_shape(x.shape()).expect("valid case");
+                let (mut y, mut argmax) = (Array4::zeros(shape), Array4::zeros(shape));
+                max_pool2d_forward(
+                    t,
+                    &p,
+                    x.view(),
+                    y.view_mut(),
+                    argmax.view_mut(),
+                    &mut scratch,
+                )
+                .expect("valid case");
+                match pass {
+                    Pass::Forward => Box::new(move || {
+                        max_pool2d_forward(
+                            t,
+                            &p,
+                            x.view(),
+                            y.view_mut(),
+                            argmax.view_mut(),
+                            &mut scratch,
+                        )
+                        .expect("valid case");
+                    }),
+                    Pass::Backward => {
+                        let dy = dim4(random(&shape));
+                        let mut dx = x.clone();
+                        Box::new(move || {
+                            max_pool2d_backward(
+                                t,
+                                &p,
+                                dy.view(),
+                                argmax.view(),
+                                dx.view_mut(),
+                                &mut scratch,
+                            )
+                            .expect("valid case");
+                        })
+                    }
+                }
+            }
+            (Layer::Fc { inputs, outputs }, _) => {
+                let x = dim2(random(&[batch, inputs]));
+                let wt = dim2(random(&[outputs, inputs]));
+                let bias = Array1::from_iter(random(&[outputs]));
+                let mut y = Array2::zeros((batch, outputs));
+                match pass {
+                    Pass::Forward => Box::new(move || {
+                        fc_forward(
+                            t,
+                            x.view(),
+                            wt.view(),
+                            bias.view(),
+                            y.view_mut(),
+                            &mut scratch,
+                        )
+                        .expect("valid case");
+                    }),
+                    Pass::Backward => {
+                        let dy = dim2(random(&[batch, outputs]));
+                        let (mut dx, mut dw, mut db) = (x.clone(), wt.clone(), bias.clone());
+                        Box::new(move || {
+                            fc_backward(
+                                t,
+                                x.view(),
+                                wt.view(),
+                                dy.view(),
+                                dx.view_mut(),
+                                dw.view_mut(),
+                                db.view_mut(),
+                                &mut scratch,
+                            )
+                            .expect("valid case");
+                        })
+                    }
+                }
+            }
+            (Layer::LeakyRelu { shape }, _) | (Layer::Sigmoid { shape }, _) => {
+                let (forward, backward) = match self {
+                    Layer::LeakyRelu { .. } => {
+                        (leaky_relu_forward_fn(t), leaky_relu_backward_fn(t))
+                    }
+                    _ => (sigmoid_forward_fn(t), sigmoid_backward_fn(t)),
+                };
+                let x = random(&[batch, shape[0], shape[1], shape[2]]);
+                let mut y = x.clone();
+                forward(x.view(), y.view_mut()).expect("valid case");
+                match pass {
+                    Pass::Forward => {
+                        Box::new(move || forward(x.view(), y.view_mut()).expect("valid case"))
+                    }
+                    Pass::Backward => {
+                        let dy = random(x.shape());
+                        let mut dx = x.clone();
+                        Box::new(move || {
+                            backward(y.view(), dy.view(), dx.view_mut()).expect("valid case")
+                        })
+                    }
+                }
+            }
+            (Layer::Softmax { classes }, _) => {
+                let logits = dim2(random(&[batch, classes]).mapv(|v| 3.0 * v));
+                let labels = Array1::from_shape_fn(batch, |b| (b * 7) % classes);
+                let mut probs = logits.clone();
+                softmax_cross_entropy_forward(
+                    t,
+                    logits.view(),
+                    labels.view(),
+                    probs.view_mut(),
+                    &mut scratch,
+                )
+                .expect("valid case");
+                match pass {
+                    Pass::Forward => Box::new(move || {
+                        softmax_cross_entropy_forward(
+                            t,
+                            logits.view(),
+                            labels.view(),
+                            probs.view_mut(),
+                            &mut scratch,
+                        )
+                        .expect("valid case");
+                    }),
+                    Pass::Backward => {
+                        let mut dlogits = logits.clone();
+                        Box::new(move || {
+                            softmax_cross_entropy_backward(
+                                t,
+                                probs.view(),
+                                labels.view(),
+                                dlogits.view_mut(),
+                            )
+                            .expect("valid case");
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dim4(a: ArrayD<f32>) -> Array4<f32> {
+    a.into_dimensionality().expect("4 axes")
+}
+
+fn dim2(a: ArrayD<f32>) -> Array2<f32> {
+    a.into_dimensionality().expect("2 axes")
+}
+
+/// `c = a·b` for square `[n, n]` matrices, split by rows over `threads` rayon threads, each
+/// running a single-threaded matrixmultiply `sgemm`: the machine's GEMM peak.
+pub fn sgemm_on_threads(
+    pool: &rayon::ThreadPool,
+    a: &Array2<f32>,
+    b: &Array2<f32>,
+    c: &mut Array2<f32>,
+) {
+    let rows = a.nrows().div_ceil(pool.current_num_threads());
+    pool.scope(|s| {
+        for (a_rows, c_rows) in a
+            .axis_chunks_iter(ndarray::Axis(0), rows)
+            .zip(c.axis_chunks_iter_mut(ndarray::Axis(0), rows))
+        {
+            s.spawn(move |_| gemm(1.0, a_rows, b.view(), 0.0, c_rows).expect("square matrices"));
+        }
+    });
+}
+
+/// The bundled DejaVu Sans: charts draw text with it, so no system font is needed.
+const FONT: &[u8] = include_bytes!("assets/DejaVuSans.ttf");
+
+/// Registers the bundled font under every family name plotters may ask for (criterion's own
+/// charts included). Call once before drawing.
+pub fn register_fonts() {
+    use plotters::style::{FontStyle, register_font};
+    for family in ["sans-serif", "serif", "monospace"] {
+        for style in [
+            FontStyle::Normal,
+            FontStyle::Bold,
+            FontStyle::Italic,
+            FontStyle::Oblique,
+        ] {
+            if register_font(family, style, FONT).is_err() {
+                unreachable!("the bundled font parses");
+            }
+        }
+    }
+}
