@@ -340,6 +340,21 @@ pub const SEED_FIGURES: [SeedFigures; 12] = [
     ),
 ];
 
+/// The seed's speed-up of technique `fast` over technique `slow` (indices 0–3) in one of its
+/// tables.
+pub fn seed_speedup(
+    layer: &str,
+    pass: Pass,
+    batched: bool,
+    slow: usize,
+    fast: usize,
+) -> Option<f64> {
+    let fig = SEED_FIGURES
+        .iter()
+        .find(|f| f.layer == layer && f.pass == pass && f.batched == batched)?;
+    Some(fig.seconds[slow]? / fig.seconds[fast]?)
+}
+
 /// The seed network's layers of one kind (`conv`, `pool`, `fc`, …).
 pub fn cases_of_kind(kind: &str) -> impl Iterator<Item = &'static Case> + '_ {
     SEED_NETWORK.iter().filter(move |c| c.layer.kind() == kind)

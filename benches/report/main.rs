@@ -29,12 +29,14 @@ fn run() -> Result<(), String> {
         std::env::var_os("CARGO_TARGET_DIR").map_or(workspace.join("target"), PathBuf::from);
     let mut criterion_dir = target.join("criterion");
     let mut out_dir = workspace.join("reports");
+    let mut readme = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a directory"));
         match arg.as_str() {
             "--criterion" => criterion_dir = value()?.into(),
             "--out" => out_dir = value()?.into(),
+            "--readme" => readme = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
                     "usage: report [--criterion DIR (default target/criterion)] [--out DIR (default reports)]"
@@ -55,5 +57,19 @@ fn run() -> Result<(), String> {
     let path = out_dir.join("TIMINGS.md");
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("wrote {} and {charts} charts", path.display());
+    if let Some(readme) = readme {
+        let text = std::fs::read_to_string(&readme)
+            .map_err(|e| format!("cannot read {}: {e}", readme.display()))?;
+        let table = markdown::headline_table(&timings, torch.as_ref(), &machine);
+        let updated = markdown::replace_block(&text, &table).ok_or(format!(
+            "{} has no {} … {} block to replace",
+            readme.display(),
+            markdown::README_BEGIN,
+            markdown::README_END
+        ))?;
+        std::fs::write(&readme, updated)
+            .map_err(|e| format!("cannot write {}: {e}", readme.display()))?;
+        println!("updated the headline table in {}", readme.display());
+    }
     Ok(())
 }

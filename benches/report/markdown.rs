@@ -9,7 +9,7 @@ use study::{
 };
 
 use crate::charts;
-use crate::data::{Machine, SEED_FIGURES, Timings, TorchPeer, cases_of_kind};
+use crate::data::{Machine, SEED_FIGURES, Timings, TorchPeer, cases_of_kind, seed_speedup};
 
 /// A time in nanoseconds, to three significant digits in a readable unit.
 pub fn time(ns: f64) -> String {
@@ -108,6 +108,34 @@ fn gflops(g: f64) -> String {
     format!("{} GFLOP/s", sig3(g))
 }
 
+/// Marks the start of the README block that [`headline_table`] fills.
+pub const README_BEGIN: &str = "<!-- timings:begin -->";
+/// Marks its end.
+pub const README_END: &str = "<!-- timings:end -->";
+
+/// `text` with the lines between the README markers replaced by `block`.
+pub fn replace_block(text: &str, block: &str) -> Option<String> {
+    let start = text.find(README_BEGIN)? + README_BEGIN.len();
+    let end = start + text[start..].find(README_END)?;
+    Some(format!("{}\n{block}{}", &text[..start], &text[end..]))
+}
+
+/// The headline table with the machine it was measured on, for the README.
+pub fn headline_table(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
+    let mut s = String::new();
+    headline_rows(&mut s, t, torch, t.peak_gflops(1));
+    let _ = writeln!(
+        s,
+        "Measured on {} ({} cores, {}) on {}; sgemm peak {} on 1 thread. From `reports/TIMINGS.md`.",
+        m.cpu,
+        m.cores,
+        m.rustc,
+        m.date,
+        opt(t.peak_gflops(1), gflops)
+    );
+    s
+}
+
 fn headline(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) {
     let _ = writeln!(s, "## Headline\n");
     let _ = writeln!(
@@ -115,6 +143,10 @@ fn headline(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Optio
         "![Forward + backward time per layer at batch {B}, by technique]({})\n",
         charts::HEADLINE
     );
+    headline_rows(s, t, torch, peak1);
+}
+
+fn headline_rows(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) {
     let _ = writeln!(
         s,
         "Every layer at batch {B}: the naive time, the fastest technique, its speed-up, GFLOP/s \
@@ -160,7 +192,7 @@ fn headline(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Optio
                 best,
                 time(best_ns),
                 opt(naive.map(|n| n / best_ns), ratio),
-                opt(g, |g| sig3(g)),
+                opt(g, sig3),
                 opt(g.zip(peak1).map(|(g, p)| 100.0 * g / p), |p| format!(
                     "{p:.1}%"
                 )),
@@ -332,6 +364,24 @@ fn sweeps(s: &mut String, t: &Timings) {
     s.push('\n');
 }
 
+/// The per-image GEMM of a convolution's im2col forward, `[d, c·k²]·[c·k², h2·w2]`.
+fn gemm_shape(layer: &study::Layer) -> Option<String> {
+    let &study::Layer::Conv {
+        c,
+        h,
+        w,
+        d,
+        k,
+        stride,
+        pad,
+    } = layer
+    else {
+        return None;
+    };
+    let hw = ((h + 2 * pad - k) / stride + 1) * ((w + 2 * pad - k) / stride + 1);
+    Some(format!("[{d}, {}]·[{}, {hw}]", c * k * k, c * k * k))
+}
+
 /// The findings, each sentence's numbers computed from the timings.
 fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<String> {
     let mut out = Vec::new();
@@ -353,61 +403,64 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
             ))
         })
         .collect();
+    let seed_best = (1..4)
+        .filter_map(|k| seed_speedup("conv", Pass::Forward, true, 0, k))
+        .fold(0.0, f64::max);
     out.push(format!(
         "Naive convolution is far less behind in Rust than in numpy: at batch {B} its forward \
          pass takes {} the fastest technique's time, against {} in the seed's batched numpy \
          table. Compiled loops pay no interpreter toll per multiply-add; what separates the \
-         techniques here is memory access and vectorisation.",
+         techniques here is memory access, vectorisation and the GEMM's register blocking.",
         naive_vs_best.join(", "),
-        ratio(1662.26 / 3.42411)
+        ratio(seed_best)
     ));
 
     // Per-output against naive.
-    if let (Some(a), Some(b)) = (
+    let conv2 = seed_case("conv2").expect("seed layer");
+    if let (Some(a), Some(b), Some(sa), Some(sb)) = (
+        per(conv2, Pass::Forward, Technique::Naive, Technique::PerOutput),
         per(
-            convs[1],
-            Pass::Forward,
-            Technique::Naive,
-            Technique::PerOutput,
-        ),
-        per(
-            convs[1],
+            conv2,
             Pass::Backward,
             Technique::Naive,
             Technique::PerOutput,
         ),
+        seed_speedup("conv", Pass::Forward, true, 0, 1),
+        seed_speedup("conv", Pass::Backward, true, 0, 1),
     ) {
         out.push(format!(
             "Per-output sums gain {} (forward) and {} (backward) over naive on conv2, where numpy \
              gained {} and {}: both do the same scalar multiply-adds; per-output reads a padded \
-             copy through contiguous window rows, without a bounds check or a padding test per \
-             tap.",
+             copy through window views, without a bounds check or a padding test per tap, but \
+             pays for slicing a view per output element.",
             ratio(a),
             ratio(b),
-            ratio(1662.26 / 25.9985),
-            ratio(2393.45 / 42.1735)
+            ratio(sa),
+            ratio(sb)
         ));
     }
 
     // Axis-reduce: memory traffic.
-    if let Some(r) = per(
-        convs[1],
-        Pass::Backward,
-        Technique::AxisReduce,
-        Technique::Im2colGemm,
+    if let (Some(r), Some(seed), study::Layer::Conv { c, d, k, h, w, .. }) = (
+        per(
+            conv2,
+            Pass::Backward,
+            Technique::AxisReduce,
+            Technique::Im2colGemm,
+        ),
+        seed_speedup("conv", Pass::Backward, true, 3, 2),
+        conv2.layer,
     ) {
-        if let study::Layer::Conv { c, d, k, h, w, .. } = convs[1].layer {
-            out.push(format!(
-                "Axis-reduce writes and re-reads a broadcast product tensor of b·d·c·k² = {} floats \
-                 at each of conv2's {} output positions, twice per backward pass; that memory \
-                 traffic makes it {} slower than im2col + GEMM on conv2's backward pass, where \
-                 numpy found the two close ({}).",
-                B * d * c * k * k,
-                h * w,
-                ratio(r),
-                ratio(10.8808 / 9.28613)
-            ));
-        }
+        out.push(format!(
+            "Axis-reduce writes and re-reads a broadcast product tensor of b·d·c·k² = {} floats \
+             at each of conv2's {} output positions, twice per backward pass; that memory \
+             traffic makes it {} slower than im2col + GEMM on conv2's backward pass, where numpy \
+             found axis-reduce the faster of the two by {}.",
+            B * d * c * k * k,
+            h * w,
+            ratio(r),
+            ratio(seed)
+        ));
     }
 
     // GEMM efficiency against the peak.
@@ -425,27 +478,44 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
                 ))
             })
             .collect();
+        let shapes: Vec<String> = convs.iter().filter_map(|c| gemm_shape(&c.layer)).collect();
         out.push(format!(
             "im2col + GEMM forward at batch {B} reaches {} of the {} single-thread sgemm peak. \
-             The products are small — conv1's has k = c·f² = 75 and 16 rows, conv3's 64 columns \
-             per image — so packing, the im2col copy and the bias pass weigh against few \
-             multiply-adds.",
+             Its products, one per image, are small — [d, c·k²]·[c·k², h·w] = {} — so packing, \
+             the im2col copy and the bias pass weigh against few multiply-adds.",
             eff.join(", "),
-            gflops(peak)
+            gflops(peak),
+            shapes.join(", ")
         ));
     }
 
     // Pooling and elementwise.
     let pool = seed_case("pool1").expect("seed layer");
-    if let (Some((best, best_ns)), Some(naive)) = (
+    if let (Some((best, best_ns)), Some(naive), Some(seed)) = (
         t.fastest(pool, Pass::Forward, B),
         ns(pool, Pass::Forward, Technique::Naive),
+        seed_speedup("pool", Pass::Forward, true, 0, 2),
     ) {
+        let verdict = if best == Technique::Naive {
+            let (second, second_ns) = Technique::ALL[1..]
+                .iter()
+                .filter_map(|&tq| Some((tq, ns(pool, Pass::Forward, tq)?)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((best, best_ns));
+            format!(
+                "naive loops are the fastest technique, {} ahead of {second}",
+                ratio(second_ns / naive)
+            )
+        } else {
+            format!(
+                "the fastest technique ({best}) is {} naive",
+                ratio(naive / best_ns)
+            )
+        };
         out.push(format!(
-            "Pooling has no products to batch: on pool1 at batch {B} the fastest forward technique \
-             ({best}) is {} naive, against {} in numpy (unbatched, technique 2).",
-            ratio(naive / best_ns),
-            ratio(0.17076 / 0.016333)
+            "Pooling has no products to batch and reads each input once: on pool1 at batch {B} \
+             {verdict}, where numpy's best batched technique gained {} over its loops.",
+            ratio(seed)
         ));
     }
     let relu = seed_case("leaky_relu").expect("seed layer");
@@ -487,11 +557,12 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
         out.push(format!(
             "Batching pays where the GEMM is starved: from batch {first} to {last} the fully \
              connected forward pass falls from {} to {} per example ({}), because a 1×320 by \
-             320×10 product is all overhead; conv2's im2col forward, already a 20×400 by 400×256 \
-             product per image, moves from {} to {} per example.",
+             320×10 product is all overhead; conv2's im2col forward, already a {} product per \
+             image, moves from {} to {} per example.",
             time(f1),
             time(fn_),
             ratio(f1 / fn_),
+            gemm_shape(&conv2.layer).unwrap_or_default(),
             time(c1),
             time(cn)
         ));

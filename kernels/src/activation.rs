@@ -45,7 +45,7 @@ fn map_naive(
     layer: &'static str,
     x: ArrayViewD<f32>,
     mut y: ArrayViewMutD<f32>,
-    f: fn(f32) -> f32,
+    f: impl Fn(f32) -> f32,
 ) -> Result<()> {
     expect_shape(layer, "y", y.shape(), x.shape())?;
     for index in indices(x.raw_dim()) {
@@ -57,11 +57,19 @@ fn map_naive(
 fn map_vectorized(
     layer: &'static str,
     x: ArrayViewD<f32>,
-    y: ArrayViewMutD<f32>,
-    f: fn(f32) -> f32,
+    mut y: ArrayViewMutD<f32>,
+    f: impl Fn(f32) -> f32,
 ) -> Result<()> {
     expect_shape(layer, "y", y.shape(), x.shape())?;
-    Zip::from(y).and(&x).for_each(|out, &v| *out = f(v));
+    // Contiguous memory of one layout (the usual case) as plain slices, which the compiler
+    // vectorises; other layouts through ndarray's Zip.
+    let same_layout = x.strides() == y.strides();
+    match (x.as_slice_memory_order(), y.as_slice_memory_order_mut()) {
+        (Some(xs), Some(ys)) if same_layout => {
+            ys.iter_mut().zip(xs).for_each(|(out, &v)| *out = f(v))
+        }
+        _ => Zip::from(y).and(&x).for_each(|out, &v| *out = f(v)),
+    }
     Ok(())
 }
 
@@ -70,7 +78,7 @@ fn grad_naive(
     y: ArrayViewD<f32>,
     dy: ArrayViewD<f32>,
     mut dx: ArrayViewMutD<f32>,
-    f: fn(f32, f32) -> f32,
+    f: impl Fn(f32, f32) -> f32,
 ) -> Result<()> {
     expect_shape(layer, "dy", dy.shape(), y.shape())?;
     expect_shape(layer, "dx", dx.shape(), y.shape())?;
@@ -84,15 +92,28 @@ fn grad_vectorized(
     layer: &'static str,
     y: ArrayViewD<f32>,
     dy: ArrayViewD<f32>,
-    dx: ArrayViewMutD<f32>,
-    f: fn(f32, f32) -> f32,
+    mut dx: ArrayViewMutD<f32>,
+    f: impl Fn(f32, f32) -> f32,
 ) -> Result<()> {
     expect_shape(layer, "dy", dy.shape(), y.shape())?;
     expect_shape(layer, "dx", dx.shape(), y.shape())?;
-    Zip::from(dx)
-        .and(&y)
-        .and(&dy)
-        .for_each(|out, &yv, &g| *out = f(yv, g));
+    let same_layout = y.strides() == dy.strides() && y.strides() == dx.strides();
+    match (
+        y.as_slice_memory_order(),
+        dy.as_slice_memory_order(),
+        dx.as_slice_memory_order_mut(),
+    ) {
+        (Some(ys), Some(gs), Some(out)) if same_layout => {
+            out.iter_mut()
+                .zip(ys)
+                .zip(gs)
+                .for_each(|((o, &yv), &g)| *o = f(yv, g));
+        }
+        _ => Zip::from(dx)
+            .and(&y)
+            .and(&dy)
+            .for_each(|out, &yv, &g| *out = f(yv, g)),
+    }
     Ok(())
 }
 

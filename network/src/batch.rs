@@ -1,0 +1,126 @@
+//! From dataset bytes to normalised, augmented input batches.
+
+use ndarray::{ArrayViewMut3, ArrayViewMut4, Axis};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{CHANNELS, Dataset, SIDE};
+
+/// Per-channel mean and standard deviation of the training images (pixels scaled to [0, 1]),
+/// saved with the model so that evaluation anywhere normalises the same way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    /// Mean per channel.
+    pub mean: [f32; CHANNELS],
+    /// Standard deviation per channel.
+    pub std: [f32; CHANNELS],
+}
+
+impl Normalizer {
+    /// Measures the training set (in f64, so 50,000 images add up exactly enough).
+    pub fn fit(data: &Dataset) -> Self {
+        let plane = SIDE * SIDE;
+        let mut sum = [0f64; CHANNELS];
+        let mut squares = [0f64; CHANNELS];
+        for image in data.images.chunks_exact(CHANNELS * plane) {
+            for (c, pixels) in image.chunks_exact(plane).enumerate() {
+                for &p in pixels {
+                    let v = f64::from(p) / 255.0;
+                    sum[c] += v;
+                    squares[c] += v * v;
+                }
+            }
+        }
+        let count = (data.len() * plane) as f64;
+        let mean = sum.map(|s| s / count);
+        let std = std::array::from_fn(|c| {
+            ((squares[c] / count - mean[c] * mean[c]).max(1e-12)).sqrt() as f32
+        });
+        Normalizer {
+            mean: mean.map(|m| m as f32),
+            std,
+        }
+    }
+
+    /// Writes image `bytes` into `out` `[c, h, w]`, normalised, mirrored left–right if `flip`,
+    /// moved by `shift` (rows, columns) with zeros (the mean) where it moved in from outside.
+    pub fn fill(&self, bytes: &[u8], flip: bool, shift: (i32, i32), mut out: ArrayViewMut3<f32>) {
+        let side = SIDE as i32;
+        for (c, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
+            let (scale, offset) = (1.0 / (255.0 * self.std[c]), self.mean[c] / self.std[c]);
+            let src = &bytes[c * SIDE * SIDE..(c + 1) * SIDE * SIDE];
+            for ((r, q), v) in plane.indexed_iter_mut() {
+                let (sr, mut sq) = (r as i32 - shift.0, q as i32 - shift.1);
+                if flip {
+                    sq = side - 1 - sq;
+                }
+                *v = if (0..side).contains(&sr) && (0..side).contains(&sq) {
+                    f32::from(src[(sr * side + sq) as usize]) * scale - offset
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// How one example is augmented: mirrored or not, and moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Augment {
+    /// Mirror left–right.
+    pub flip: bool,
+    /// Move by (rows, columns), each in −2..=2.
+    pub shift: (i32, i32),
+}
+
+/// Largest move, in pixels, as ConvNetJS's CIFAR-10 demo.
+pub const MAX_SHIFT: i32 = 2;
+
+/// The augmentation of each of `n` examples of one step, drawn from a generator seeded by
+/// (seed, step) so that a resumed run draws exactly what the uninterrupted run drew.
+pub fn draw_augments(seed: u64, step: u64, n: usize) -> Vec<Augment> {
+    let mut rng = StdRng::seed_from_u64(mix(seed, step ^ 0xA5A5_5A5A_0000_0000));
+    (0..n)
+        .map(|_| Augment {
+            flip: rng.random_bool(0.5),
+            shift: (
+                rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
+                rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
+            ),
+        })
+        .collect()
+}
+
+/// The order of the training set in `epoch`, a permutation drawn from (seed, epoch).
+pub fn epoch_order(seed: u64, epoch: u64, n: usize) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(mix(seed, epoch)));
+    order
+}
+
+/// A well-spread 64-bit seed from two numbers (splitmix64's finaliser).
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a
+        .wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Fills `out` `[n, c, h, w]` with the examples `indices` of `data`, each augmented by the
+/// matching entry of `augments` (none when it is empty).
+pub fn fill_batch(
+    data: &Dataset,
+    indices: &[usize],
+    augments: &[Augment],
+    norm: &Normalizer,
+    mut out: ArrayViewMut4<f32>,
+) {
+    for (k, (&i, slot)) in indices.iter().zip(out.axis_iter_mut(Axis(0))).enumerate() {
+        let a = augments.get(k).copied().unwrap_or_default();
+        norm.fill(data.image(i), a.flip, a.shift, slot);
+    }
+}

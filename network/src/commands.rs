@@ -1,0 +1,459 @@
+//! The commands behind the CLI: train, eval, test.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::arch::{self, LayerSpec};
+use crate::batch::{Normalizer, draw_augments, epoch_order};
+use crate::data::{CLASSES, Cifar10, Source};
+use crate::error::{Error, Result};
+use crate::model::Network;
+use crate::train::{
+    EpochRecord, History, PlanNames, State, StepRecord, TrainConfig, Trainer, check_step,
+    read_state, total_steps,
+};
+
+/// Where the data is and whether the embedded sample may stand in for it.
+pub struct DataArgs {
+    /// The directory of CIFAR-10 binary files.
+    pub dir: PathBuf,
+    /// True when `dir` is the default: then a missing directory falls back to the sample.
+    pub is_default: bool,
+}
+
+impl DataArgs {
+    /// Loads the data, saying on stdout where it came from.
+    pub fn load(&self) -> Result<Cifar10> {
+        let data = Cifar10::load_or_sample(&self.dir, self.is_default)?;
+        match &data.source {
+            Source::Sample => println!(
+                "{} not found: using the embedded sample ({} training, {} test images). For the full \
+                 CIFAR-10, run scripts/fetch_cifar10.sh or pass --data DIR.",
+                self.dir.display(),
+                data.train.len(),
+                data.test.len()
+            ),
+            Source::Dir(dir) => println!(
+                "data: {} ({} training, {} test images)",
+                dir.display(),
+                data.train.len(),
+                data.test.len()
+            ),
+        }
+        Ok(data)
+    }
+}
+
+/// What `train` was asked to do.
+pub struct TrainArgs {
+    /// Data.
+    pub data: DataArgs,
+    /// Hyper-parameters (ignored when resuming: the run's own are used).
+    pub config: TrainConfig,
+    /// An architecture file; the seed network if none.
+    pub arch: Option<PathBuf>,
+    /// The run directory.
+    pub out: PathBuf,
+    /// A run directory to continue.
+    pub resume: Option<PathBuf>,
+    /// A safetensors file to start from.
+    pub init_from: Option<PathBuf>,
+    /// Stop after this many optimiser steps in all.
+    pub max_steps: Option<u64>,
+}
+
+/// Reads an architecture file, or the seed network.
+pub fn read_arch(path: Option<&Path>) -> Result<Vec<LayerSpec>> {
+    match path {
+        None => Ok(arch::seed_network()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Arch(format!("cannot read {}: {e}", p.display())))?;
+            arch::parse(&text, &p.display().to_string())
+        }
+    }
+}
+
+/// Trains, saving a checkpoint after every epoch; returns the final state.
+pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
+    let data = args.data.load()?;
+    let (mut trainer, mut state, out) = match &args.resume {
+        Some(dir) => {
+            let state = read_state(dir)?;
+            let net = Network::new(
+                &state.arch,
+                state.config.init,
+                &mut StdRng::seed_from_u64(state.config.seed),
+            )?;
+            let plan = state.plan.to_plan(&net)?;
+            let mut trainer = Trainer::with_plan(
+                net,
+                state.normalizer.clone(),
+                state.config.clone(),
+                Some(plan),
+            )?;
+            let model = dir.join("model.safetensors");
+            check_step(&trainer.load_weights(&model)?, &state, &model)?;
+            let optimizer = dir.join("optimizer.safetensors");
+            check_step(&trainer.load_momentum(&optimizer)?, &state, &optimizer)?;
+            println!(
+                "resuming {} at epoch {}, step {}",
+                dir.display(),
+                state.epoch + 1,
+                state.step
+            );
+            (trainer, state, dir.clone())
+        }
+        None => {
+            args.config.validate()?;
+            if args.out.join("state.json").exists() {
+                return Err(Error::Usage(format!(
+                    "{} already holds a run: continue it with --resume {}, or choose another --out",
+                    args.out.display(),
+                    args.out.display()
+                )));
+            }
+            let spec = read_arch(args.arch.as_deref())?;
+            let net = Network::new(
+                &spec,
+                args.config.init,
+                &mut StdRng::seed_from_u64(args.config.seed),
+            )?;
+            let normalizer = Normalizer::fit(&data.train);
+            let mut trainer = Trainer::new(net, normalizer.clone(), args.config.clone())?;
+            if let Some(path) = &args.init_from {
+                trainer.load_weights(path)?;
+                println!("weights from {}", path.display());
+            }
+            let state = State {
+                arch: spec,
+                config: args.config.clone(),
+                normalizer,
+                epoch: 0,
+                step_in_epoch: 0,
+                step: 0,
+                plan: PlanNames::from(&trainer.plan),
+                history: History::default(),
+            };
+            (trainer, state, args.out.clone())
+        }
+    };
+    if trainer.net.classes() != CLASSES.len() {
+        return Err(Error::Arch(format!(
+            "the network has {} outputs but CIFAR-10 has {} classes",
+            trainer.net.classes(),
+            CLASSES.len()
+        )));
+    }
+    print_plan(&trainer);
+    state.plan = PlanNames::from(&trainer.plan);
+    let config = state.config.clone();
+    let train_len = data.train.len();
+    let steps_per_epoch = train_len.div_ceil(config.batch_size);
+    let horizon = total_steps(&config, train_len);
+    let run_start = Instant::now();
+    let mut trained = 0usize;
+    'epochs: while state.epoch < config.epochs {
+        let order = epoch_order(config.seed, state.epoch as u64, train_len);
+        let bar = ProgressBar::new(steps_per_epoch as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
+                .expect("valid template"),
+        );
+        bar.set_prefix(format!("{}/{}", state.epoch + 1, config.epochs));
+        bar.set_position(state.step_in_epoch as u64);
+        let epoch_start = Instant::now();
+        let (mut loss_sum, mut right, mut seen) = (0.0f64, 0usize, 0usize);
+        while state.step_in_epoch < steps_per_epoch {
+            if stop.load(Ordering::SeqCst) || args.max_steps.is_some_and(|m| state.step >= m) {
+                bar.abandon();
+                break 'epochs;
+            }
+            let begin = state.step_in_epoch * config.batch_size;
+            let indices = &order[begin..(begin + config.batch_size).min(train_len)];
+            let augments = if config.augment {
+                draw_augments(config.seed, state.step, indices.len())
+            } else {
+                Vec::new()
+            };
+            let factor = config.schedule.factor(state.step, horizon);
+            let (loss, correct) = trainer.step(&data.train, indices, &augments, factor)?;
+            if !loss.is_finite() {
+                bar.abandon();
+                return Err(Error::Diverged(format!(
+                    "the loss became {loss} at step {} (epoch {}): training diverged; try a lower --lr than {}. {}",
+                    state.step + 1,
+                    state.epoch + 1,
+                    config.lr,
+                    if state.step > 0 && out.join("state.json").exists() {
+                        format!("The last good checkpoint in {} is kept.", out.display())
+                    } else {
+                        "Nothing was saved.".into()
+                    }
+                )));
+            }
+            state.step += 1;
+            state.step_in_epoch += 1;
+            let n = indices.len();
+            loss_sum += f64::from(loss) * n as f64;
+            right += correct;
+            seen += n;
+            trained += n;
+            state.history.steps.push(StepRecord {
+                step: state.step,
+                epoch: state.epoch + 1,
+                loss,
+                accuracy: correct as f32 / n as f32,
+                examples: n,
+            });
+            bar.inc(1);
+            bar.set_message(format!(
+                "loss {:.3}  acc {:.1}%  {:.0} ex/s",
+                loss_sum / seen as f64,
+                100.0 * right as f32 / seen as f32,
+                seen as f64 / epoch_start.elapsed().as_secs_f64()
+            ));
+        }
+        bar.finish_and_clear();
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        let test = trainer.evaluate(&data.test)?;
+        let (train_loss, train_accuracy) = state.history.epoch_means(state.epoch + 1);
+        let record = EpochRecord {
+            epoch: state.epoch + 1,
+            train_loss,
+            train_accuracy,
+            test_accuracy: test.accuracy,
+            seconds,
+            examples_per_second: seen as f64 / seconds,
+        };
+        println!(
+            "epoch {}/{}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
+            record.epoch,
+            config.epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            100.0 * record.test_accuracy,
+            seconds,
+            record.examples_per_second
+        );
+        state.history.epochs.push(record);
+        state.epoch += 1;
+        state.step_in_epoch = 0;
+        trainer.save(&out, &state)?;
+    }
+    let interrupted = state.epoch < config.epochs;
+    if interrupted {
+        trainer.save(&out, &state)?;
+        let why = if stop.load(Ordering::SeqCst) {
+            "interrupted"
+        } else {
+            "stopped at --max-steps"
+        };
+        println!(
+            "{why} at step {} (epoch {}); checkpoint saved in {}. Resume with:\n  cargo run -p network --release -- train --resume {}",
+            state.step,
+            state.epoch + 1,
+            out.display(),
+            out.display()
+        );
+    }
+    let wall = run_start.elapsed().as_secs_f64();
+    let last = state
+        .history
+        .epochs
+        .last()
+        .map_or(f32::NAN, |e| e.test_accuracy);
+    println!(
+        "done: test accuracy {:.2}% after {} epochs, {:.1} s of wall time, {:.0} training examples/s; run in {}",
+        100.0 * last,
+        state.history.epochs.len(),
+        wall,
+        trained as f64 / wall,
+        out.display()
+    );
+    Ok(state)
+}
+
+fn print_plan(trainer: &Trainer) {
+    println!(
+        "techniques ({}):",
+        if trainer.config.technique == "auto" {
+            "fastest measured per layer and pass"
+        } else {
+            "as asked"
+        }
+    );
+    for (i, layer) in trainer.net.layers.iter().enumerate() {
+        println!(
+            "  {:>2} {:<8} forward {:<12} backward {}",
+            i + 1,
+            layer.name(),
+            trainer.plan.forward[i].name(),
+            trainer.plan.backward[i].name()
+        );
+    }
+    println!("     softmax  {}", trainer.plan.softmax.name());
+}
+
+/// A trained model ready to evaluate: from a run directory, or a safetensors file and an
+/// architecture.
+pub fn load_model(model: &Path, arch: Option<&Path>, threads: usize) -> Result<Trainer> {
+    let (spec, file, normalizer) = if model.is_dir() {
+        let state = read_state(model)?;
+        (
+            state.arch,
+            model.join("model.safetensors"),
+            Some(state.normalizer),
+        )
+    } else {
+        (read_arch(arch)?, model.to_path_buf(), None)
+    };
+    if !file.exists() {
+        return Err(Error::Checkpoint(format!(
+            "{} does not exist",
+            file.display()
+        )));
+    }
+    let net = Network::new(&spec, crate::model::Init::He, &mut StdRng::seed_from_u64(0))?;
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 100 * threads,
+        lr: 0.01,
+        momentum: 0.0,
+        weight_decay: 0.0,
+        schedule: crate::optim::Schedule::Constant,
+        seed: 0,
+        threads,
+        technique: "im2col".into(),
+        augment: false,
+        init: crate::model::Init::He,
+    };
+    let placeholder = Normalizer {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let mut trainer = Trainer::new(net, placeholder, config)?;
+    let info = trainer.load_weights(&file)?;
+    trainer.normalizer = match (normalizer, info.and_then(|i| i.normalizer)) {
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => {
+            return Err(Error::Checkpoint(format!(
+                "{} carries no input normalisation (metadata \"network\"): it was not saved by this trainer",
+                file.display()
+            )));
+        }
+    };
+    Ok(trainer)
+}
+
+/// Evaluates on the test set; prints tables, or JSON.
+pub fn eval(
+    model: &Path,
+    arch: Option<&Path>,
+    data: &DataArgs,
+    threads: usize,
+    json: bool,
+) -> Result<()> {
+    let mut trainer = load_model(model, arch, threads)?;
+    let data = data.load()?;
+    let e = trainer.evaluate(&data.test)?;
+    if json {
+        let per_class: serde_json::Map<String, serde_json::Value> = CLASSES
+            .iter()
+            .zip(e.per_class())
+            .map(|(c, a)| (c.to_string(), a.into()))
+            .collect();
+        let doc = serde_json::json!({ "accuracy": e.accuracy, "loss": e.loss, "examples": data.test.len(), "per_class_accuracy": per_class, "confusion": e.confusion, "classes": CLASSES });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("serialisable")
+        );
+        return Ok(());
+    }
+    println!(
+        "test accuracy {:.2}% ({} images), mean loss {:.4}\n",
+        100.0 * e.accuracy,
+        data.test.len(),
+        e.loss
+    );
+    println!("{:<11} accuracy", "class");
+    for (c, a) in CLASSES.iter().zip(e.per_class()) {
+        println!("{c:<11} {:>7.1}%", 100.0 * a);
+    }
+    println!("\nconfusion matrix (rows: true class, columns: predicted)");
+    print!("{:<11}", "");
+    for c in CLASSES {
+        print!("{:>6}", &c[..5.min(c.len())]);
+    }
+    println!();
+    for (c, row) in CLASSES.iter().zip(&e.confusion) {
+        print!("{c:<11}");
+        for v in row {
+            print!("{v:>6}");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+/// The seed's `test`: for each example, the one-hot label beside the output for every class.
+pub fn test(
+    model: &Path,
+    arch: Option<&Path>,
+    data: &DataArgs,
+    threads: usize,
+    start: usize,
+    count: usize,
+    json: bool,
+) -> Result<()> {
+    let mut trainer = load_model(model, arch, threads)?;
+    let data = data.load()?;
+    if start >= data.test.len() {
+        return Err(Error::Usage(format!(
+            "--start {start} is past the {} test images",
+            data.test.len()
+        )));
+    }
+    let indices: Vec<usize> = (start..(start + count).min(data.test.len())).collect();
+    let probs = trainer.probabilities(&data.test, &indices)?;
+    if json {
+        let rows: Vec<serde_json::Value> = indices
+            .iter()
+            .zip(probs.outer_iter())
+            .map(|(&i, p)| serde_json::json!({ "index": i, "label": data.test.labels[i], "output": p.to_vec() }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "classes": CLASSES, "examples": rows })
+            )
+            .expect("serialisable")
+        );
+        return Ok(());
+    }
+    for (&i, p) in indices.iter().zip(probs.outer_iter()) {
+        let label = usize::from(data.test.labels[i]);
+        let predicted = p
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (c, &v)| if v > b.1 { (c, v) } else { b })
+            .0;
+        println!(
+            "example {i}: {} (predicted {}{})",
+            CLASSES[label],
+            CLASSES[predicted],
+            if predicted == label { "" } else { ", wrong" }
+        );
+        println!("  {:<11} label  output", "class");
+        for (c, name) in CLASSES.iter().enumerate() {
+            println!("  {name:<11} {:>5}  {:.4}", u8::from(c == label), p[c]);
+        }
+    }
+    Ok(())
+}

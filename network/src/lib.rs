@@ -1,0 +1,15 @@
+//! The seed's CIFAR-10 network as a trainer for users: data loading, the network built from a
+//! layer list, SGD with momentum and weight decay, data-parallel training over threads with the
+//! fastest kernel technique per layer, checkpoints in PyTorch's naming, evaluation.
+
+pub mod arch;
+pub mod batch;
+pub mod checkpoint;
+pub mod commands;
+pub mod data;
+pub mod error;
+pub mod model;
+pub mod optim;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,573 @@
+//! The network: layers and their parameters, built from a checked layer list, and the
+//! workspace that runs forward and backward passes over up to `capacity` examples, reusing
+//! every buffer from call to call.
+
+use kernels::*;
+use ndarray::{
+    Array1, Array2, Array4, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut4, ArrayViewMutD, Axis,
+    Ix2, Ix4, IxDyn, Slice,
+};
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::arch::{LayerSpec, Rates, resolved_pad};
+use crate::error::{Error, Result};
+
+/// A gradient, momentum term or value of one layer's weights and bias (empty arrays for a
+/// layer without parameters).
+pub type ParamPair = (ArrayD<f32>, Array1<f32>);
+
+/// A layer with its parameters.
+#[derive(Clone, Debug)]
+pub enum Layer {
+    /// Convolution: weights `[d, c, k, k]`, bias `[d]`.
+    Conv {
+        /// Stride and padding.
+        params: Conv2dParams,
+        /// Weights `[d, c, k, k]`.
+        w: Array4<f32>,
+        /// Bias `[d]`.
+        b: Array1<f32>,
+        /// Per-layer rates.
+        rates: Rates,
+    },
+    /// Max pooling.
+    Pool {
+        /// Window and stride.
+        params: Pool2dParams,
+    },
+    /// Fully connected: weights `[o, i]`, bias `[o]`; flattens a `[c, h, w]` input.
+    Fc {
+        /// Weights `[o, i]`.
+        w: Array2<f32>,
+        /// Bias `[o]`.
+        b: Array1<f32>,
+        /// Per-layer rates.
+        rates: Rates,
+    },
+    /// Leaky ReLU.
+    Relu,
+    /// Sigmoid.
+    Sigmoid,
+}
+
+impl Layer {
+    /// Weights and bias, for layers that have them.
+    pub fn params(&self) -> Option<(ArrayViewD<'_, f32>, &Array1<f32>)> {
+        match self {
+            Layer::Conv { w, b, .. } => Some((w.view().into_dyn(), b)),
+            Layer::Fc { w, b, .. } => Some((w.view().into_dyn(), b)),
+            _ => None,
+        }
+    }
+
+    /// Weights and bias, mutable.
+    pub fn params_mut(&mut self) -> Option<(ArrayViewMutD<'_, f32>, &mut Array1<f32>)> {
+        match self {
+            Layer::Conv { w, b, .. } => Some((w.view_mut().into_dyn(), b)),
+            Layer::Fc { w, b, .. } => Some((w.view_mut().into_dyn(), b)),
+            _ => None,
+        }
+    }
+
+    /// Per-layer rates, for layers with parameters.
+    pub fn rates(&self) -> Option<Rates> {
+        match self {
+            Layer::Conv { rates, .. } | Layer::Fc { rates, .. } => Some(*rates),
+            _ => None,
+        }
+    }
+
+    /// Short name, for tables and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layer::Conv { .. } => "conv",
+            Layer::Pool { .. } => "pool",
+            Layer::Fc { .. } => "fc",
+            Layer::Relu => "relu",
+            Layer::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+/// How weights start.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// He: weights ~ N(0, 2 / fan-in), biases 0. Suits leaky ReLU networks.
+    He,
+    /// The seed's: conv weights ~ N(0, 1) / √(c·h·w of the layer's input), conv biases
+    /// 1 / √(c·h·w); fully connected weights 0.01 · N(0, 1) / √inputs, biases 0.
+    Seed,
+}
+
+/// The network: layers and the per-example shape at every point.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// The layer list it was built from (input and softmax included).
+    pub spec: Vec<LayerSpec>,
+    /// The layers between the input and the softmax.
+    pub layers: Vec<Layer>,
+    /// `shapes[i]`: one example's shape entering layer i; the last is the logits `[classes]`.
+    pub shapes: Vec<Vec<usize>>,
+}
+
+impl Network {
+    /// Checks the layer list and initialises its parameters.
+    pub fn new(spec: &[LayerSpec], init: Init, rng: &mut StdRng) -> Result<Self> {
+        let Some(LayerSpec::Input {
+            channels,
+            height,
+            width,
+        }) = spec.first().copied()
+        else {
+            return Err(Error::Arch("the first layer must be the input".into()));
+        };
+        if !matches!(spec.last(), Some(LayerSpec::Softmax)) || spec.len() < 3 {
+            return Err(Error::Arch(
+                "the last layer must be softmax, after at least one layer with weights".into(),
+            ));
+        }
+        if channels == 0 || height == 0 || width == 0 {
+            return Err(Error::Arch(format!(
+                "layer 0 (input): {channels}×{height}×{width} has an empty dimension"
+            )));
+        }
+        let mut shapes = vec![vec![channels, height, width]];
+        let mut layers = Vec::new();
+        for (index, &layer) in spec.iter().enumerate().skip(1).take(spec.len() - 2) {
+            let shape = shapes.last().expect("starts with the input").clone();
+            let fail =
+                |name: &str, e: KernelError| Error::Arch(format!("layer {index} ({name}): {e}"));
+            let (layer, out) = match layer {
+                LayerSpec::Input { .. } => {
+                    return Err(Error::Arch(format!(
+                        "layer {index}: only the first layer may be an input"
+                    )));
+                }
+                LayerSpec::Softmax => {
+                    return Err(Error::Arch(format!(
+                        "layer {index}: softmax must be the last layer"
+                    )));
+                }
+                LayerSpec::Conv {
+                    filters,
+                    size,
+                    stride,
+                    pad,
+                    rates,
+                } => {
+                    let [c, h, w] = spatial(index, "conv", &shape)?;
+                    if filters == 0 {
+                        return Err(Error::Arch(format!("layer {index} (conv): zero filters")));
+                    }
+                    let params = Conv2dParams {
+                        stride,
+                        padding: resolved_pad(index, size, stride, pad)?,
+                    };
+                    let out = params
+                        .output_shape(&[1, c, h, w], &[filters, c, size, size])
+                        .map_err(|e| fail("conv", e))?;
+                    let (wt, b) = init_conv(init, [filters, c, size], c * h * w, rng);
+                    (
+                        Layer::Conv {
+                            params,
+                            w: wt,
+                            b,
+                            rates,
+                        },
+                        out[1..].to_vec(),
+                    )
+                }
+                LayerSpec::Pool { size, stride } => {
+                    let [c, h, w] = spatial(index, "pool", &shape)?;
+                    let params = Pool2dParams { size, stride };
+                    let out = params
+                        .output_shape(&[1, c, h, w])
+                        .map_err(|e| fail("pool", e))?;
+                    (Layer::Pool { params }, out[1..].to_vec())
+                }
+                LayerSpec::Fc { outputs, rates } => {
+                    if outputs == 0 {
+                        return Err(Error::Arch(format!("layer {index} (fc): zero outputs")));
+                    }
+                    let inputs = shape.iter().product();
+                    let (w, b) = init_fc(init, outputs, inputs, rng);
+                    (Layer::Fc { w, b, rates }, vec![outputs])
+                }
+                LayerSpec::Relu => (Layer::Relu, shape),
+                LayerSpec::Sigmoid => (Layer::Sigmoid, shape),
+            };
+            layers.push(layer);
+            shapes.push(out);
+        }
+        if !layers.iter().any(|l| l.params().is_some()) {
+            return Err(Error::Arch(
+                "the network has no layer with weights (conv or fc)".into(),
+            ));
+        }
+        if shapes.last().is_some_and(|s| s.len() != 1) {
+            return Err(Error::Arch(format!(
+                "softmax needs a vector of class scores, but the layer before it gives {:?}: end with an fc layer",
+                shapes.last().expect("nonempty")
+            )));
+        }
+        Ok(Network {
+            spec: spec.to_vec(),
+            layers,
+            shapes,
+        })
+    }
+
+    /// Number of classes: the softmax's width.
+    pub fn classes(&self) -> usize {
+        self.shapes.last().expect("checked")[0]
+    }
+
+    /// One example's input shape `[c, h, w]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        [self.shapes[0][0], self.shapes[0][1], self.shapes[0][2]]
+    }
+
+    /// Floating-point operations of one example's forward pass (2 × multiply-adds).
+    pub fn forward_flops(&self) -> f64 {
+        self.layers
+            .iter()
+            .zip(&self.shapes[1..])
+            .map(|(layer, out)| match layer {
+                Layer::Conv { w, .. } => {
+                    2.0 * (out.iter().product::<usize>() * w.len() / w.shape()[0]) as f64
+                }
+                Layer::Fc { w, .. } => 2.0 * w.len() as f64,
+                _ => 0.0,
+            })
+            .sum()
+    }
+}
+
+fn spatial(index: usize, name: &str, shape: &[usize]) -> Result<[usize; 3]> {
+    shape.try_into().map_err(|_| {
+        Error::Arch(format!(
+            "layer {index} ({name}) needs a [c, h, w] input, not {shape:?} (after an fc layer)"
+        ))
+    })
+}
+
+fn normal(rng: &mut StdRng, std: f32) -> f32 {
+    let z: f32 = StandardNormal.sample(rng);
+    z * std
+}
+
+fn init_conv(
+    init: Init,
+    [d, c, k]: [usize; 3],
+    input_volume: usize,
+    rng: &mut StdRng,
+) -> (Array4<f32>, Array1<f32>) {
+    let (std, bias) = match init {
+        Init::He => ((2.0 / (c * k * k) as f32).sqrt(), 0.0),
+        Init::Seed => {
+            let scale = 1.0 / (input_volume as f32).sqrt();
+            (scale, scale)
+        }
+    };
+    (
+        Array4::from_shape_simple_fn((d, c, k, k), || normal(rng, std)),
+        Array1::from_elem(d, bias),
+    )
+}
+
+fn init_fc(
+    init: Init,
+    outputs: usize,
+    inputs: usize,
+    rng: &mut StdRng,
+) -> (Array2<f32>, Array1<f32>) {
+    let std = match init {
+        Init::He => (2.0 / inputs as f32).sqrt(),
+        Init::Seed => 0.01 / (inputs as f32).sqrt(),
+    };
+    (
+        Array2::from_shape_simple_fn((outputs, inputs), || normal(rng, std)),
+        Array1::zeros(outputs),
+    )
+}
+
+/// Which technique each layer runs, forward and backward, and the softmax's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Forward technique per layer.
+    pub forward: Vec<Technique>,
+    /// Backward technique per layer.
+    pub backward: Vec<Technique>,
+    /// The softmax + cross-entropy's technique (both passes).
+    pub softmax: Technique,
+}
+
+impl Plan {
+    /// Every layer and pass on one technique.
+    pub fn uniform(net: &Network, t: Technique) -> Self {
+        Plan {
+            forward: vec![t; net.layers.len()],
+            backward: vec![t; net.layers.len()],
+            softmax: t,
+        }
+    }
+}
+
+/// Buffers for forward and backward passes over up to `capacity` examples.
+pub struct Workspace {
+    capacity: usize,
+    /// `acts[0]` the input, `acts[i + 1]` layer i's output (the last: logits).
+    acts: Vec<ArrayD<f32>>,
+    /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
+    grads: Vec<ArrayD<f32>>,
+    argmax: Vec<Array4<u32>>,
+    scratch: Vec<Scratch>,
+    probs: Array2<f32>,
+    /// Gradients of the weights and biases of each layer that has them (empty otherwise).
+    pub dparams: Vec<ParamPair>,
+    labels: Array1<usize>,
+}
+
+fn with_batch(n: usize, shape: &[usize]) -> IxDyn {
+    IxDyn(&[&[n][..], shape].concat())
+}
+
+fn rows<'a>(a: &'a ArrayD<f32>, n: usize) -> ArrayViewD<'a, f32> {
+    a.slice_axis(Axis(0), Slice::from(..n))
+}
+
+fn rows_mut<'a>(a: &'a mut ArrayD<f32>, n: usize) -> ArrayViewMutD<'a, f32> {
+    a.slice_axis_mut(Axis(0), Slice::from(..n))
+}
+
+fn flat(a: ArrayViewD<'_, f32>) -> ArrayView2<'_, f32> {
+    let n = a.shape()[0];
+    let rest = a.len() / n.max(1);
+    a.into_shape_with_order((n, rest))
+        .expect("workspace buffers are contiguous")
+}
+
+fn flat_mut(a: ArrayViewMutD<'_, f32>) -> ndarray::ArrayViewMut2<'_, f32> {
+    let n = a.shape()[0];
+    let rest = a.len() / n.max(1);
+    a.into_shape_with_order((n, rest))
+        .expect("workspace buffers are contiguous")
+}
+
+impl Workspace {
+    /// Buffers for `net` over up to `capacity` examples.
+    pub fn new(net: &Network, capacity: usize) -> Self {
+        let acts: Vec<ArrayD<f32>> = net
+            .shapes
+            .iter()
+            .map(|s| ArrayD::zeros(with_batch(capacity, s)))
+            .collect();
+        let argmax = net
+            .layers
+            .iter()
+            .zip(&net.shapes[1..])
+            .map(|(l, s)| match l {
+                Layer::Pool { .. } => Array4::zeros((capacity, s[0], s[1], s[2])),
+                _ => Array4::zeros((0, 0, 0, 0)),
+            })
+            .collect();
+        let dparams = net
+            .layers
+            .iter()
+            .map(|l| match l.params() {
+                Some((w, b)) => (ArrayD::zeros(w.raw_dim()), Array1::zeros(b.len())),
+                None => (ArrayD::zeros(IxDyn(&[0])), Array1::zeros(0)),
+            })
+            .collect();
+        Workspace {
+            capacity,
+            grads: acts.clone(),
+            acts,
+            argmax,
+            scratch: vec![Scratch::new(); net.layers.len() + 1],
+            probs: Array2::zeros((capacity, net.classes())),
+            dparams,
+            labels: Array1::zeros(capacity),
+        }
+    }
+
+    /// How many examples it holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The first `n` input slots, `[n, c, h, w]`, to fill before [`Workspace::forward`].
+    pub fn input_mut(&mut self, n: usize) -> ArrayViewMut4<'_, f32> {
+        rows_mut(&mut self.acts[0], n)
+            .into_dimensionality::<Ix4>()
+            .expect("input is [c, h, w]")
+    }
+
+    /// The first `n` labels, to fill before [`Workspace::loss`].
+    pub fn labels_mut(&mut self, n: usize) -> ndarray::ArrayViewMut1<'_, usize> {
+        self.labels.slice_mut(ndarray::s![..n])
+    }
+
+    /// Class probabilities of the first `n` examples after [`Workspace::loss`].
+    pub fn probs(&self, n: usize) -> ArrayView2<'_, f32> {
+        self.probs.slice(ndarray::s![..n, ..])
+    }
+
+    /// Logits of the first `n` examples after [`Workspace::forward`].
+    pub fn logits(&self, n: usize) -> ArrayView2<'_, f32> {
+        flat(rows(self.acts.last().expect("logits"), n))
+    }
+
+    /// Gradient at the input of the first `n` examples after [`Workspace::backward`].
+    pub fn input_grad(&self, n: usize) -> ArrayViewD<'_, f32> {
+        rows(&self.grads[0], n)
+    }
+
+    /// Runs the forward pass of the first `n` examples to the logits.
+    pub fn forward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        (0..net.layers.len()).try_for_each(|i| self.layer_forward(net, i, plan.forward[i], n))
+    }
+
+    /// Softmax and the mean cross-entropy of the first `n` examples against their labels.
+    pub fn loss(&mut self, plan: &Plan, n: usize) -> Result<f32> {
+        let logits = flat(rows(self.acts.last().expect("logits"), n));
+        let probs = self.probs.slice_mut(ndarray::s![..n, ..]);
+        let last = self
+            .scratch
+            .last_mut()
+            .expect("one scratch for the softmax");
+        Ok(softmax_cross_entropy_forward(
+            plan.softmax,
+            logits,
+            self.labels.slice(ndarray::s![..n]),
+            probs,
+            last,
+        )?)
+    }
+
+    /// Backward from the loss: gradients of every layer's input and parameters.
+    pub fn backward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        self.softmax_backward(plan, n)?;
+        self.backward_layers(net, plan, n)
+    }
+
+    /// The loss's gradient at the logits of the first `n` examples.
+    pub fn softmax_backward(&mut self, plan: &Plan, n: usize) -> Result<()> {
+        let last = self.grads.len() - 1;
+        softmax_cross_entropy_backward(
+            plan.softmax,
+            self.probs.slice(ndarray::s![..n, ..]),
+            self.labels.slice(ndarray::s![..n]),
+            flat_mut(rows_mut(&mut self.grads[last], n)),
+        )?;
+        Ok(())
+    }
+
+    /// Label of example `r`.
+    pub fn label(&self, r: usize) -> usize {
+        self.labels[r]
+    }
+
+    /// Backward from a gradient already set at the logits (see [`Workspace::set_logit_grad`]).
+    pub fn backward_layers(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        (0..net.layers.len())
+            .rev()
+            .try_for_each(|i| self.layer_backward(net, i, plan.backward[i], n))
+    }
+
+    /// Sets the gradient at the logits of the first `n` examples, for backward passes that do
+    /// not start from the loss (saliency maps).
+    pub fn set_logit_grad(&mut self, n: usize, grad: ArrayView2<f32>) {
+        let last = self.grads.len() - 1;
+        flat_mut(rows_mut(&mut self.grads[last], n)).assign(&grad);
+    }
+
+    /// Layer `i`'s forward pass over the first `n` examples.
+    pub fn layer_forward(&mut self, net: &Network, i: usize, t: Technique, n: usize) -> Result<()> {
+        let (before, after) = self.acts.split_at_mut(i + 1);
+        let x = rows(&before[i], n);
+        let y = rows_mut(&mut after[0], n);
+        let scratch = &mut self.scratch[i];
+        match &net.layers[i] {
+            Layer::Conv { params, w, b, .. } => {
+                conv2d_forward(t, params, dim4(x), w.view(), b.view(), dim4_mut(y), scratch)?
+            }
+            Layer::Pool { params } => {
+                let argmax = self.argmax[i].slice_axis_mut(Axis(0), Slice::from(..n));
+                max_pool2d_forward(t, params, dim4(x), dim4_mut(y), argmax, scratch)?
+            }
+            Layer::Fc { w, b, .. } => {
+                fc_forward(t, flat(x), w.view(), b.view(), flat_mut(y), scratch)?
+            }
+            Layer::Relu => leaky_relu_forward(t, x, y)?,
+            Layer::Sigmoid => sigmoid_forward(t, x, y)?,
+        }
+        Ok(())
+    }
+
+    /// Layer `i`'s backward pass over the first `n` examples: from `grads[i + 1]` to
+    /// `grads[i]` and the layer's parameter gradients.
+    pub fn layer_backward(
+        &mut self,
+        net: &Network,
+        i: usize,
+        t: Technique,
+        n: usize,
+    ) -> Result<()> {
+        let (before, after) = self.grads.split_at_mut(i + 1);
+        let dy = rows(&after[0], n);
+        let dx = rows_mut(&mut before[i], n);
+        let x = rows(&self.acts[i], n);
+        let y = rows(&self.acts[i + 1], n);
+        let scratch = &mut self.scratch[i];
+        let (dw, db) = &mut self.dparams[i];
+        match &net.layers[i] {
+            Layer::Conv { params, w, .. } => conv2d_backward(
+                t,
+                params,
+                dim4(x),
+                w.view(),
+                dim4(dy),
+                dim4_mut(dx),
+                dim4_mut(dw.view_mut()),
+                db.view_mut(),
+                scratch,
+            )?,
+            Layer::Pool { params } => {
+                let argmax = self.argmax[i].slice_axis(Axis(0), Slice::from(..n));
+                max_pool2d_backward(t, params, dim4(dy), argmax, dim4_mut(dx), scratch)?
+            }
+            Layer::Fc { w, .. } => {
+                let dw = dw
+                    .view_mut()
+                    .into_dimensionality::<Ix2>()
+                    .expect("fc weights are 2-D");
+                fc_backward(
+                    t,
+                    flat(x),
+                    w.view(),
+                    flat(dy),
+                    flat_mut(dx),
+                    dw,
+                    db.view_mut(),
+                    scratch,
+                )?
+            }
+            Layer::Relu => leaky_relu_backward(t, y, dy, dx)?,
+            Layer::Sigmoid => sigmoid_backward(t, y, dy, dx)?,
+        }
+        Ok(())
+    }
+}
+
+fn dim4(a: ArrayViewD<'_, f32>) -> ndarray::ArrayView4<'_, f32> {
+    a.into_dimensionality::<Ix4>().expect("checked 4-D shape")
+}
+
+fn dim4_mut(a: ArrayViewMutD<'_, f32>) -> ArrayViewMut4<'_, f32> {
+    a.into_dimensionality::<Ix4>().expect("checked 4-D shape")
+}

@@ -1,0 +1,607 @@
+//! Training: the data-parallel step, evaluation, the choice of techniques, checkpoints and
+//! resuming.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use kernels::Technique;
+use ndarray::{Array2, Zip};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::arch::LayerSpec;
+use crate::batch::{Augment, Normalizer, fill_batch};
+use crate::checkpoint::{TensorInfo, read_pairs, serialize_pairs, write_atomic};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Init, Network, ParamPair, Plan, Workspace};
+use crate::optim::{Schedule, Sgd};
+
+/// Every training hyper-parameter, as saved in `state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per optimiser step.
+    pub batch_size: usize,
+    /// Learning rate α.
+    pub lr: f32,
+    /// Momentum η.
+    pub momentum: f32,
+    /// Weight decay ε.
+    pub weight_decay: f32,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Worker threads.
+    pub threads: usize,
+    /// `auto` or a technique name.
+    pub technique: String,
+    /// Random flips and shifts.
+    pub augment: bool,
+    /// Weight initialisation.
+    pub init: Init,
+}
+
+impl TrainConfig {
+    /// Checks every value, naming the first that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::Usage(what));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("--batch-size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be a positive number, not {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!(
+                "--momentum must be in [0, 1), not {}",
+                self.momentum
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "--weight-decay must be zero or positive, not {}",
+                self.weight_decay
+            ));
+        }
+        if self.threads == 0 {
+            return bad("--threads must be at least 1".into());
+        }
+        if self.technique != "auto" {
+            self.technique
+                .parse::<Technique>()
+                .map_err(|e| Error::Usage(format!("--technique: {e}, or auto")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Loss and accuracy of one optimiser step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Global step, from 1.
+    pub step: u64,
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean loss over the batch.
+    pub loss: f32,
+    /// Fraction of the batch classified right.
+    pub accuracy: f32,
+    /// Examples in the batch.
+    pub examples: usize,
+}
+
+/// One epoch's summary.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f32,
+    /// Training accuracy (on augmented images, as they were seen).
+    pub train_accuracy: f32,
+    /// Test accuracy after the epoch.
+    pub test_accuracy: f32,
+    /// Wall time of the epoch's training steps.
+    pub seconds: f64,
+    /// Training examples per second.
+    pub examples_per_second: f64,
+}
+
+/// Loss and accuracy per step and per epoch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Every step.
+    pub steps: Vec<StepRecord>,
+    /// Every completed epoch.
+    pub epochs: Vec<EpochRecord>,
+}
+
+impl History {
+    /// Mean loss and accuracy over the steps of `epoch` (from 1), weighted by batch size, so
+    /// that an epoch interrupted and resumed is summarised as if it had run in one go.
+    pub fn epoch_means(&self, epoch: usize) -> (f32, f32) {
+        let (mut loss, mut right, mut n) = (0.0f64, 0.0f64, 0usize);
+        for s in self.steps.iter().filter(|s| s.epoch == epoch) {
+            loss += f64::from(s.loss) * s.examples as f64;
+            right += f64::from(s.accuracy) * s.examples as f64;
+            n += s.examples;
+        }
+        let n = n.max(1) as f64;
+        ((loss / n) as f32, (right / n) as f32)
+    }
+}
+
+/// Technique names per layer, as saved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanNames {
+    /// Forward technique per layer.
+    pub forward: Vec<String>,
+    /// Backward technique per layer.
+    pub backward: Vec<String>,
+    /// Softmax technique.
+    pub softmax: String,
+}
+
+impl PlanNames {
+    /// The plan these names describe, for `net`.
+    pub fn to_plan(&self, net: &Network) -> Result<Plan> {
+        let parse = |v: &[String]| -> Result<Vec<Technique>> {
+            v.iter()
+                .map(|n| {
+                    n.parse()
+                        .map_err(|e| Error::Checkpoint(format!("state.json: {e}")))
+                })
+                .collect()
+        };
+        let plan = Plan {
+            forward: parse(&self.forward)?,
+            backward: parse(&self.backward)?,
+            softmax: parse(std::slice::from_ref(&self.softmax))?[0],
+        };
+        if plan.forward.len() != net.layers.len() || plan.backward.len() != net.layers.len() {
+            return Err(Error::Checkpoint(
+                "state.json: the technique plan does not match the architecture".into(),
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+impl From<&Plan> for PlanNames {
+    fn from(p: &Plan) -> Self {
+        let names = |v: &[Technique]| v.iter().map(|t| t.name().to_string()).collect();
+        PlanNames {
+            forward: names(&p.forward),
+            backward: names(&p.backward),
+            softmax: p.softmax.name().into(),
+        }
+    }
+}
+
+/// `state.json`: everything but the tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// The layer list.
+    pub arch: Vec<LayerSpec>,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Input normalisation.
+    pub normalizer: Normalizer,
+    /// The epoch in progress (0-based): all before it are complete.
+    pub epoch: usize,
+    /// Steps of that epoch already taken (0 at an epoch boundary).
+    pub step_in_epoch: usize,
+    /// Optimiser steps taken in all.
+    pub step: u64,
+    /// The techniques in use.
+    pub plan: PlanNames,
+    /// Loss and accuracy so far.
+    pub history: History,
+}
+
+/// What evaluation measures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Fraction right.
+    pub accuracy: f32,
+    /// Mean cross-entropy.
+    pub loss: f32,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl Evaluation {
+    /// Accuracy of each true class.
+    pub fn per_class(&self) -> Vec<f32> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| row[c] as f32 / row.iter().sum::<u32>().max(1) as f32)
+            .collect()
+    }
+}
+
+/// The network, its optimiser and the buffers of one worker per thread.
+pub struct Trainer {
+    /// The network.
+    pub net: Network,
+    /// SGD and its momentum terms.
+    pub sgd: Sgd,
+    /// Techniques per layer.
+    pub plan: Plan,
+    /// Input normalisation.
+    pub normalizer: Normalizer,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    workers: Vec<Workspace>,
+    grads: Vec<ParamPair>,
+    pool: rayon::ThreadPool,
+}
+
+/// A worker's share of an evaluation: its summed loss and (true, predicted) pairs.
+type ScoredChunk = (f64, Vec<(usize, usize)>);
+
+/// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
+const EVAL_CHUNK: usize = 100;
+
+impl Trainer {
+    /// A trainer for `net` with zero momentum terms, choosing the techniques now.
+    pub fn new(net: Network, normalizer: Normalizer, config: TrainConfig) -> Result<Self> {
+        Self::with_plan(net, normalizer, config, None)
+    }
+
+    /// As [`Trainer::new`], with the techniques given (a resumed run keeps its own, so that it
+    /// computes exactly what the uninterrupted run computed) or chosen now if `None`.
+    pub fn with_plan(
+        net: Network,
+        normalizer: Normalizer,
+        config: TrainConfig,
+        given: Option<Plan>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+        let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
+        let workers = (0..config.threads)
+            .map(|_| Workspace::new(&net, per_worker))
+            .collect();
+        let sgd = Sgd::new(&net, config.lr, config.momentum, config.weight_decay);
+        let grads = sgd.velocity.clone();
+        let plan = Plan::uniform(&net, Technique::Im2colGemm);
+        let mut trainer = Trainer {
+            net,
+            sgd,
+            plan,
+            normalizer,
+            config,
+            workers,
+            grads,
+            pool,
+        };
+        trainer.plan = match (given, trainer.config.technique.as_str()) {
+            (Some(plan), _) => plan,
+            (None, "auto") => trainer.fastest_plan()?,
+            (None, name) => Plan::uniform(&trainer.net, name.parse().map_err(Error::Usage)?),
+        };
+        Ok(trainer)
+    }
+
+    /// Times every technique on every layer and pass at the real per-worker batch, and keeps
+    /// the fastest of each.
+    pub fn fastest_plan(&mut self) -> Result<Plan> {
+        let n = self.config.batch_size.div_ceil(self.config.threads);
+        let ws = &mut self.workers[0];
+        let net = &self.net;
+        let mut rng = StdRng::seed_from_u64(0);
+        ws.input_mut(n).mapv_inplace(|_| {
+            rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng)
+        });
+        ws.labels_mut(n)
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, l)| *l = i % net.classes());
+        let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+            f()?;
+            let start = Instant::now();
+            let mut runs = 0;
+            while runs < 3 || (start.elapsed().as_secs_f64() < 0.02 && runs < 50) {
+                f()?;
+                runs += 1;
+            }
+            Ok(start.elapsed().as_secs_f64() / f64::from(runs))
+        };
+        let pick = |ws: &mut Workspace,
+                    f: &dyn Fn(&mut Workspace, Technique) -> Result<()>|
+         -> Result<Technique> {
+            let mut best = (Technique::Im2colGemm, f64::INFINITY);
+            for t in Technique::ALL {
+                let seconds = time(&mut || f(ws, t))?;
+                if seconds < best.1 {
+                    best = (t, seconds);
+                }
+            }
+            // Run the winner last, so the buffers hold its results.
+            f(ws, best.0)?;
+            Ok(best.0)
+        };
+        let mut plan = Plan::uniform(net, Technique::Im2colGemm);
+        for i in 0..net.layers.len() {
+            plan.forward[i] = pick(ws, &|ws, t| ws.layer_forward(net, i, t, n))?;
+        }
+        plan.softmax = pick(ws, &|ws, t| {
+            let p = Plan {
+                softmax: t,
+                ..plan.clone()
+            };
+            ws.loss(&p, n)?;
+            ws.softmax_backward(&p, n)
+        })?;
+        for i in (0..net.layers.len()).rev() {
+            plan.backward[i] = pick(ws, &|ws, t| ws.layer_backward(net, i, t, n))?;
+        }
+        Ok(plan)
+    }
+
+    /// One optimiser step on the examples `indices` of `data`, augmented by `augments` (empty:
+    /// none), the learning rate scaled by `factor`. Returns the mean loss and the number right.
+    pub fn step(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        augments: &[Augment],
+        factor: f32,
+    ) -> Result<(f32, usize)> {
+        let b = indices.len();
+        let per = b.div_ceil(self.workers.len());
+        let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
+        let results: Vec<Result<(f32, usize)>> = self.pool.install(|| {
+            self.workers
+                .par_iter_mut()
+                .zip(indices.par_chunks(per))
+                .enumerate()
+                .map(|(k, (ws, idx))| {
+                    let n = idx.len();
+                    let aug = augments.get(k * per..k * per + n).unwrap_or(&[]);
+                    fill_batch(data, idx, aug, norm, ws.input_mut(n));
+                    ws.labels_mut(n)
+                        .iter_mut()
+                        .zip(idx)
+                        .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+                    ws.forward(net, plan, n)?;
+                    let loss = ws.loss(plan, n)?;
+                    ws.backward(net, plan, n)?;
+                    Ok((loss * n as f32, correct(ws, n)))
+                })
+                .collect()
+        });
+        let mut total = (0.0, 0);
+        for r in results {
+            let (loss, right) = r?;
+            total = (total.0 + loss, total.1 + right);
+        }
+        // The mean gradient: each worker's is the mean over its share, weighted by that share,
+        // added in worker order so that a fixed thread count gives bit-identical runs.
+        let used = b.div_ceil(per);
+        for (l, (gw, gb)) in self.grads.iter_mut().enumerate() {
+            for (k, ws) in self.workers.iter().take(used).enumerate() {
+                let share = (b.min((k + 1) * per) - k * per) as f32 / b as f32;
+                let (w, bias) = &ws.dparams[l];
+                if k == 0 {
+                    Zip::from(&mut *gw).and(w).for_each(|g, &v| *g = share * v);
+                    Zip::from(&mut *gb)
+                        .and(bias)
+                        .for_each(|g, &v| *g = share * v);
+                } else {
+                    Zip::from(&mut *gw).and(w).for_each(|g, &v| *g += share * v);
+                    Zip::from(&mut *gb)
+                        .and(bias)
+                        .for_each(|g, &v| *g += share * v);
+                }
+            }
+        }
+        let loss = total.0 / b as f32;
+        if loss.is_finite() {
+            self.sgd.step(&mut self.net, &self.grads, factor);
+        }
+        Ok((loss, total.1))
+    }
+
+    /// Forward passes over all of `data`: accuracy, loss and the confusion matrix.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        let classes = self.net.classes();
+        let mut confusion = vec![vec![0u32; classes]; classes];
+        let mut loss = 0.0f64;
+        let chunk = EVAL_CHUNK * self.workers.len();
+        let all: Vec<usize> = (0..data.len()).collect();
+        for indices in all.chunks(chunk) {
+            let per = indices.len().div_ceil(self.workers.len());
+            let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
+            let parts: Vec<Result<ScoredChunk>> = self.pool.install(|| {
+                self.workers
+                    .par_iter_mut()
+                    .zip(indices.par_chunks(per))
+                    .map(|(ws, idx)| {
+                        let n = idx.len();
+                        fill_batch(data, idx, &[], norm, ws.input_mut(n));
+                        ws.labels_mut(n)
+                            .iter_mut()
+                            .zip(idx)
+                            .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+                        ws.forward(net, plan, n)?;
+                        let l = f64::from(ws.loss(plan, n)?) * n as f64;
+                        let pairs = idx
+                            .iter()
+                            .enumerate()
+                            .map(|(r, &i)| {
+                                (usize::from(data.labels[i]), argmax_row(&ws.probs(n), r))
+                            })
+                            .collect();
+                        Ok((l, pairs))
+                    })
+                    .collect()
+            });
+            for part in parts {
+                let (l, pairs) = part?;
+                loss += l;
+                for (truth, predicted) in pairs {
+                    confusion[truth][predicted] += 1;
+                }
+            }
+        }
+        let right: u32 = (0..classes).map(|c| confusion[c][c]).sum();
+        Ok(Evaluation {
+            accuracy: right as f32 / data.len().max(1) as f32,
+            loss: (loss / data.len().max(1) as f64) as f32,
+            confusion,
+        })
+    }
+
+    /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.
+    pub fn probabilities(&mut self, data: &Dataset, indices: &[usize]) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((indices.len(), self.net.classes()));
+        let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
+        let ws = &mut self.workers[0];
+        for (chunk, mut rows) in indices
+            .chunks(ws.capacity())
+            .zip(out.axis_chunks_iter_mut(ndarray::Axis(0), ws.capacity()))
+        {
+            let n = chunk.len();
+            fill_batch(data, chunk, &[], norm, ws.input_mut(n));
+            ws.labels_mut(n)
+                .iter_mut()
+                .zip(chunk)
+                .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+            ws.forward(net, plan, n)?;
+            ws.loss(plan, n)?;
+            rows.assign(&ws.probs(n));
+        }
+        Ok(out)
+    }
+
+    /// Writes `model.safetensors`, `optimizer.safetensors` and `state.json` into `dir`, each
+    /// atomically; the tensors' metadata carry the step, so that a set mixed by a crash
+    /// between two renames is refused on resume rather than used.
+    pub fn save(&self, dir: &Path, state: &State) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let weights = self
+            .net
+            .layers
+            .iter()
+            .map(|l| l.params().map(|(w, b)| (w.to_owned(), b.clone())));
+        let info = TensorInfo {
+            step: state.step,
+            normalizer: Some(self.normalizer.clone()),
+        };
+        let model = serialize_pairs(&self.net, weights, &info)?;
+        let momentum = self
+            .net
+            .layers
+            .iter()
+            .zip(&self.sgd.velocity)
+            .map(|(l, v)| l.params().map(|_| v.clone()));
+        let optimizer = serialize_pairs(
+            &self.net,
+            momentum,
+            &TensorInfo {
+                normalizer: None,
+                ..info
+            },
+        )?;
+        write_atomic(&dir.join("model.safetensors"), &model)?;
+        write_atomic(&dir.join("optimizer.safetensors"), &optimizer)?;
+        let json = serde_json::to_vec_pretty(state).expect("serialisable");
+        write_atomic(&dir.join("state.json"), &json)?;
+        let history = serde_json::to_vec_pretty(&state.history).expect("serialisable");
+        write_atomic(&dir.join("history.json"), &history)
+    }
+
+    /// Replaces the weights with those of a safetensors file (names and shapes of the
+    /// PyTorch `state_dict()`); returns the file's metadata.
+    pub fn load_weights(&mut self, path: &Path) -> Result<Option<TensorInfo>> {
+        let (pairs, meta) = read_pairs(&self.net, path)?;
+        for (layer, pair) in self.net.layers.iter_mut().zip(pairs) {
+            if let (Some((mut w, b)), Some((nw, nb))) = (layer.params_mut(), pair) {
+                w.assign(&nw);
+                b.assign(&nb);
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Replaces the momentum terms with those of `optimizer.safetensors`.
+    pub fn load_momentum(&mut self, path: &Path) -> Result<Option<TensorInfo>> {
+        let (pairs, meta) = read_pairs(&self.net, path)?;
+        for (v, pair) in self.sgd.velocity.iter_mut().zip(pairs) {
+            if let Some(pair) = pair {
+                *v = pair;
+            }
+        }
+        Ok(meta)
+    }
+}
+
+fn argmax_row(probs: &ndarray::ArrayView2<f32>, r: usize) -> usize {
+    probs
+        .row(r)
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (c, &p)| {
+            if p > best.1 { (c, p) } else { best }
+        })
+        .0
+}
+
+fn correct(ws: &Workspace, n: usize) -> usize {
+    let probs = ws.probs(n);
+    (0..n)
+        .filter(|&r| argmax_row(&probs, r) == ws.label(r))
+        .count()
+}
+
+/// The run directory's files.
+pub fn run_files(dir: &Path) -> [PathBuf; 3] {
+    [
+        dir.join("model.safetensors"),
+        dir.join("optimizer.safetensors"),
+        dir.join("state.json"),
+    ]
+}
+
+/// Reads `state.json` of a run directory.
+pub fn read_state(dir: &Path) -> Result<State> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::Checkpoint(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Checkpoint(format!("{} is not a valid state file: {e}", path.display()))
+    })
+}
+
+/// Checks that a tensor file's `step` metadata matches the state's.
+pub fn check_step(info: &Option<TensorInfo>, state: &State, path: &Path) -> Result<()> {
+    match info.as_ref().map(|i| i.step) {
+        Some(step) if step == state.step => Ok(()),
+        found => Err(Error::Checkpoint(format!(
+            "{} is from step {}, but state.json is at step {}: the checkpoint is inconsistent",
+            path.display(),
+            found.map_or("unknown".into(), |s| s.to_string()),
+            state.step
+        ))),
+    }
+}
+
+/// Total optimiser steps of a run: the schedule's horizon.
+pub fn total_steps(config: &TrainConfig, train_len: usize) -> u64 {
+    (config.epochs * train_len.div_ceil(config.batch_size)) as u64
+}

@@ -1,0 +1,380 @@
+//! The `network` binary as a user runs it: an end-to-end run on the sample, eval and test,
+//! and every kind of bad input, each a one-line error with a non-zero exit.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn trains_evaluates_and_tests_end_to_end() {
+    let data = cifar_dir("e2e-data", 200, 100);
+    let run = temp_dir("e2e-run");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let (ok, stdout, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        r,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "20",
+        "--threads",
+        "2",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("epoch 2/2") && stdout.contains("test accuracy"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("techniques (fastest measured per layer and pass)"),
+        "{stdout}"
+    );
+    for file in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+        "history.json",
+    ] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let history: serde_json::Value =
+        serde_json::from_slice(&bytes(&run.join("history.json"))).unwrap();
+    assert_eq!(history["steps"].as_array().unwrap().len(), 20);
+    assert_eq!(history["epochs"].as_array().unwrap().len(), 2);
+
+    let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d, "--json"]);
+    assert!(ok, "{stderr}");
+    let json_start = stdout.find('{').unwrap();
+    let eval: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    let confusion = eval["confusion"].as_array().unwrap();
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 100);
+    let state: serde_json::Value = serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
+    let last = state["history"]["epochs"][1]["test_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (eval["accuracy"].as_f64().unwrap() - last).abs() < 1e-6,
+        "eval and training disagree on test accuracy"
+    );
+
+    let (ok, stdout, stderr) = run_cli(&["test", "--model", r, "--data", d, "--count", "2"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.matches("example ").count(), 2, "{stdout}");
+    assert!(stdout.contains("airplane"), "{stdout}");
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(run);
+}
+
+#[test]
+fn bad_data_is_a_one_line_error() {
+    let missing = temp_dir("missing");
+    let m = missing.join("nothing-here");
+    assert_one_line_error(
+        &run_cli(&["--data", m.to_str().unwrap(), "--epochs", "1"]),
+        "no such directory",
+    );
+
+    let empty = temp_dir("no-train-files");
+    assert_one_line_error(
+        &run_cli(&["--data", empty.to_str().unwrap()]),
+        "no training file",
+    );
+
+    let partial = cifar_dir("partial-record", 10, 10);
+    let mut bytes = bytes(&partial.join("data_batch_1.bin"));
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(partial.join("data_batch_1.bin"), &bytes).unwrap();
+    assert_one_line_error(
+        &run_cli(&["--data", partial.to_str().unwrap()]),
+        "not a whole number of 3073-byte",
+    );
+
+    let label = cifar_dir("bad-label", 10, 10);
+    let mut bytes = common::bytes(&label.join("test_batch.bin"));
+    bytes[3073 * 4] = 12;
+    std::fs::write(label.join("test_batch.bin"), &bytes).unwrap();
+    assert_one_line_error(
+        &run_cli(&["--data", label.to_str().unwrap()]),
+        "record 4 has label 12",
+    );
+
+    let no_test = cifar_dir("no-test", 10, 10);
+    std::fs::remove_file(no_test.join("test_batch.bin")).unwrap();
+    assert_one_line_error(
+        &run_cli(&["--data", no_test.to_str().unwrap()]),
+        "missing test_batch.bin",
+    );
+}
+
+#[test]
+fn bad_hyper_parameters_are_one_line_errors() {
+    let data = cifar_dir("hyper", 10, 10);
+    let d = data.to_str().unwrap();
+    for (flags, needle) in [
+        (&["--lr", "-1"][..], "--lr must be a positive number"),
+        (&["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (&["--epochs", "0"], "--epochs must be at least 1"),
+        (&["--threads", "0"], "--threads must be at least 1"),
+        (&["--technique", "einsum"], "unknown technique"),
+        (&["--weight-decay", "NaN"], "--weight-decay"),
+    ] {
+        let mut args = vec!["--data", d];
+        args.extend_from_slice(flags);
+        assert_one_line_error(&run_cli(&args), needle);
+    }
+}
+
+#[test]
+fn bad_architectures_are_one_line_errors() {
+    let data = cifar_dir("arch", 10, 10);
+    let dir = temp_dir("arch-files");
+    let input = r#"{"type":"input","channels":3,"height":32,"width":32}"#;
+    for (name, json, needle) in [
+        (
+            "no-input",
+            r#"[{"type":"fc","outputs":10},{"type":"softmax"}]"#.to_string(),
+            "first layer must be the input",
+        ),
+        (
+            "softmax-not-last",
+            format!(r#"[{input},{{"type":"softmax"}},{{"type":"fc","outputs":10}}]"#),
+            "last layer must be softmax",
+        ),
+        (
+            "too-small",
+            format!(
+                r#"[{input},{{"type":"pool","size":2,"stride":2}},{{"type":"pool","size":2,"stride":2}},{{"type":"pool","size":2,"stride":2}},{{"type":"pool","size":2,"stride":2}},{{"type":"pool","size":2,"stride":2}},{{"type":"pool","size":2,"stride":2}},{{"type":"fc","outputs":10}},{{"type":"softmax"}}]"#
+            ),
+            "layer 6 (pool)",
+        ),
+        (
+            "zero-filters",
+            format!(
+                r#"[{input},{{"type":"conv","filters":0,"size":5,"pad":-1}},{{"type":"fc","outputs":10}},{{"type":"softmax"}}]"#
+            ),
+            "zero filters",
+        ),
+        ("not-json", "[{".to_string(), "not-json.json"),
+        (
+            "unknown-layer",
+            format!(r#"[{input},{{"type":"dropout"}},{{"type":"softmax"}}]"#),
+            "unknown variant",
+        ),
+        (
+            "wrong-classes",
+            format!(r#"[{input},{{"type":"fc","outputs":7}},{{"type":"softmax"}}]"#),
+            "7 outputs but CIFAR-10 has 10",
+        ),
+    ] {
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, json).unwrap();
+        assert_one_line_error(
+            &run_cli(&[
+                "--data",
+                data.to_str().unwrap(),
+                "--arch",
+                path.to_str().unwrap(),
+            ]),
+            needle,
+        );
+    }
+}
+
+#[test]
+fn bad_checkpoints_are_one_line_errors_and_are_never_damaged() {
+    let data = cifar_dir("ckpt-data", 40, 20);
+    let run = temp_dir("ckpt-run");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let (ok, _, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        r,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--technique",
+        "im2col",
+    ]);
+    assert!(ok, "{stderr}");
+
+    assert_one_line_error(
+        &run_cli(&["eval", "--model", "/nonexistent/run", "--data", d]),
+        "/nonexistent/run",
+    );
+
+    let garbage = run.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a safetensors file").unwrap();
+    assert_one_line_error(
+        &run_cli(&["eval", "--model", garbage.to_str().unwrap(), "--data", d]),
+        "not a valid safetensors file",
+    );
+
+    // Weights of another architecture: conv1 with 8 filters.
+    let dir = temp_dir("ckpt-other-arch");
+    let arch = dir.join("narrow.json");
+    std::fs::write(&arch, r#"[{"type":"input","channels":3,"height":32,"width":32},{"type":"conv","filters":8,"size":5,"pad":2},{"type":"relu"},{"type":"pool","size":2,"stride":2},{"type":"fc","outputs":10},{"type":"softmax"}]"#).unwrap();
+    let model = run.join("model.safetensors");
+    assert_one_line_error(
+        &run_cli(&[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--arch",
+            arch.to_str().unwrap(),
+            "--data",
+            d,
+        ]),
+        "0.weight has shape [16, 3, 5, 5], the architecture expects [8, 3, 5, 5]",
+    );
+    assert_one_line_error(
+        &run_cli(&[
+            "--data",
+            d,
+            "--init",
+            model.to_str().unwrap(),
+            "--arch",
+            arch.to_str().unwrap(),
+        ]),
+        "0.weight has shape",
+    );
+
+    // A fresh run never writes into a directory that holds a run.
+    assert_one_line_error(
+        &run_cli(&["--data", d, "--out", r, "--epochs", "1"]),
+        "already holds a run",
+    );
+
+    // A run that diverges stops with the step, suggests a lower rate, and keeps the last good
+    // checkpoint. (The rate is raised in state.json to make the resumed run diverge.)
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
+    state["config"]["lr"] = serde_json::json!(1e30);
+    state["config"]["epochs"] = serde_json::json!(3);
+    std::fs::write(run.join("state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    let saved: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "state.json"]
+        .iter()
+        .map(|f| bytes(&run.join(f)))
+        .collect();
+    let result = run_cli(&["--data", d, "--resume", r]);
+    assert_one_line_error(&result, "training diverged; try a lower --lr");
+    assert!(
+        result.2.contains("at step ") && result.2.contains("is kept"),
+        "{}",
+        result.2
+    );
+    let after: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "state.json"]
+        .iter()
+        .map(|f| bytes(&run.join(f)))
+        .collect();
+    assert!(saved == after, "the checkpoint changed");
+    let fresh = dir.join("fresh-run");
+    let result = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        fresh.to_str().unwrap(),
+        "--lr",
+        "1e30",
+    ]);
+    assert_one_line_error(&result, "Nothing was saved");
+
+    // An inconsistent set (a crash between two renames) is refused on resume.
+    std::fs::copy(
+        run.join("optimizer.safetensors"),
+        dir.join("optimizer-backup"),
+    )
+    .unwrap();
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
+    state["step"] = serde_json::json!(999);
+    std::fs::write(run.join("state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    assert_one_line_error(
+        &run_cli(&["--data", d, "--resume", r]),
+        "the checkpoint is inconsistent",
+    );
+    std::fs::write(run.join("state.json"), b"{ nope").unwrap();
+    assert_one_line_error(
+        &run_cli(&["--data", d, "--resume", r]),
+        "is not a valid state file",
+    );
+}
+
+#[test]
+fn help_is_there() {
+    let (ok, stdout, _) = run_cli(&["--help"]);
+    assert!(
+        ok && stdout.contains("eval") && stdout.contains("--batch-size"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = run_cli(&["test", "--help"]);
+    assert!(ok && stdout.contains("--count"), "{stdout}");
+}
+
+#[test]
+fn fetch_script_checks_and_unpacks_a_local_tarball() {
+    let dir = temp_dir("fetch");
+    let src = cifar_dir("fetch-src", 10, 10);
+    let staging = dir.join("staging/cifar-10-batches-bin");
+    std::fs::create_dir_all(&staging).unwrap();
+    for f in ["data_batch_1.bin", "test_batch.bin"] {
+        std::fs::copy(src.join(f), staging.join(f)).unwrap();
+    }
+    let tarball = dir.join("cifar-10-binary.tar.gz");
+    let status = std::process::Command::new("tar")
+        .args([
+            "-czf",
+            tarball.to_str().unwrap(),
+            "-C",
+            dir.join("staging").to_str().unwrap(),
+            "cifar-10-batches-bin",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch_cifar10.sh");
+    let dest = dir.join("data");
+    // The official checksum does not match this home-made tarball: refused, nothing unpacked.
+    let out = std::process::Command::new("bash")
+        .args([script, tarball.to_str().unwrap(), dest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected c32a1d4ab5d03f1284b67883e8d87530")
+    );
+    assert!(!dest.join("cifar-10-batches-bin").exists());
+    // With its own checksum it unpacks where the trainer looks.
+    let md5 = std::process::Command::new("md5sum")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    let md5 = String::from_utf8_lossy(&md5.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let out = std::process::Command::new("bash")
+        .args([script, tarball.to_str().unwrap(), dest.to_str().unwrap()])
+        .env("CIFAR10_MD5", &md5)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        bytes(&dest.join("cifar-10-batches-bin/test_batch.bin"))
+            == bytes(&src.join("test_batch.bin"))
+    );
+}
