@@ -552,3 +552,53 @@ pub fn register_fonts() {
         }
     }
 }
+
+/// Group of the whole-trainer benchmark (`benches/trainer.rs`).
+pub const TRAINER_GROUP: &str = "trainer";
+/// Examples trained per iteration, as the seed's "1000 examples" row.
+pub const TRAINER_EXAMPLES: usize = 1000;
+
+/// One whole-trainer configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainerCase {
+    /// A technique name, or `auto` for the fastest per layer.
+    pub technique: &'static str,
+    /// Examples per step.
+    pub batch: usize,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+impl TrainerCase {
+    /// Benchmark function id: the technique, with the thread count when it is not 1.
+    pub fn id(&self) -> String {
+        if self.threads == 1 {
+            self.technique.to_string()
+        } else {
+            format!("{}-{}threads", self.technique, self.threads)
+        }
+    }
+}
+
+/// Every technique at the seed's batch on one thread, then the fastest plan at larger batches,
+/// on one thread and on two.
+pub fn trainer_cases() -> Vec<TrainerCase> {
+    let mut cases: Vec<TrainerCase> = Technique::ALL
+        .iter()
+        .map(|t| TrainerCase {
+            technique: t.name(),
+            batch: 5,
+            threads: 1,
+        })
+        .collect();
+    for batch in [5, 32, 128] {
+        for threads in [1, 2] {
+            cases.push(TrainerCase {
+                technique: "auto",
+                batch,
+                threads,
+            });
+        }
+    }
+    cases
+}

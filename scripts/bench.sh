@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo bench -p study --bench layers -- "$@"
+cargo bench -p study --bench layers --bench trainer -- "$@"
 if python3 -c "import torch" 2>/dev/null; then
   python3 scripts/torch_layers.py --out reports/torch_layers.json
 else

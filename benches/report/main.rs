@@ -24,7 +24,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = crate_dir.parent().unwrap_or(crate_dir).to_path_buf();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or(workspace.join("target"), PathBuf::from);
     let mut criterion_dir = target.join("criterion");

@@ -74,7 +74,8 @@ impl DataFlag {
 }
 
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.parent().unwrap_or(crate_dir).to_path_buf()
 }
 
 #[derive(Args)]
@@ -85,7 +86,7 @@ struct TrainFlags {
     #[arg(long, value_name = "FILE")]
     arch: Option<PathBuf>,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 50)]
     epochs: usize,
     /// Examples per optimiser step.
     #[arg(long, default_value_t = 32)]

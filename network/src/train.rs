@@ -416,7 +416,9 @@ impl Trainer {
         Ok((loss, total.1))
     }
 
-    /// Forward passes over all of `data`: accuracy, loss and the confusion matrix.
+    /// Forward passes over all of `data`: accuracy, loss and the confusion matrix. Each image's
+    /// prediction averages the probabilities of the image and of its mirror image (the
+    /// training augmentation flips images, so both are views the network knows).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         let classes = self.net.classes();
         let mut confusion = vec![vec![0u32; classes]; classes];
@@ -432,18 +434,41 @@ impl Trainer {
                     .zip(indices.par_chunks(per))
                     .map(|(ws, idx)| {
                         let n = idx.len();
-                        fill_batch(data, idx, &[], norm, ws.input_mut(n));
                         ws.labels_mut(n)
                             .iter_mut()
                             .zip(idx)
                             .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+                        // Each image and its mirror image; their probabilities are averaged.
+                        fill_batch(data, idx, &[], norm, ws.input_mut(n));
                         ws.forward(net, plan, n)?;
-                        let l = f64::from(ws.loss(plan, n)?) * n as f64;
+                        ws.loss(plan, n)?;
+                        let plain = ws.probs(n).to_owned();
+                        let mirrored = vec![
+                            Augment {
+                                flip: true,
+                                shift: (0, 0)
+                            };
+                            n
+                        ];
+                        fill_batch(data, idx, &mirrored, norm, ws.input_mut(n));
+                        ws.forward(net, plan, n)?;
+                        ws.loss(plan, n)?;
+                        let probs = (plain + ws.probs(n)) * 0.5;
+                        let l: f64 = idx
+                            .iter()
+                            .enumerate()
+                            .map(|(r, &i)| {
+                                -f64::from(
+                                    probs[[r, usize::from(data.labels[i])]].max(f32::MIN_POSITIVE),
+                                )
+                                .ln()
+                            })
+                            .sum();
                         let pairs = idx
                             .iter()
                             .enumerate()
                             .map(|(r, &i)| {
-                                (usize::from(data.labels[i]), argmax_row(&ws.probs(n), r))
+                                (usize::from(data.labels[i]), argmax_row(&probs.view(), r))
                             })
                             .collect();
                         Ok((l, pairs))

@@ -378,3 +378,112 @@ fn fetch_script_checks_and_unpacks_a_local_tarball() {
             == bytes(&src.join("test_batch.bin"))
     );
 }
+
+#[test]
+fn ctrl_c_saves_and_says_how_to_resume() {
+    use std::io::{BufRead, BufReader};
+    let data = cifar_dir("ctrl-c-data", 64, 16);
+    let run = temp_dir("ctrl-c-run").join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_network"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--epochs",
+            "100000",
+            "--batch-size",
+            "16",
+        ])
+        .args(["--technique", "im2col"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let first_epoch = line.starts_with("epoch 1/");
+        seen.push(line);
+        if first_epoch {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert!(child.wait().unwrap().success(), "{seen:?}");
+    let text = seen.join("\n");
+    assert!(text.contains("interrupted at step"), "{text}");
+    assert!(
+        text.contains(&format!("--resume {}", run.display())),
+        "{text}"
+    );
+    let state: serde_json::Value = serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
+    assert!(state["step"].as_u64().unwrap() >= 4);
+    // The saved run resumes.
+    let (ok, stdout, stderr) = run_cli(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--resume",
+        run.to_str().unwrap(),
+        "--max-steps",
+        &(state["step"].as_u64().unwrap() + 2).to_string(),
+    ]);
+    assert!(ok && stdout.contains("resuming"), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn init_starts_from_saved_weights() {
+    let data = cifar_dir("init-data", 64, 32);
+    let first = temp_dir("init-first").join("run");
+    let (d, f) = (data.to_str().unwrap(), first.to_str().unwrap());
+    let (ok, _, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        f,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--technique",
+        "im2col",
+    ]);
+    assert!(ok, "{stderr}");
+    let model = first.join("model.safetensors");
+    let second = temp_dir("init-second").join("run");
+    let (ok, stdout, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        second.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--max-steps",
+        "0",
+        "--init",
+        model.to_str().unwrap(),
+        "--technique",
+        "im2col",
+    ]);
+    assert!(
+        ok && stdout.contains(&format!("weights from {}", model.display())),
+        "{stdout}\n{stderr}"
+    );
+    // Stopped before any step: the saved weights are the ones it started from.
+    let (a, b) = (bytes(&model), bytes(&second.join("model.safetensors")));
+    let st_a = safetensors::SafeTensors::deserialize(&a).unwrap();
+    let st_b = safetensors::SafeTensors::deserialize(&b).unwrap();
+    for name in st_a.names() {
+        assert_eq!(
+            st_a.tensor(name).unwrap().data(),
+            st_b.tensor(name).unwrap().data(),
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! The seed's whole-trainer row: the time to train 1000 examples (forward, backward and SGD
+//! update of the whole network) with each technique at batch 5 on one thread, then with the
+//! fastest per layer (`auto`) at larger batches and on every core. Examples are drawn from the
+//! sample embedded in the `network` crate, with augmentation, as in training.
+
+use std::time::Duration;
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use network::arch::seed_network;
+use network::batch::{Normalizer, draw_augments};
+use network::data::Cifar10;
+use network::model::{Init, Network};
+use network::optim::Schedule;
+use network::train::{TrainConfig, Trainer};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use study::{TRAINER_EXAMPLES, TRAINER_GROUP, trainer_cases};
+
+fn trainer(c: &mut Criterion) {
+    let data = Cifar10::sample().train;
+    let normalizer = Normalizer::fit(&data);
+    let mut group = c.benchmark_group(TRAINER_GROUP);
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(TRAINER_EXAMPLES as u64));
+    for case in trainer_cases() {
+        let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))
+            .expect("the seed network");
+        let config = TrainConfig {
+            epochs: 1,
+            batch_size: case.batch,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: Schedule::Constant,
+            seed: 1,
+            threads: case.threads,
+            technique: case.technique.to_string(),
+            augment: true,
+            init: Init::He,
+        };
+        let mut t = Trainer::new(net, normalizer.clone(), config).expect("valid configuration");
+        let order: Vec<usize> = (0..TRAINER_EXAMPLES).map(|i| i % data.len()).collect();
+        group.bench_function(BenchmarkId::new(case.id(), case.batch), |b| {
+            b.iter(|| {
+                for (step, chunk) in order.chunks(case.batch).enumerate() {
+                    let augments = draw_augments(1, step as u64, chunk.len());
+                    t.step(&data, chunk, &augments, 1.0)
+                        .expect("a training step");
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_secs(5));
+    targets = trainer
+}
+criterion_main!(benches);
