@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use network::arch::seed_network;
 use network::batch::{Normalizer, draw_augments};
 use network::data::Cifar10;
@@ -16,7 +14,7 @@ use network::optim::Schedule;
 use network::train::{TrainConfig, Trainer};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use study::{TRAINER_EXAMPLES, TRAINER_GROUP, trainer_cases};
+use study::{TRAINER_EXAMPLES, TRAINER_GROUP, register_fonts, trainer_cases};
 
 fn trainer(c: &mut Criterion) {
     let data = Cifar10::sample().train;
@@ -62,4 +60,9 @@ criterion_group! {
     config = Criterion::default().warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_secs(5));
     targets = trainer
 }
-criterion_main!(benches);
+fn main() {
+    // criterion's HTML charts draw text too: with the bundled font, not the system's.
+    register_fonts();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

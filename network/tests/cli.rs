@@ -487,3 +487,58 @@ fn init_starts_from_saved_weights() {
         );
     }
 }
+
+#[test]
+fn the_default_data_directory_or_the_embedded_sample() {
+    let run = temp_dir("default-data").join("run");
+    let (ok, stdout, stderr) = run_cli(&[
+        "--epochs",
+        "1",
+        "--max-steps",
+        "3",
+        "--out",
+        run.to_str().unwrap(),
+        "--technique",
+        "im2col",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("data/cifar-10-batches-bin");
+    if default.exists() {
+        assert!(
+            stdout.contains(&format!("data: {}", default.display())),
+            "{stdout}"
+        );
+    } else {
+        assert!(
+            stdout.contains("using the embedded sample (800 training, 200 test images)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("scripts/fetch_cifar10.sh"), "{stdout}");
+    }
+    assert!(stdout.contains("stopped at --max-steps"), "{stdout}");
+}
+
+#[test]
+fn a_checkpoint_with_other_names_is_refused() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let data = cifar_dir("names-data", 10, 10);
+    let dir = temp_dir("names");
+    let bytes = vec![0u8; 16 * 3 * 5 * 5 * 4];
+    let view = TensorView::new(Dtype::F32, vec![16, 3, 5, 5], &bytes).unwrap();
+    let file = safetensors::serialize(vec![("conv1.weight", view)], None).unwrap();
+    let path = dir.join("renamed.safetensors");
+    std::fs::write(&path, file).unwrap();
+    assert_one_line_error(
+        &run_cli(&[
+            "eval",
+            "--model",
+            path.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]),
+        "has no tensor 0.weight",
+    );
+}
