@@ -17,20 +17,39 @@ fn samples(t: Technique) -> usize {
     if t == Technique::Naive { 10 } else { 20 }
 }
 
+/// One criterion group: `pass` of `layer` with each technique at each batch size.
+fn bench_group(
+    c: &mut Criterion,
+    name: String,
+    layer: &Layer,
+    pass: Pass,
+    techniques: &[Technique],
+    batches: &[usize],
+) {
+    let mut group = c.benchmark_group(name);
+    for &t in techniques {
+        for &batch in batches {
+            let mut run = layer.prepare(pass, t, batch);
+            group
+                .sample_size(samples(t))
+                .throughput(Throughput::Elements(batch as u64));
+            group.bench_function(BenchmarkId::new(t.name(), batch), |b| b.iter(&mut run));
+        }
+    }
+    group.finish();
+}
+
 fn layers(c: &mut Criterion) {
     for case in &SEED_NETWORK {
         for pass in Pass::ALL {
-            let mut group = c.benchmark_group(group(case.name, pass));
-            for t in Technique::ALL {
-                for batch in TABLE_BATCHES {
-                    let mut run = case.layer.prepare(pass, t, batch);
-                    group
-                        .sample_size(samples(t))
-                        .throughput(Throughput::Elements(batch as u64));
-                    group.bench_function(BenchmarkId::new(t.name(), batch), |b| b.iter(&mut run));
-                }
-            }
-            group.finish();
+            bench_group(
+                c,
+                group(case.name, pass),
+                &case.layer,
+                pass,
+                &Technique::ALL,
+                &TABLE_BATCHES,
+            );
         }
     }
 }
@@ -39,17 +58,14 @@ fn batch_sweeps(c: &mut Criterion) {
     for (name, techniques) in BATCH_SWEEPS {
         let case = seed_case(name).expect("swept layers are seed layers");
         for pass in Pass::ALL {
-            let mut group = c.benchmark_group(sweep_group(name, pass));
-            for t in techniques {
-                for batch in SWEEP_BATCHES {
-                    let mut run = case.layer.prepare(pass, t, batch);
-                    group
-                        .sample_size(samples(t))
-                        .throughput(Throughput::Elements(batch as u64));
-                    group.bench_function(BenchmarkId::new(t.name(), batch), |b| b.iter(&mut run));
-                }
-            }
-            group.finish();
+            bench_group(
+                c,
+                sweep_group(name, pass),
+                &case.layer,
+                pass,
+                &techniques,
+                &SWEEP_BATCHES,
+            );
         }
     }
 }
