@@ -264,15 +264,16 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
         );
     }
     let wall = run_start.elapsed().as_secs_f64();
-    let last = state
-        .history
-        .epochs
-        .last()
-        .map_or(f32::NAN, |e| e.test_accuracy);
+    let accuracy = match state.history.epochs.last() {
+        Some(e) => format!(
+            "test accuracy {:.2}% after {} epochs",
+            100.0 * e.test_accuracy,
+            state.history.epochs.len()
+        ),
+        None => "no epoch completed yet".to_string(),
+    };
     println!(
-        "done: test accuracy {:.2}% after {} epochs, {:.1} s of wall time, {:.0} training examples/s; run in {}",
-        100.0 * last,
-        state.history.epochs.len(),
+        "done: {accuracy}, {:.1} s of wall time, {:.0} training examples/s; run in {}",
         wall,
         trained as f64 / wall,
         out.display()
