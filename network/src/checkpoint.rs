@@ -11,7 +11,6 @@ use ndarray::{Array1, ArrayD, IxDyn};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::arch::LayerSpec;
 use crate::error::{Error, Result};
 use crate::model::{Network, ParamPair};
 
@@ -30,43 +29,6 @@ pub fn torch_indices(net: &Network) -> Vec<usize> {
             next - 1
         })
         .collect()
-}
-
-/// The equivalent PyTorch module list, for the README and error messages.
-pub fn torch_modules(net: &Network) -> Vec<String> {
-    let mut modules = Vec::new();
-    for (spec, (layer, input)) in net.spec[1..].iter().zip(net.layers.iter().zip(&net.shapes)) {
-        match (spec, layer) {
-            (
-                LayerSpec::Conv {
-                    filters,
-                    size,
-                    stride,
-                    ..
-                },
-                crate::model::Layer::Conv { params, .. },
-            ) => modules.push(format!(
-                "nn.Conv2d({}, {filters}, {size}, stride={stride}, padding={})",
-                input[0], params.padding
-            )),
-            (LayerSpec::Pool { size, stride }, _) => {
-                modules.push(format!("nn.MaxPool2d({size}, {stride})"))
-            }
-            (LayerSpec::Fc { outputs, .. }, _) => {
-                if input.len() == 3 {
-                    modules.push("nn.Flatten()".into());
-                }
-                modules.push(format!(
-                    "nn.Linear({}, {outputs})",
-                    input.iter().product::<usize>()
-                ));
-            }
-            (LayerSpec::Relu, _) => modules.push("nn.LeakyReLU(0.01)".into()),
-            (LayerSpec::Sigmoid, _) => modules.push("nn.Sigmoid()".into()),
-            _ => {}
-        }
-    }
-    modules
 }
 
 /// What a tensor file says of itself, in its metadata under one key, `network`, so that the

@@ -230,21 +230,6 @@ impl Network {
     pub fn input_shape(&self) -> [usize; 3] {
         [self.shapes[0][0], self.shapes[0][1], self.shapes[0][2]]
     }
-
-    /// Floating-point operations of one example's forward pass (2 × multiply-adds).
-    pub fn forward_flops(&self) -> f64 {
-        self.layers
-            .iter()
-            .zip(&self.shapes[1..])
-            .map(|(layer, out)| match layer {
-                Layer::Conv { w, .. } => {
-                    2.0 * (out.iter().product::<usize>() * w.len() / w.shape()[0]) as f64
-                }
-                Layer::Fc { w, .. } => 2.0 * w.len() as f64,
-                _ => 0.0,
-            })
-            .sum()
-    }
 }
 
 fn spatial(index: usize, name: &str, shape: &[usize]) -> Result<[usize; 3]> {
@@ -417,16 +402,6 @@ impl Workspace {
         self.probs.slice(ndarray::s![..n, ..])
     }
 
-    /// Logits of the first `n` examples after [`Workspace::forward`].
-    pub fn logits(&self, n: usize) -> ArrayView2<'_, f32> {
-        flat(rows(self.acts.last().expect("logits"), n))
-    }
-
-    /// Gradient at the input of the first `n` examples after [`Workspace::backward`].
-    pub fn input_grad(&self, n: usize) -> ArrayViewD<'_, f32> {
-        rows(&self.grads[0], n)
-    }
-
     /// Runs the forward pass of the first `n` examples to the logits.
     pub fn forward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
         (0..net.layers.len()).try_for_each(|i| self.layer_forward(net, i, plan.forward[i], n))
@@ -472,18 +447,11 @@ impl Workspace {
         self.labels[r]
     }
 
-    /// Backward from a gradient already set at the logits (see [`Workspace::set_logit_grad`]).
+    /// Backward through the layers from the gradient at the logits.
     pub fn backward_layers(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
         (0..net.layers.len())
             .rev()
             .try_for_each(|i| self.layer_backward(net, i, plan.backward[i], n))
-    }
-
-    /// Sets the gradient at the logits of the first `n` examples, for backward passes that do
-    /// not start from the loss (saliency maps).
-    pub fn set_logit_grad(&mut self, n: usize, grad: ArrayView2<f32>) {
-        let last = self.grads.len() - 1;
-        flat_mut(rows_mut(&mut self.grads[last], n)).assign(&grad);
     }
 
     /// Layer `i`'s forward pass over the first `n` examples.

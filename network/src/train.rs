@@ -1,7 +1,7 @@
 //! Training: the data-parallel step, evaluation, the choice of techniques, checkpoints and
 //! resuming.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use kernels::Technique;
@@ -592,15 +592,6 @@ fn correct(ws: &Workspace, n: usize) -> usize {
     (0..n)
         .filter(|&r| argmax_row(&probs, r) == ws.label(r))
         .count()
-}
-
-/// The run directory's files.
-pub fn run_files(dir: &Path) -> [PathBuf; 3] {
-    [
-        dir.join("model.safetensors"),
-        dir.join("optimizer.safetensors"),
-        dir.join("state.json"),
-    ]
 }
 
 /// Reads `state.json` of a run directory.
