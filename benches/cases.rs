@@ -259,24 +259,35 @@ impl Layer {
         }
     }
 
+    /// A convolution's output height and width, by the kernels' own formula.
+    pub fn conv_output(&self) -> Option<(usize, usize)> {
+        let Layer::Conv {
+            c,
+            h,
+            w,
+            d,
+            k,
+            stride,
+            pad,
+        } = *self
+        else {
+            return None;
+        };
+        let params = Conv2dParams {
+            stride,
+            padding: pad,
+        };
+        let [_, _, h2, w2] = params.output_shape(&[1, c, h, w], &[d, c, k, k]).ok()?;
+        Some((h2, w2))
+    }
+
     /// Floating-point operations of a pass over `batch` examples, counting a multiply-add as 2;
     /// `None` for layers without products (pooling, activations, softmax). A backward pass
     /// computes two products of the forward's size (input and weight gradients).
     pub fn flops(&self, pass: Pass, batch: usize) -> Option<f64> {
         let forward = match *self {
-            Layer::Conv {
-                c,
-                h,
-                w,
-                d,
-                k,
-                stride,
-                pad,
-            } => {
-                let (h2, w2) = (
-                    (h + 2 * pad - k) / stride + 1,
-                    (w + 2 * pad - k) / stride + 1,
-                );
+            Layer::Conv { c, d, k, .. } => {
+                let (h2, w2) = self.conv_output()?;
                 2 * d * h2 * w2 * c * k * k
             }
             Layer::Fc { inputs, outputs } => 2 * inputs * outputs,

@@ -396,20 +396,11 @@ fn sweeps(s: &mut String, t: &Timings) {
 
 /// The per-image GEMM of a convolution's im2col forward, `[d, c·k²]·[c·k², h2·w2]`.
 fn gemm_shape(layer: &study::Layer) -> Option<String> {
-    let &study::Layer::Conv {
-        c,
-        h,
-        w,
-        d,
-        k,
-        stride,
-        pad,
-    } = layer
-    else {
+    let &study::Layer::Conv { c, d, k, .. } = layer else {
         return None;
     };
-    let hw = ((h + 2 * pad - k) / stride + 1) * ((w + 2 * pad - k) / stride + 1);
-    Some(format!("[{d}, {}]·[{}, {hw}]", c * k * k, c * k * k))
+    let (h2, w2) = layer.conv_output()?;
+    Some(format!("[{d}, {}]·[{}, {}]", c * k * k, c * k * k, h2 * w2))
 }
 
 /// The findings, each sentence's numbers computed from the timings.
@@ -471,7 +462,7 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
     }
 
     // Axis-reduce: memory traffic.
-    if let (Some(r), Some(seed), study::Layer::Conv { c, d, k, h, w, .. }) = (
+    if let (Some(r), Some(seed), study::Layer::Conv { c, d, k, .. }, Some((h2, w2))) = (
         per(
             conv2,
             Pass::Backward,
@@ -480,6 +471,7 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
         ),
         seed_speedup("conv", Pass::Backward, true, 3, 2),
         conv2.layer,
+        conv2.layer.conv_output(),
     ) {
         out.push(format!(
             "Axis-reduce writes and re-reads a broadcast product tensor of b·d·c·k² = {} floats \
@@ -487,7 +479,7 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
              traffic makes it {} slower than im2col + GEMM on conv2's backward pass, where numpy \
              found axis-reduce the faster of the two by {}.",
             B * d * c * k * k,
-            h * w,
+            h2 * w2,
             ratio(r),
             ratio(seed)
         ));
