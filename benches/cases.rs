@@ -543,26 +543,8 @@ pub fn sgemm_on_threads(
     });
 }
 
-/// The bundled DejaVu Sans: charts draw text with it, so no system font is needed.
-const FONT: &[u8] = include_bytes!("assets/DejaVuSans.ttf");
-
-/// Registers the bundled font under every family name plotters may ask for (criterion's own
-/// charts included). Call once before drawing.
-pub fn register_fonts() {
-    use plotters::style::{FontStyle, register_font};
-    for family in ["sans-serif", "serif", "monospace"] {
-        for style in [
-            FontStyle::Normal,
-            FontStyle::Bold,
-            FontStyle::Italic,
-            FontStyle::Oblique,
-        ] {
-            if register_font(family, style, FONT).is_err() {
-                unreachable!("the bundled font parses");
-            }
-        }
-    }
-}
+/// Registers the bundled font for plotters (criterion's charts and the reports).
+pub use network::pictures::register_fonts;
 
 /// Group of the whole-trainer benchmark (`benches/trainer.rs`).
 pub const TRAINER_GROUP: &str = "trainer";

@@ -14,10 +14,17 @@ use crate::batch::{Normalizer, draw_augments, epoch_order};
 use crate::data::{CLASSES, Cifar10, Source};
 use crate::error::{Error, Result};
 use crate::model::Network;
+use crate::pictures::{self, Map};
+use crate::saliency::{occlusion_map, responsibility_map};
 use crate::train::{
     EpochRecord, History, PlanNames, State, StepRecord, TrainConfig, Trainer, check_step,
     read_state, total_steps,
 };
+
+/// The training curves' file in a run directory.
+pub const CURVES_FILE: &str = "curves.png";
+/// The confusion matrix's file, beside the model.
+pub const CONFUSION_FILE: &str = "confusion.png";
 
 /// Where the data is and whether the embedded sample may stand in for it.
 pub struct DataArgs {
@@ -246,10 +253,12 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
         state.epoch += 1;
         state.step_in_epoch = 0;
         trainer.save(&out, &state)?;
+        draw_run_curves(&out, &state);
     }
     let interrupted = state.epoch < config.epochs;
     if interrupted {
         trainer.save(&out, &state)?;
+        draw_run_curves(&out, &state);
         let why = if stop.load(Ordering::SeqCst) {
             "interrupted"
         } else {
@@ -279,6 +288,15 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
         out.display()
     );
     Ok(state)
+}
+
+/// Redraws `curves.png` in the run directory. A picture that cannot be drawn is reported and
+/// training goes on: the checkpoint, already saved, is what matters.
+fn draw_run_curves(out: &Path, state: &State) {
+    let path = out.join(CURVES_FILE);
+    if let Err(e) = pictures::draw_curves(&path, &[(out.display().to_string(), state)]) {
+        eprintln!("warning: {e}");
+    }
 }
 
 fn print_plan(trainer: &Trainer) {
@@ -353,17 +371,41 @@ pub fn load_model(model: &Path, arch: Option<&Path>, threads: usize) -> Result<T
     Ok(trainer)
 }
 
-/// Evaluates on the test set; prints tables, or JSON.
+/// The directory a model belongs to: the run directory itself, or the file's directory.
+fn model_dir(model: &Path) -> PathBuf {
+    if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+}
+
+/// Evaluates on the test set; prints tables, or JSON; draws the confusion matrix into
+/// `picture` (default: `confusion.png` beside the model).
 pub fn eval(
     model: &Path,
     arch: Option<&Path>,
     data: &DataArgs,
     threads: usize,
     json: bool,
+    picture: Option<&Path>,
 ) -> Result<()> {
     let mut trainer = load_model(model, arch, threads)?;
     let data = data.load()?;
     let e = trainer.evaluate(&data.test)?;
+    let picture = picture.map_or_else(|| model_dir(model).join(CONFUSION_FILE), Path::to_path_buf);
+    let title = format!(
+        "{}: confusion matrix on {} test images",
+        model.display(),
+        data.test.len()
+    );
+    pictures::draw_confusion(&picture, &e, &CLASSES, &title)?;
+    if !json {
+        println!("confusion matrix drawn in {}", picture.display());
+    }
     if json {
         let per_class: serde_json::Map<String, serde_json::Value> = CLASSES
             .iter()
@@ -457,4 +499,199 @@ pub fn test(
         }
     }
     Ok(())
+}
+
+/// Draws the training curves of one run or several on one chart.
+pub fn plot(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
+    let states = runs
+        .iter()
+        .map(|dir| read_state(dir))
+        .collect::<Result<Vec<State>>>()?;
+    let labelled: Vec<(String, &State)> = runs
+        .iter()
+        .zip(&states)
+        .map(|(dir, s)| (dir.display().to_string(), s))
+        .collect();
+    let path = match (out, runs) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, [one]) => one.join(CURVES_FILE),
+        (None, _) => PathBuf::from("compare.png"),
+    };
+    pictures::draw_curves(&path, &labelled)?;
+    println!(
+        "curves of {} run(s) drawn in {}",
+        runs.len(),
+        path.display()
+    );
+    Ok(path)
+}
+
+/// What `visualize` draws maps of.
+pub struct VisualizeArgs {
+    /// A run directory or a model file.
+    pub model: PathBuf,
+    /// The architecture of a bare model file.
+    pub arch: Option<PathBuf>,
+    /// Data, for `indices`.
+    pub data: DataArgs,
+    /// Test-set images.
+    pub indices: Vec<usize>,
+    /// The user's own 32×32 PNG images.
+    pub images: Vec<PathBuf>,
+    /// For `images`: the class whose evidence is mapped (default: the predicted one).
+    pub class: Option<String>,
+    /// Side of the occluding square.
+    pub patch: usize,
+    /// Step between occluding squares.
+    pub stride: usize,
+    /// Output directory (default: `maps/` beside the model).
+    pub out: Option<PathBuf>,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// One image to map: its bytes `[3, 32, 32]`, its true class if known, a name for the title
+/// and a file stem.
+struct Subject {
+    bytes: ndarray::Array3<u8>,
+    truth: Option<usize>,
+    name: String,
+    stem: String,
+}
+
+/// For each image, a PNG with the image, its occlusion map and its responsibility map; returns
+/// the files written.
+pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
+    use crate::data::{CHANNELS, IMAGE_BYTES, SIDE};
+    if args.indices.is_empty() && args.images.is_empty() {
+        return Err(Error::Usage(
+            "give test images with --index N or your own with --image FILE.png".into(),
+        ));
+    }
+    let class = match &args.class {
+        None => None,
+        Some(name) => Some(CLASSES.iter().position(|c| c == name).ok_or_else(|| {
+            Error::Usage(format!(
+                "--class {name} is not a CIFAR-10 class ({})",
+                CLASSES.join(", ")
+            ))
+        })?),
+    };
+    let mut trainer = load_model(&args.model, args.arch.as_deref(), args.threads)?;
+    if trainer.net.input_shape() != [CHANNELS, SIDE, SIDE] || trainer.net.classes() != CLASSES.len()
+    {
+        return Err(Error::Arch(format!(
+            "visualize needs a network from 3×32×32 images to the 10 CIFAR-10 classes, not {:?} → {}",
+            trainer.net.input_shape(),
+            trainer.net.classes()
+        )));
+    }
+    let mut subjects = Vec::new();
+    if !args.indices.is_empty() {
+        let data = args.data.load()?;
+        for &i in &args.indices {
+            if i >= data.test.len() {
+                return Err(Error::Usage(format!(
+                    "--index {i} is past the {} test images",
+                    data.test.len()
+                )));
+            }
+            subjects.push(Subject {
+                bytes: ndarray::Array3::from_shape_vec(
+                    (CHANNELS, SIDE, SIDE),
+                    data.test.image(i).to_vec(),
+                )
+                .expect("one image"),
+                truth: Some(usize::from(data.test.labels[i])),
+                name: format!("test image {i}"),
+                stem: format!("test-{i}"),
+            });
+        }
+    }
+    for path in &args.images {
+        let picture = image::open(path)
+            .map_err(|e| Error::Data(format!("{}: cannot read the image: {e}", path.display())))?
+            .to_rgb8();
+        if picture.dimensions() != (SIDE as u32, SIDE as u32) {
+            let (w, h) = picture.dimensions();
+            return Err(Error::Data(format!(
+                "{} is {w}×{h} pixels; the network takes {SIDE}×{SIDE} images",
+                path.display()
+            )));
+        }
+        let bytes = ndarray::Array3::from_shape_fn((CHANNELS, SIDE, SIDE), |(c, r, q)| {
+            picture.get_pixel(q as u32, r as u32)[c]
+        });
+        subjects.push(Subject {
+            bytes,
+            truth: class,
+            name: path.display().to_string(),
+            stem: path
+                .file_stem()
+                .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned()),
+        });
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| model_dir(&args.model).join("maps"));
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", out.display())))?;
+    let mut written = Vec::new();
+    for subject in subjects {
+        let mut input = ndarray::Array3::zeros((CHANNELS, SIDE, SIDE));
+        let flat = subject.bytes.as_slice().expect("standard layout");
+        debug_assert_eq!(flat.len(), IMAGE_BYTES);
+        trainer
+            .normalizer
+            .fill(flat, false, (0, 0), input.view_mut());
+        let probs = trainer.probabilities_of(input.view().insert_axis(ndarray::Axis(0)))?;
+        let mut ranked: Vec<usize> = (0..CLASSES.len()).collect();
+        ranked.sort_by(|&a, &b| probs[[0, b]].total_cmp(&probs[[0, a]]));
+        let target = subject.truth.unwrap_or(ranked[0]);
+        let occlusion = occlusion_map(&mut trainer, input.view(), target, args.patch, args.stride)?;
+        let responsibility = responsibility_map(&mut trainer, input.view(), target)?;
+        // Low probability with the patch in place marks evidence: drawn hot.
+        let (low, high) = occlusion.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+        let occlusion_heat = occlusion.mapv(|p| {
+            if high > low {
+                (high - p) / (high - low)
+            } else {
+                0.0
+            }
+        });
+        let top3 = ranked[..3]
+            .iter()
+            .map(|&c| format!("{} {:.1}%", CLASSES[c], 100.0 * probs[[0, c]]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let what = match subject.truth {
+            Some(t) => format!("true class {}", CLASSES[t]),
+            None => format!("maps of the predicted class {}", CLASSES[target]),
+        };
+        let title = format!("{}, {what} · predicted: {top3}", subject.name);
+        let name = CLASSES[target];
+        let maps = [
+            Map {
+                heat: occlusion_heat.view(),
+                caption: format!(
+                    "occlusion: p({name}) with a {0}×{0} mean-colour patch here",
+                    args.patch
+                ),
+                ends: (format!("p = {high:.2}"), format!("p = {low:.2}")),
+            },
+            Map {
+                heat: responsibility.view(),
+                caption: format!("responsibility: |∂ score({name}) / ∂ pixel|"),
+                ends: ("0".into(), "max".into()),
+            },
+        ];
+        let path = out.join(format!("{}.png", subject.stem));
+        pictures::draw_maps(&path, subject.bytes.view(), &title, &maps)?;
+        println!("{title} → {}", path.display());
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -1,6 +1,7 @@
 //! The seed's CIFAR-10 network as a trainer for users: data loading, the network built from a
 //! layer list, SGD with momentum and weight decay, data-parallel training over threads with the
-//! fastest kernel technique per layer, checkpoints in PyTorch's naming, evaluation.
+//! fastest kernel technique per layer, checkpoints in PyTorch's naming, evaluation, and pictures:
+//! training curves, the confusion matrix, occlusion and responsibility maps.
 
 pub mod arch;
 pub mod batch;
@@ -10,6 +11,8 @@ pub mod data;
 pub mod error;
 pub mod model;
 pub mod optim;
+pub mod pictures;
+pub mod saliency;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -36,8 +36,15 @@ struct Cli {
 enum Command {
     /// Train the network (the default), saving a checkpoint in --out after every epoch.
     Train(TrainFlags),
-    /// Test accuracy, per-class accuracy and the confusion matrix of a trained model.
-    Eval(ModelFlags),
+    /// Test accuracy, per-class accuracy and the confusion matrix of a trained model; draws the
+    /// matrix as a picture too.
+    Eval {
+        #[command(flatten)]
+        model: ModelFlags,
+        /// Where to draw the confusion matrix (default: confusion.png beside the model).
+        #[arg(long, value_name = "FILE.png")]
+        confusion: Option<PathBuf>,
+    },
     /// The seed's per-example table: each test image's label beside the output for every class.
     Test {
         #[command(flatten)]
@@ -48,6 +55,38 @@ enum Command {
         /// How many test images.
         #[arg(long, default_value_t = 10)]
         count: usize,
+    },
+    /// Draw the training curves of one run, or of several on one chart to compare them.
+    Plot {
+        /// Run directories.
+        #[arg(required = true, value_name = "RUN")]
+        runs: Vec<PathBuf>,
+        /// The picture (default: curves.png in the run for one run, compare.png for several).
+        #[arg(long, value_name = "FILE.png")]
+        out: Option<PathBuf>,
+    },
+    /// What the network looks at: for each image, its occlusion map and its responsibility map.
+    Visualize {
+        #[command(flatten)]
+        model: ModelFlags,
+        /// Test-set images, by index.
+        #[arg(long = "index", value_name = "N", num_args = 1..)]
+        indices: Vec<usize>,
+        /// Your own 32×32 images (PNG).
+        #[arg(long = "image", value_name = "FILE.png", num_args = 1..)]
+        images: Vec<PathBuf>,
+        /// For --image: the class whose evidence to map (default: the predicted class).
+        #[arg(long)]
+        class: Option<String>,
+        /// Side of the occluding square, in pixels.
+        #[arg(long, default_value_t = 8)]
+        patch: usize,
+        /// Step between positions of the occluding square, in pixels.
+        #[arg(long, default_value_t = 2)]
+        stride: usize,
+        /// Directory of the pictures (default: maps/ beside the model).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -160,13 +199,39 @@ fn run(cli: Cli) -> network::Result<()> {
     match cli.command {
         None => train(cli.train),
         Some(Command::Train(flags)) => train(flags),
-        Some(Command::Eval(m)) => commands::eval(
+        Some(Command::Eval {
+            model: m,
+            confusion,
+        }) => commands::eval(
             &m.model,
             m.arch.as_deref(),
             &m.data.resolve(),
             m.threads.unwrap_or_else(cores),
             m.json,
+            confusion.as_deref(),
         ),
+        Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(drop),
+        Some(Command::Visualize {
+            model: m,
+            indices,
+            images,
+            class,
+            patch,
+            stride,
+            out,
+        }) => commands::visualize(&commands::VisualizeArgs {
+            model: m.model,
+            arch: m.arch,
+            data: m.data.resolve(),
+            indices,
+            images,
+            class,
+            patch,
+            stride,
+            out,
+            threads: m.threads.unwrap_or_else(cores),
+        })
+        .map(drop),
         Some(Command::Test {
             model: m,
             start,

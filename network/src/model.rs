@@ -442,6 +442,24 @@ impl Workspace {
         Ok(())
     }
 
+    /// Logits of the first `n` examples after [`Workspace::forward`], `[n, classes]`.
+    pub fn logits(&self, n: usize) -> ArrayView2<'_, f32> {
+        flat(rows(self.acts.last().expect("logits"), n))
+    }
+
+    /// The gradient at the logits of the first `n` examples, `[n, classes]`: set it, then
+    /// [`Workspace::backward_layers`] sends it back to the input.
+    pub fn logits_grad_mut(&mut self, n: usize) -> ndarray::ArrayViewMut2<'_, f32> {
+        let last = self.grads.len() - 1;
+        flat_mut(rows_mut(&mut self.grads[last], n))
+    }
+
+    /// The gradient at the input of the first `n` examples after
+    /// [`Workspace::backward_layers`], `[n, c, h, w]`.
+    pub fn input_grad(&self, n: usize) -> ndarray::ArrayView4<'_, f32> {
+        dim4(rows(&self.grads[0], n))
+    }
+
     /// Label of example `r`.
     pub fn label(&self, r: usize) -> usize {
         self.labels[r]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use kernels::Technique;
-use ndarray::{Array2, Zip};
+use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayView4, Axis, Zip};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
@@ -246,9 +246,6 @@ pub struct Trainer {
     pool: rayon::ThreadPool,
 }
 
-/// A worker's share of an evaluation: its summed loss and (true, predicted) pairs.
-type ScoredChunk = (f64, Vec<(usize, usize)>);
-
 /// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
 const EVAL_CHUNK: usize = 100;
 
@@ -424,63 +421,26 @@ impl Trainer {
         let mut confusion = vec![vec![0u32; classes]; classes];
         let mut loss = 0.0f64;
         let chunk = EVAL_CHUNK * self.workers.len();
+        let [c, h, w] = self.net.input_shape();
+        let mut inputs = Array4::zeros((chunk, c, h, w));
+        let mirrored = vec![
+            Augment {
+                flip: true,
+                shift: (0, 0)
+            };
+            chunk
+        ];
         let all: Vec<usize> = (0..data.len()).collect();
         for indices in all.chunks(chunk) {
-            let per = indices.len().div_ceil(self.workers.len());
-            let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
-            let parts: Vec<Result<ScoredChunk>> = self.pool.install(|| {
-                self.workers
-                    .par_iter_mut()
-                    .zip(indices.par_chunks(per))
-                    .map(|(ws, idx)| {
-                        let n = idx.len();
-                        ws.labels_mut(n)
-                            .iter_mut()
-                            .zip(idx)
-                            .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
-                        // Each image and its mirror image; their probabilities are averaged.
-                        fill_batch(data, idx, &[], norm, ws.input_mut(n));
-                        ws.forward(net, plan, n)?;
-                        ws.loss(plan, n)?;
-                        let plain = ws.probs(n).to_owned();
-                        let mirrored = vec![
-                            Augment {
-                                flip: true,
-                                shift: (0, 0)
-                            };
-                            n
-                        ];
-                        fill_batch(data, idx, &mirrored, norm, ws.input_mut(n));
-                        ws.forward(net, plan, n)?;
-                        ws.loss(plan, n)?;
-                        let probs = (plain + ws.probs(n)) * 0.5;
-                        let l: f64 = idx
-                            .iter()
-                            .enumerate()
-                            .map(|(r, &i)| {
-                                -f64::from(
-                                    probs[[r, usize::from(data.labels[i])]].max(f32::MIN_POSITIVE),
-                                )
-                                .ln()
-                            })
-                            .sum();
-                        let pairs = idx
-                            .iter()
-                            .enumerate()
-                            .map(|(r, &i)| {
-                                (usize::from(data.labels[i]), argmax_row(&probs.view(), r))
-                            })
-                            .collect();
-                        Ok((l, pairs))
-                    })
-                    .collect()
-            });
-            for part in parts {
-                let (l, pairs) = part?;
-                loss += l;
-                for (truth, predicted) in pairs {
-                    confusion[truth][predicted] += 1;
-                }
+            let mut x = inputs.slice_mut(ndarray::s![..indices.len(), .., .., ..]);
+            fill_batch(data, indices, &[], &self.normalizer, x.view_mut());
+            let plain = self.probabilities_of(x.view())?;
+            fill_batch(data, indices, &mirrored, &self.normalizer, x.view_mut());
+            let probs = (plain + self.probabilities_of(x.view())?) * 0.5;
+            for (r, &i) in indices.iter().enumerate() {
+                let truth = usize::from(data.labels[i]);
+                loss -= f64::from(probs[[r, truth]].max(f32::MIN_POSITIVE)).ln();
+                confusion[truth][argmax_row(&probs.view(), r)] += 1;
             }
         }
         let right: u32 = (0..classes).map(|c| confusion[c][c]).sum();
@@ -493,24 +453,61 @@ impl Trainer {
 
     /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.
     pub fn probabilities(&mut self, data: &Dataset, indices: &[usize]) -> Result<Array2<f32>> {
-        let mut out = Array2::zeros((indices.len(), self.net.classes()));
-        let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
-        let ws = &mut self.workers[0];
-        for (chunk, mut rows) in indices
-            .chunks(ws.capacity())
-            .zip(out.axis_chunks_iter_mut(ndarray::Axis(0), ws.capacity()))
+        let [c, h, w] = self.net.input_shape();
+        let mut inputs = Array4::zeros((indices.len(), c, h, w));
+        fill_batch(data, indices, &[], &self.normalizer, inputs.view_mut());
+        self.probabilities_of(inputs.view())
+    }
+
+    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`: the inputs
+    /// are split among the workers, each running its share as one batch.
+    pub fn probabilities_of(&mut self, inputs: ArrayView4<f32>) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((inputs.shape()[0], self.net.classes()));
+        let workers = self.workers.len();
+        let round = self.workers[0].capacity() * workers;
+        let (net, plan) = (&self.net, &self.plan);
+        for (chunk, mut rows) in inputs
+            .axis_chunks_iter(Axis(0), round)
+            .zip(out.axis_chunks_iter_mut(Axis(0), round))
         {
-            let n = chunk.len();
-            fill_batch(data, chunk, &[], norm, ws.input_mut(n));
-            ws.labels_mut(n)
-                .iter_mut()
-                .zip(chunk)
-                .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
-            ws.forward(net, plan, n)?;
-            ws.loss(plan, n)?;
-            rows.assign(&ws.probs(n));
+            let per = chunk.shape()[0].div_ceil(workers);
+            let shares: Vec<_> = chunk
+                .axis_chunks_iter(Axis(0), per)
+                .zip(rows.axis_chunks_iter_mut(Axis(0), per))
+                .collect();
+            let done: Vec<Result<()>> = self.pool.install(|| {
+                self.workers
+                    .par_iter_mut()
+                    .zip(shares)
+                    .map(|(ws, (x, mut p))| {
+                        let n = x.shape()[0];
+                        ws.input_mut(n).assign(&x);
+                        ws.labels_mut(n).fill(0);
+                        ws.forward(net, plan, n)?;
+                        ws.loss(plan, n)?;
+                        p.assign(&ws.probs(n));
+                        Ok(())
+                    })
+                    .collect()
+            });
+            done.into_iter().collect::<Result<()>>()?;
         }
         Ok(out)
+    }
+
+    /// The gradient of logit `class` with respect to a normalised input `[c, h, w]`: the
+    /// backward pass started from that score alone, with the training kernels; the weights are
+    /// left as they are.
+    pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
+        let (net, plan) = (&self.net, &self.plan);
+        let ws = &mut self.workers[0];
+        ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(&input);
+        ws.forward(net, plan, 1)?;
+        let mut seed = ws.logits_grad_mut(1);
+        seed.fill(0.0);
+        seed[[0, class]] = 1.0;
+        ws.backward_layers(net, plan, 1)?;
+        Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
     }
 
     /// Writes `model.safetensors`, `optimizer.safetensors` and `state.json` into `dir`, each

@@ -1,0 +1,596 @@
+//! PNG pictures drawn with plotters and the bundled font: training curves, the confusion
+//! matrix, and the maps of what the network looks at. Each picture is drawn into memory and
+//! written atomically, so a failed drawing never leaves half a file behind.
+
+use std::path::Path;
+use std::sync::Once;
+
+use ndarray::{ArrayView2, ArrayView3};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::checkpoint::write_atomic;
+use crate::error::{Error, Result};
+use crate::train::{Evaluation, State};
+
+/// The bundled DejaVu Sans: pictures draw text with it, so no system font is needed.
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Registers the bundled font under every family name plotters may ask for (criterion's own
+/// charts included). Safe to call any number of times.
+pub fn register_fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use plotters::style::{FontStyle, register_font};
+        for family in ["sans-serif", "serif", "monospace"] {
+            for style in [
+                FontStyle::Normal,
+                FontStyle::Bold,
+                FontStyle::Italic,
+                FontStyle::Oblique,
+            ] {
+                if register_font(family, style, FONT).is_err() {
+                    unreachable!("the bundled font parses");
+                }
+            }
+        }
+    });
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Draws `size` pixels with `draw`, then writes them to `path` as a PNG.
+fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
+    register_fonts();
+    let mut pixels = vec![255u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(|e| drawing(path, e))?;
+    }
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &pixels,
+        size.0,
+        size.1,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|e| drawing(path, e))?;
+    write_atomic(path, &png)
+}
+
+fn drawing(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io(format!("cannot draw {}: {e}", path.display()))
+}
+
+/// Converts any drawing error into ours, naming the file.
+trait Drawn<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Drawn<T> for std::result::Result<T, E> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| drawing(path, e))
+    }
+}
+
+fn text(
+    area: &Area,
+    path: &Path,
+    s: &str,
+    at: (i32, i32),
+    size: u32,
+    anchor: (HPos, VPos),
+) -> Result<()> {
+    let style = TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(anchor.0, anchor.1));
+    area.draw(&Text::new(s.to_string(), at, style)).at(path)
+}
+
+/// Size of `curves.png` and of comparisons.
+pub const CURVES_SIZE: (u32, u32) = (1200, 640);
+
+/// Line colours of compared runs.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// One run's hyper-parameters, in a line.
+pub fn describe(state: &State) -> String {
+    let c = &state.config;
+    format!(
+        "batch {}, lr {} {:?}, momentum {}, decay {}, {}, seed {}, {} epochs",
+        c.batch_size,
+        c.lr,
+        c.schedule,
+        c.momentum,
+        c.weight_decay,
+        if c.augment {
+            "augmented"
+        } else {
+            "no augmentation"
+        },
+        c.seed,
+        c.epochs
+    )
+    .replace("Cosine", "cosine")
+    .replace("Constant", "constant")
+    .replace("Step", "step")
+}
+
+/// Per-step losses at fractional epochs: step k of epoch e sits at `e − 1 + k / steps`, where
+/// `steps` is the length of a completed epoch (or of the epoch so far when none is complete).
+fn loss_points(state: &State) -> Vec<(f64, f64)> {
+    let history = &state.history;
+    let count = |e: usize| history.steps.iter().filter(|s| s.epoch == e).count();
+    let per_epoch = history
+        .epochs
+        .first()
+        .map_or(history.steps.len(), |e| count(e.epoch))
+        .max(1) as f64;
+    let mut in_epoch = (0, 0usize);
+    history
+        .steps
+        .iter()
+        .map(|s| {
+            in_epoch = if s.epoch == in_epoch.0 {
+                (s.epoch, in_epoch.1 + 1)
+            } else {
+                (s.epoch, 1)
+            };
+            (
+                (s.epoch - 1) as f64 + in_epoch.1 as f64 / per_epoch,
+                f64::from(s.loss),
+            )
+        })
+        .collect()
+}
+
+/// The mean of each point with the `window − 1` before it, as the seed's `print_error` averages
+/// the loss over windows; the first points average what there is.
+fn smoothed(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let mut sum = 0.0;
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, y))| {
+            sum += y;
+            if i >= window {
+                sum -= points[i - window].1;
+            }
+            (x, sum / (i + 1).min(window) as f64)
+        })
+        .collect()
+}
+
+/// Window of the smoothed loss: a two-hundredth of a long run, a twentieth of a short one (up
+/// to 25 steps), at least one step.
+fn window_of(steps: usize) -> usize {
+    (steps / 200).max((steps / 20).min(25)).max(1)
+}
+
+/// The raw per-step loss: light, so that the smoothed line reads over it.
+const RAW_LOSS: RGBColor = RGBColor(190, 208, 232);
+
+/// Training loss and test accuracy against epochs. One run: its raw per-step loss (faint), the
+/// loss smoothed, train and test accuracy per epoch, its hyper-parameters under the title;
+/// several runs: each run's smoothed loss and test accuracy in its own colour, labelled with
+/// the hyper-parameters in which the runs differ. `runs` pairs a name with a run's state.
+pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
+    if runs.is_empty() {
+        return Err(Error::Usage("no run to plot".into()));
+    }
+    let single = runs.len() == 1;
+    let settings: Vec<String> = runs.iter().map(|(_, s)| describe(s)).collect();
+    let shared = |piece: &str| settings.iter().all(|s| s.split(", ").any(|p| p == piece));
+    let runs: Vec<(String, &State)> = runs
+        .iter()
+        .zip(&settings)
+        .map(|((name, state), all)| {
+            let differing: Vec<&str> = all.split(", ").filter(|p| !shared(p)).collect();
+            match differing.is_empty() || single {
+                true => (name.clone(), *state),
+                false => (format!("{name} ({})", differing.join(", ")), *state),
+            }
+        })
+        .collect();
+    let series: Vec<Vec<(f64, f64)>> = runs.iter().map(|(_, s)| loss_points(s)).collect();
+    let max_epoch = runs
+        .iter()
+        .zip(&series)
+        .map(|((_, s), p)| {
+            p.last()
+                .map_or(0.0, |l| l.0)
+                .max(s.history.epochs.len() as f64)
+        })
+        .fold(1.0f64, f64::max);
+    let max_loss = series
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .filter(|l| l.is_finite())
+        .fold(0.1f64, f64::max);
+    let title = if single {
+        let (label, state) = &runs[0];
+        match state.history.epochs.last() {
+            Some(e) => format!(
+                "{label}: test accuracy {:.2}% after {} epochs",
+                100.0 * e.test_accuracy,
+                e.epoch
+            ),
+            None => format!("{label}: no epoch complete yet"),
+        }
+    } else {
+        format!("{} runs compared", runs.len())
+    };
+    render(path, CURVES_SIZE, |root| {
+        root.fill(&WHITE).at(path)?;
+        let (top, body) = root.split_vertically(if single { 70 } else { 50 });
+        text(&top, path, &title, (600, 10), 24, (HPos::Center, VPos::Top))?;
+        if single {
+            text(
+                &top,
+                path,
+                &describe(runs[0].1),
+                (600, 42),
+                16,
+                (HPos::Center, VPos::Top),
+            )?;
+        }
+        let mut chart = ChartBuilder::on(&body)
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .right_y_label_area_size(64)
+            .build_cartesian_2d(0f64..max_epoch, 0f64..max_loss * 1.05)
+            .at(path)?
+            .set_secondary_coord(0f64..max_epoch, 0f64..100.0);
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&|x| format!("{x}"))
+            .y_desc("training loss (cross-entropy)")
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .at(path)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("accuracy (%)")
+            .y_label_formatter(&|y| format!("{y}"))
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()
+            .at(path)?;
+        for (i, ((label, state), points)) in runs.iter().zip(&series).enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let window = window_of(points.len());
+            if single {
+                chart
+                    .draw_series(LineSeries::new(points.iter().copied(), RAW_LOSS))
+                    .at(path)?
+                    .label("loss per step")
+                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RAW_LOSS));
+            }
+            let smoothing = match window {
+                1 => "per step".to_string(),
+                w => format!("mean of {w} steps"),
+            };
+            let name = if single {
+                format!("loss, {smoothing}")
+            } else {
+                format!("{label}: loss ({smoothing})")
+            };
+            chart
+                .draw_series(LineSeries::new(
+                    smoothed(points, window),
+                    colour.stroke_width(3),
+                ))
+                .at(path)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
+                });
+            let epochs = &state.history.epochs;
+            let test_colour = if single { PALETTE[1] } else { colour };
+            let test: Vec<(f64, f64)> = epochs
+                .iter()
+                .map(|e| (e.epoch as f64, 100.0 * f64::from(e.test_accuracy)))
+                .collect();
+            let name = if single {
+                "test accuracy (dashed, right axis)".to_string()
+            } else {
+                format!("{label}: test accuracy (dashed, right axis)")
+            };
+            chart
+                .draw_secondary_series(DashedLineSeries::new(
+                    test.clone(),
+                    8,
+                    5,
+                    test_colour.stroke_width(2),
+                ))
+                .at(path)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], test_colour.stroke_width(2))
+                });
+            chart
+                .draw_secondary_series(
+                    test.iter()
+                        .map(|&p| Circle::new(p, 3, test_colour.filled())),
+                )
+                .at(path)?;
+            if single {
+                let train_colour = PALETTE[2];
+                chart
+                    .draw_secondary_series(LineSeries::new(
+                        epochs
+                            .iter()
+                            .map(|e| (e.epoch as f64, 100.0 * f64::from(e.train_accuracy))),
+                        train_colour.stroke_width(2),
+                    ))
+                    .at(path)?
+                    .label("train accuracy, augmented (right axis)")
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], train_colour.stroke_width(2))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .at(path)
+    })
+}
+
+/// Size of `confusion.png`.
+pub const CONFUSION_SIZE: (u32, u32) = (1060, 860);
+
+/// The confusion matrix as a heat map: rows true classes, columns predictions, each cell's
+/// count written in it and coloured by its share of the row; per-class accuracy beside it.
+pub fn draw_confusion(path: &Path, e: &Evaluation, classes: &[&str], title: &str) -> Result<()> {
+    let n = classes.len();
+    let cell = 68i32;
+    let (left, top) = (150i32, 110i32);
+    render(path, CONFUSION_SIZE, |root| {
+        root.fill(&WHITE).at(path)?;
+        text(
+            root,
+            path,
+            title,
+            (CONFUSION_SIZE.0 as i32 / 2, 12),
+            22,
+            (HPos::Center, VPos::Top),
+        )?;
+        text(
+            root,
+            path,
+            "predicted class",
+            (left + cell * n as i32 / 2, 50),
+            17,
+            (HPos::Center, VPos::Top),
+        )?;
+        let rows_label = (left - 140, top - 30);
+        text(
+            root,
+            path,
+            "true class ↓",
+            rows_label,
+            17,
+            (HPos::Left, VPos::Top),
+        )?;
+        for (j, name) in classes.iter().enumerate() {
+            let x = left + cell * j as i32 + cell / 2;
+            text(
+                root,
+                path,
+                name,
+                (x, top - 8),
+                13,
+                (HPos::Center, VPos::Bottom),
+            )?;
+        }
+        let accuracy_x = left + cell * n as i32 + 20;
+        text(
+            root,
+            path,
+            "accuracy",
+            (accuracy_x, top - 8),
+            15,
+            (HPos::Left, VPos::Bottom),
+        )?;
+        let per_class = e.per_class();
+        for (i, name) in classes.iter().enumerate() {
+            let y = top + cell * i as i32;
+            text(
+                root,
+                path,
+                name,
+                (left - 10, y + cell / 2),
+                15,
+                (HPos::Right, VPos::Center),
+            )?;
+            let total = e.confusion[i].iter().sum::<u32>().max(1) as f64;
+            for (j, &count) in e.confusion[i].iter().enumerate() {
+                let x = left + cell * j as i32;
+                let share = f64::from(count) / total;
+                let colour = ViridisRGB.get_color(share as f32);
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell - 1, y + cell - 1)],
+                    colour.filled(),
+                ))
+                .at(path)?;
+                let ink = if share > 0.6 { BLACK } else { WHITE };
+                let style = TextStyle::from(("sans-serif", 16).into_font())
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                root.draw(&Text::new(
+                    count.to_string(),
+                    (x + cell / 2, y + cell / 2),
+                    style,
+                ))
+                .at(path)?;
+            }
+            text(
+                root,
+                path,
+                &format!("{:.1}%", 100.0 * per_class[i]),
+                (accuracy_x, y + cell / 2),
+                16,
+                (HPos::Left, VPos::Center),
+            )?;
+        }
+        let bottom = top + cell * n as i32 + 24;
+        text(
+            root,
+            path,
+            &format!(
+                "overall accuracy {:.2}% · mean loss {:.4} · colour: share of the true class's images",
+                100.0 * e.accuracy,
+                e.loss
+            ),
+            (left + cell * n as i32 / 2, bottom),
+            16,
+            (HPos::Center, VPos::Top),
+        )
+    })
+}
+
+/// A map of the input, with how to read it.
+pub struct Map<'a> {
+    /// `[h, w]`, each value scaled to [0, 1] where 1 marks the strongest evidence.
+    pub heat: ArrayView2<'a, f32>,
+    /// The panel's caption.
+    pub caption: String,
+    /// Colour-bar labels at heat 0 (bottom) and 1 (top).
+    pub ends: (String, String),
+}
+
+/// Pixels per image pixel in the maps' panels.
+fn scale_of(h: usize, w: usize) -> usize {
+    (256 / h.max(w)).max(1)
+}
+
+/// Size of a maps picture for an `h × w` image with `maps` maps.
+pub fn maps_size(h: usize, w: usize, maps: usize) -> (u32, u32) {
+    let s = scale_of(h, w);
+    let panel_w = (w * s) as u32;
+    (
+        40 + panel_w + maps as u32 * (panel_w + 130),
+        (h * s) as u32 + 150,
+    )
+}
+
+/// The image enlarged (nearest neighbour) beside each map drawn as a heat map over a grey copy
+/// of the image, with a colour bar; `image` is `[3, h, w]` bytes.
+pub fn draw_maps(path: &Path, image: ArrayView3<u8>, title: &str, maps: &[Map]) -> Result<()> {
+    let (h, w) = (image.shape()[1], image.shape()[2]);
+    let s = scale_of(h, w) as i32;
+    let (panel_w, panel_h) = (w as i32 * s, h as i32 * s);
+    let size = maps_size(h, w, maps.len());
+    let top = 100;
+    render(path, size, |root| {
+        root.fill(&WHITE).at(path)?;
+        text(
+            root,
+            path,
+            title,
+            (size.0 as i32 / 2, 14),
+            20,
+            (HPos::Center, VPos::Top),
+        )?;
+        let rgb = |r: usize, q: usize| [0, 1, 2].map(|c| image[[c, r, q]]);
+        let mut x0 = 20;
+        let caption = format!("the image ({s}× enlarged)");
+        text(
+            root,
+            path,
+            &caption,
+            (x0 + panel_w / 2, top - 10),
+            15,
+            (HPos::Center, VPos::Bottom),
+        )?;
+        for r in 0..h {
+            for q in 0..w {
+                let [red, green, blue] = rgb(r, q);
+                block(root, path, (x0, top), s, (r, q), RGBColor(red, green, blue))?;
+            }
+        }
+        for map in maps {
+            x0 += panel_w + 40;
+            text(
+                root,
+                path,
+                &map.caption,
+                (x0 + panel_w / 2 + 35, top - 10),
+                15,
+                (HPos::Center, VPos::Bottom),
+            )?;
+            for r in 0..h {
+                for q in 0..w {
+                    let [red, green, blue] = rgb(r, q).map(f64::from);
+                    let grey = 0.299 * red + 0.587 * green + 0.114 * blue;
+                    let heat = ViridisRGB.get_color(map.heat[[r, q]].clamp(0.0, 1.0));
+                    let mix = |c: u8| (0.35 * grey + 0.65 * f64::from(c)).round() as u8;
+                    let colour = RGBColor(mix(heat.0), mix(heat.1), mix(heat.2));
+                    block(root, path, (x0, top), s, (r, q), colour)?;
+                }
+            }
+            // The colour bar, heat 1 at the top.
+            let bar_x = x0 + panel_w + 10;
+            for y in 0..panel_h {
+                let heat = 1.0 - y as f32 / (panel_h - 1).max(1) as f32;
+                root.draw(&Rectangle::new(
+                    [(bar_x, top + y), (bar_x + 16, top + y + 1)],
+                    ViridisRGB.get_color(heat).filled(),
+                ))
+                .at(path)?;
+            }
+            text(
+                root,
+                path,
+                &map.ends.1,
+                (bar_x + 20, top),
+                13,
+                (HPos::Left, VPos::Top),
+            )?;
+            text(
+                root,
+                path,
+                &map.ends.0,
+                (bar_x + 20, top + panel_h),
+                13,
+                (HPos::Left, VPos::Bottom),
+            )?;
+            x0 += 90;
+        }
+        Ok(())
+    })
+}
+
+/// Fills image pixel `(r, q)` as an `s × s` block of a panel whose corner is `origin`.
+fn block(
+    area: &Area,
+    path: &Path,
+    origin: (i32, i32),
+    s: i32,
+    (r, q): (usize, usize),
+    colour: RGBColor,
+) -> Result<()> {
+    let (x, y) = (origin.0 + q as i32 * s, origin.1 + r as i32 * s);
+    area.draw(&Rectangle::new([(x, y), (x + s, y + s)], colour.filled()))
+        .at(path)
+}

@@ -1,0 +1,77 @@
+//! What the network looks at: the occlusion map of Zeiler & Fergus and the seed's
+//! "responsibility" map, both for one normalised image `[c, h, w]` and one class.
+
+use ndarray::{Array2, Array4, ArrayView3, Axis, s};
+
+use crate::error::{Error, Result};
+use crate::train::Trainer;
+
+/// Where a `patch`-wide window starts along a `side`-long axis, every `stride`, the last flush
+/// with the far edge so that every pixel is covered.
+pub fn patch_starts(side: usize, patch: usize, stride: usize) -> Result<Vec<usize>> {
+    if patch == 0 || patch > side {
+        return Err(Error::Usage(format!(
+            "--patch must be between 1 and the image side {side}, not {patch}"
+        )));
+    }
+    if stride == 0 || stride > patch {
+        return Err(Error::Usage(format!(
+            "--stride must be between 1 and --patch {patch} (larger strides leave pixels never covered), not {stride}"
+        )));
+    }
+    let mut starts: Vec<usize> = (0..=side - patch).step_by(stride).collect();
+    if starts.last() != Some(&(side - patch)) {
+        starts.push(side - patch);
+    }
+    Ok(starts)
+}
+
+/// The occlusion map `[h, w]`: a `patch × patch` square filled with the dataset mean (zero
+/// after normalisation) is slid over `input` every `stride` pixels, and the probability of
+/// `class` recorded at each position; each pixel gets the mean over the positions whose patch
+/// covers it. Low values mark where the evidence for `class` sits. All the patched copies go
+/// through the forward pass as batches.
+pub fn occlusion_map(
+    trainer: &mut Trainer,
+    input: ArrayView3<f32>,
+    class: usize,
+    patch: usize,
+    stride: usize,
+) -> Result<Array2<f32>> {
+    let (c, h, w) = input.dim();
+    let rows = patch_starts(h, patch, stride)?;
+    let cols = patch_starts(w, patch, stride)?;
+    let mut copies = Array4::zeros((rows.len() * cols.len(), c, h, w));
+    let positions: Vec<(usize, usize)> = rows
+        .iter()
+        .flat_map(|&r| cols.iter().map(move |&q| (r, q)))
+        .collect();
+    for (mut copy, &(r, q)) in copies.axis_iter_mut(Axis(0)).zip(&positions) {
+        copy.assign(&input);
+        copy.slice_mut(s![.., r..r + patch, q..q + patch]).fill(0.0);
+    }
+    let probs = trainer.probabilities_of(copies.view())?;
+    let mut sum = Array2::<f32>::zeros((h, w));
+    let mut count = Array2::<f32>::zeros((h, w));
+    for (k, &(r, q)) in positions.iter().enumerate() {
+        sum.slice_mut(s![r..r + patch, q..q + patch])
+            .mapv_inplace(|v| v + probs[[k, class]]);
+        count
+            .slice_mut(s![r..r + patch, q..q + patch])
+            .mapv_inplace(|v| v + 1.0);
+    }
+    Ok(sum / count)
+}
+
+/// The responsibility map `[h, w]`: the score (logit) of `class` sent back to the input by the
+/// backward kernels, its absolute value summed over channels, divided by its largest value.
+pub fn responsibility_map(
+    trainer: &mut Trainer,
+    input: ArrayView3<f32>,
+    class: usize,
+) -> Result<Array2<f32>> {
+    let gradient = trainer.logit_gradient(input, class)?;
+    let map = gradient.mapv(f32::abs).sum_axis(Axis(0));
+    let largest = map.fold(0.0f32, |m, &v| m.max(v));
+    Ok(if largest > 0.0 { map / largest } else { map })
+}
