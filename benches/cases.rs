@@ -354,7 +354,7 @@ impl Layer {
                                 x.view(),
                                 wt.view(),
                                 dy.view(),
-                                dx.view_mut(),
+                                Some(dx.view_mut()),
                                 dw.view_mut(),
                                 db.view_mut(),
                                 &mut scratch,

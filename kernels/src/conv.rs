@@ -3,8 +3,8 @@
 //! `h2 = (h + 2p − kh) / s + 1` (rounded down, as in the seed) and likewise `w2`.
 
 use ndarray::{
-    ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, ArrayViewMut5,
-    Axis, Zip, s,
+    ArrayView1, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3,
+    ArrayViewMut4, ArrayViewMut5, Axis, Zip, s,
 };
 
 use crate::error::{Result, expect_shape, mismatch};
@@ -65,11 +65,17 @@ impl Conv2dParams {
         Ok(g)
     }
 
-    /// Checks the shapes of x, w, dy, dx, dw and dbias, in that order.
-    fn backward_geometry(&self, [x, w, dy, dx, dw, dbias]: [&[usize]; 6]) -> Result<Geometry> {
+    /// Checks the shapes of x, w, dy, dx (if given), dw and dbias.
+    fn backward_geometry(
+        &self,
+        [x, w, dy, dw, dbias]: [&[usize]; 5],
+        dx: Option<&[usize]>,
+    ) -> Result<Geometry> {
         let g = self.geometry(BACKWARD, x, w)?;
         expect_shape(BACKWARD, "dy", dy, &g.output_shape())?;
-        expect_shape(BACKWARD, "dx", dx, x)?;
+        if let Some(dx) = dx {
+            expect_shape(BACKWARD, "dx", dx, x)?;
+        }
         expect_shape(BACKWARD, "dw", dw, w)?;
         expect_shape(BACKWARD, "dbias", dbias, &[g.d])?;
         Ok(g)
@@ -88,14 +94,15 @@ pub type ConvForwardFn = fn(
 ) -> Result<()>;
 
 /// The signature every convolution backward technique shares:
-/// `(params, x [b, c, h, w], w [d, c, kh, kw], dy [b, d, h2, w2], dx [b, c, h, w],
-/// dw [d, c, kh, kw], dbias [d], scratch)`.
+/// `(params, x [b, c, h, w], w [d, c, kh, kw], dy [b, d, h2, w2], dx [b, c, h, w] or None,
+/// dw [d, c, kh, kw], dbias [d], scratch)`. With `dx` None the input gradient is not computed
+/// (a network's first layer: nothing needs the gradient of the images).
 pub type ConvBackwardFn = fn(
     &Conv2dParams,
     ArrayView4<f32>,
     ArrayView4<f32>,
     ArrayView4<f32>,
-    ArrayViewMut4<f32>,
+    Option<ArrayViewMut4<f32>>,
     ArrayViewMut4<f32>,
     ArrayViewMut1<f32>,
     &mut Scratch,
@@ -234,8 +241,9 @@ fn product_tensor<'a>(g: &Geometry, buf: &'a mut [f32]) -> ArrayViewMut5<'a, f32
 }
 
 /// im2col + GEMM: per image, unfold x into `[c·kh·kw, h2·w2]` and multiply by the filters seen
-/// as `[d, c·kh·kw]` with one `sgemm`, then add the bias. Shapes as [`conv2d_forward`];
-/// scratch: the unfolded matrix and the product.
+/// as `[d, c·kh·kw]` with one `sgemm` that adds onto the bias, written straight into y.
+/// Shapes as [`conv2d_forward`]; scratch: the unfolded matrix (and a staging product when y
+/// is not in standard layout).
 pub fn conv2d_forward_im2col(
     p: &Conv2dParams,
     x: ArrayView4<f32>,
@@ -247,21 +255,48 @@ pub fn conv2d_forward_im2col(
     let g = p.forward_geometry(&x, &w, &bias, &y)?;
     let w = w.as_standard_layout();
     let filters = filter_matrix(&g, w.view());
-    let [cols_buf, out_buf] = scratch.parts([g.cols_len(), g.d * g.h2 * g.w2]);
-    let bias = bias.insert_axis(Axis(1));
-    for (b, mut y_image) in y.outer_iter_mut().enumerate() {
+    let [cols_buf, stage] = scratch.parts([g.cols_len(), staging_len(&y)]);
+    for (b, y_image) in y.outer_iter_mut().enumerate() {
         let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
-        let mut out = ArrayViewMut2::from_shape((g.d, g.h2 * g.w2), &mut *out_buf)
-            .expect("scratch part sized d·h2·w2");
-        gemm(1.0, filters, cols, 0.0, out.view_mut())?;
-        let out = out
-            .into_shape_with_order((g.d, g.h2, g.w2))
-            .expect("contiguous");
-        Zip::from(&mut y_image)
-            .and(&out)
-            .and_broadcast(bias.insert_axis(Axis(2)))
-            .for_each(|yv, &o, &bv| *yv = o + bv);
+        as_matrix(y_image, stage, |mut out| {
+            gemm(1.0, filters, cols, 0.0, out.view_mut())?;
+            for (mut row, &bv) in out.rows_mut().into_iter().zip(&bias) {
+                row.mapv_inplace(|v| v + bv);
+            }
+            Ok(())
+        })?;
     }
+    Ok(())
+}
+
+/// Elements of the staging matrix [`as_matrix`] needs for the images of `a` `[b, r, h, w]`:
+/// none when `a` is in standard layout.
+fn staging_len<S: ndarray::Data<Elem = f32>>(a: &ndarray::ArrayBase<S, ndarray::Ix4>) -> usize {
+    if a.is_standard_layout() {
+        0
+    } else {
+        a.len() / a.shape()[0].max(1)
+    }
+}
+
+/// Runs `f` on one image `[r, h, w]` seen as the matrix `[r, h·w]`: in place when the image
+/// is in standard layout, else on `stage`, copied into the image afterwards. `f` must
+/// overwrite the whole matrix.
+fn as_matrix(
+    mut image: ArrayViewMut3<f32>,
+    stage: &mut [f32],
+    f: impl FnOnce(ArrayViewMut2<f32>) -> Result<()>,
+) -> Result<()> {
+    let (r, h, w) = image.dim();
+    if image.is_standard_layout() {
+        return f(image
+            .into_shape_with_order((r, h * w))
+            .expect("standard layout reshapes"));
+    }
+    let mut staged = ArrayViewMut2::from_shape((r, h * w), &mut stage[..r * h * w])
+        .expect("stage sized by staging_len");
+    f(staged.view_mut())?;
+    image.assign(&staged.into_shape_with_order((r, h, w)).expect("contiguous"));
     Ok(())
 }
 
@@ -283,14 +318,15 @@ pub fn conv2d_backward_fn(t: Technique) -> ConvBackwardFn {
 
 /// Convolution backward with technique `t`: from the forward's x `[b, c, h, w]` and
 /// w `[d, c, kh, kw]` and the output gradient dy `[b, d, h2, w2]`, overwrites
-/// dx `[b, c, h, w]`, dw `[d, c, kh, kw]` and dbias `[d]` (sums over the batch, not means).
+/// dx `[b, c, h, w]` (unless None), dw `[d, c, kh, kw]` and dbias `[d]` (sums over the batch,
+/// not means).
 pub fn conv2d_backward(
     t: Technique,
     p: &Conv2dParams,
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    dx: ArrayViewMut4<f32>,
+    dx: Option<ArrayViewMut4<f32>>,
     dw: ArrayViewMut4<f32>,
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
@@ -305,20 +341,18 @@ pub fn conv2d_backward_naive(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    mut dx: ArrayViewMut4<f32>,
+    mut dx: Option<ArrayViewMut4<f32>>,
     mut dw: ArrayViewMut4<f32>,
     mut dbias: ArrayViewMut1<f32>,
     _scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry([
-        x.shape(),
-        w.shape(),
-        dy.shape(),
-        dx.shape(),
-        dw.shape(),
-        dbias.shape(),
-    ])?;
-    dx.fill(0.0);
+    let g = p.backward_geometry(
+        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
+        dx.as_ref().map(|dx| dx.shape()),
+    )?;
+    if let Some(dx) = dx.as_mut() {
+        dx.fill(0.0);
+    }
     dw.fill(0.0);
     dbias.fill(0.0);
     for b in 0..g.b {
@@ -332,7 +366,9 @@ pub fn conv2d_backward_naive(
                             for kj in 0..g.kw {
                                 if let (Some(r), Some(q)) = (g.in_row(i, ki), g.in_col(j, kj)) {
                                     dw[[d, c, ki, kj]] += gy * x[[b, c, r, q]];
-                                    dx[[b, c, r, q]] += gy * w[[d, c, ki, kj]];
+                                    if let Some(dx) = dx.as_mut() {
+                                        dx[[b, c, r, q]] += gy * w[[d, c, ki, kj]];
+                                    }
                                 }
                             }
                         }
@@ -352,19 +388,15 @@ pub fn conv2d_backward_per_output(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    dx: ArrayViewMut4<f32>,
+    dx: Option<ArrayViewMut4<f32>>,
     mut dw: ArrayViewMut4<f32>,
     mut dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry([
-        x.shape(),
-        w.shape(),
-        dy.shape(),
-        dx.shape(),
-        dw.shape(),
-        dbias.shape(),
-    ])?;
+    let g = p.backward_geometry(
+        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
+        dx.as_ref().map(|dx| dx.shape()),
+    )?;
     let [pad_buf, dpad_buf] = scratch.parts([g.padded_len(), g.padded_len()]);
     let xp = g.pad(x, pad_buf);
     let mut dxp = g.zeroed_padded(dpad_buf);
@@ -374,10 +406,14 @@ pub fn conv2d_backward_per_output(
         dbias[d] += gy;
         dw.index_axis_mut(Axis(0), d)
             .scaled_add(gy, &xp.slice(s![b, .., g.rows(i), g.cols(j)]));
-        dxp.slice_mut(s![b, .., g.rows(i), g.cols(j)])
-            .scaled_add(gy, &w.index_axis(Axis(0), d));
+        if dx.is_some() {
+            dxp.slice_mut(s![b, .., g.rows(i), g.cols(j)])
+                .scaled_add(gy, &w.index_axis(Axis(0), d));
+        }
     }
-    g.unpad(dxp.view(), dx);
+    if let Some(dx) = dx {
+        g.unpad(dxp.view(), dx);
+    }
     Ok(())
 }
 
@@ -389,19 +425,15 @@ pub fn conv2d_backward_axis_reduce(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    dx: ArrayViewMut4<f32>,
+    dx: Option<ArrayViewMut4<f32>>,
     mut dw: ArrayViewMut4<f32>,
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry([
-        x.shape(),
-        w.shape(),
-        dy.shape(),
-        dx.shape(),
-        dw.shape(),
-        dbias.shape(),
-    ])?;
+    let g = p.backward_geometry(
+        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
+        dx.as_ref().map(|dx| dx.shape()),
+    )?;
     let [pad_buf, dpad_buf, prod_buf] =
         scratch.parts([g.padded_len(), g.padded_len(), product_len(&g)]);
     let xp = g.pad(x, pad_buf);
@@ -430,6 +462,9 @@ pub fn conv2d_backward_axis_reduce(
             Zip::from(&mut dw)
                 .and(prod.lanes(Axis(0)))
                 .for_each(|dwv, lane| *dwv += lane.sum());
+            if dx.is_none() {
+                continue;
+            }
             Zip::from(&mut prod)
                 .and_broadcast(&gy)
                 .and_broadcast(&filters)
@@ -439,7 +474,9 @@ pub fn conv2d_backward_axis_reduce(
                 .for_each(|dxv, lane| *dxv += lane.sum());
         }
     }
-    g.unpad(dxp.view(), dx);
+    if let Some(dx) = dx {
+        g.unpad(dxp.view(), dx);
+    }
     channel_sums(dy.into_dyn(), dbias);
     Ok(())
 }
@@ -452,46 +489,44 @@ pub(crate) fn channel_sums(dy: ndarray::ArrayViewD<f32>, mut dbias: ArrayViewMut
     }
 }
 
-/// im2col + GEMM: per image, `dw += dy_b·colsᵀ` and `dcols = wᵀ·dy_b` with `sgemm`, then
-/// col2im folds dcols into dx. Shapes as [`conv2d_backward`]; scratch: the unfolded matrix,
-/// its gradient and dw as a matrix.
+/// im2col + GEMM: per image, `dw += dy_b·colsᵀ` with `sgemm`; the input gradient (when asked)
+/// with a second `sgemm` per image: for stride 1 and square windows with `p < k`, as the
+/// convolution of dy padded by `k − 1 − p` with the flipped filters, `[c, d·k·k]`, written
+/// straight into dx; otherwise `dcols = wᵀ·dy_b` folded into dx by col2im.
+/// Shapes as [`conv2d_backward`]; scratch: the unfolded matrices, dw as a matrix, the flipped
+/// filters, and a staging matrix when dx is not in standard layout.
 pub fn conv2d_backward_im2col(
     p: &Conv2dParams,
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    mut dx: ArrayViewMut4<f32>,
+    dx: Option<ArrayViewMut4<f32>>,
     mut dw: ArrayViewMut4<f32>,
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry([
-        x.shape(),
-        w.shape(),
-        dy.shape(),
-        dx.shape(),
-        dw.shape(),
-        dbias.shape(),
-    ])?;
-    let w_std = w.as_standard_layout();
-    let filters = filter_matrix(&g, w_std.view());
+    let g = p.backward_geometry(
+        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
+        dx.as_ref().map(|dx| dx.shape()),
+    )?;
     let dy_std = dy.as_standard_layout();
     let dy_images = dy_std
         .view()
         .into_shape_with_order((g.b, g.d, g.h2 * g.w2))
         .expect("standard layout reshapes");
     let ckk = g.c * g.kh * g.kw;
-    let [cols_buf, dcols_buf, dw_buf] = scratch.parts([g.cols_len(), g.cols_len(), g.d * ckk]);
+    let [cols_buf, dw_buf] = scratch.parts([g.cols_len(), g.d * ckk]);
     let mut dw_mat = ArrayViewMut2::from_shape((g.d, ckk), dw_buf).expect("sized d·c·kh·kw");
     for b in 0..g.b {
-        let dy_b = dy_images.index_axis(Axis(0), b);
         let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
         let beta = if b == 0 { 0.0 } else { 1.0 };
-        gemm(1.0, dy_b, cols.t(), beta, dw_mat.view_mut())?;
-        let mut dcols = ArrayViewMut2::from_shape((ckk, g.h2 * g.w2), &mut *dcols_buf)
-            .expect("sized by cols_len");
-        gemm(1.0, filters.t(), dy_b, 0.0, dcols.view_mut())?;
-        g.col2im(dcols.view(), dx.index_axis_mut(Axis(0), b));
+        gemm(
+            1.0,
+            dy_images.index_axis(Axis(0), b),
+            cols.t(),
+            beta,
+            dw_mat.view_mut(),
+        )?;
     }
     dw.assign(
         &dw_mat
@@ -500,5 +535,78 @@ pub fn conv2d_backward_im2col(
             .expect("contiguous"),
     );
     channel_sums(dy.into_dyn(), dbias);
+    match dx {
+        Some(dx) if g.stride == 1 && g.kh == g.kw && g.pad < g.kh => {
+            input_gradient_by_convolution(&g, w, dy_std.view(), dx, scratch)
+        }
+        Some(dx) => input_gradient_by_col2im(&g, w, dy_images, dx, scratch),
+        None => Ok(()),
+    }
+}
+
+/// dx `[b, c, h, w]` of a stride-1 convolution with square `k × k` windows and `p < k`: the
+/// forward convolution of dy `[b, d, h2, w2]`, padded by `k − 1 − p`, with the filters
+/// flipped in both spatial axes and with their two channel axes swapped, `[c, d, k, k]`.
+fn input_gradient_by_convolution(
+    g: &Geometry,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    mut dx: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let k = g.kh;
+    let full = Geometry::new(
+        BACKWARD,
+        &[g.b, g.d, g.h2, g.w2],
+        g.c,
+        (k, k),
+        1,
+        k - 1 - g.pad,
+    )?;
+    debug_assert_eq!((full.h2, full.w2), (g.h, g.w));
+    let [cols_buf, flipped_buf, stage] =
+        scratch.parts([full.cols_len(), g.c * g.d * k * k, staging_len(&dx)]);
+    let mut flipped =
+        ArrayViewMut4::from_shape((g.c, g.d, k, k), flipped_buf).expect("sized c·d·k·k");
+    flipped.assign(
+        &w.permuted_axes([1, 0, 2, 3])
+            .slice(s![.., .., ..;-1, ..;-1]),
+    );
+    let flipped = flipped
+        .into_shape_with_order((g.c, g.d * k * k))
+        .expect("contiguous");
+    for (b, dx_image) in dx.outer_iter_mut().enumerate() {
+        let cols = full.im2col(dy.index_axis(Axis(0), b), cols_buf);
+        as_matrix(dx_image, stage, |out| {
+            gemm(1.0, flipped.view(), cols, 0.0, out)
+        })?;
+    }
+    Ok(())
+}
+
+/// dx `[b, c, h, w]` of any convolution: per image `dcols = wᵀ·dy_b`, folded by col2im.
+fn input_gradient_by_col2im(
+    g: &Geometry,
+    w: ArrayView4<f32>,
+    dy_images: ArrayView3<f32>,
+    mut dx: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let w_std = w.as_standard_layout();
+    let filters = filter_matrix(g, w_std.view());
+    let [dcols_buf] = scratch.parts([g.cols_len()]);
+    for (b, dx_image) in dx.outer_iter_mut().enumerate() {
+        let mut dcols =
+            ArrayViewMut2::from_shape((g.c * g.kh * g.kw, g.h2 * g.w2), &mut *dcols_buf)
+                .expect("sized by cols_len");
+        gemm(
+            1.0,
+            filters.t(),
+            dy_images.index_axis(Axis(0), b),
+            0.0,
+            dcols.view_mut(),
+        )?;
+        g.col2im(dcols.view(), dx_image);
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! wins (a later element replaces the running maximum only if strictly greater). After a ReLU
 //! ties are common, so this is part of the contract, not an accident of one loop order.
 
-use ndarray::{ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, Zip, s};
+use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, Zip, s};
 
 use crate::error::{Result, expect_shape, invalid};
 use crate::scratch::Scratch;
@@ -218,9 +218,11 @@ pub fn max_pool2d_forward_axis_reduce(
     Ok(())
 }
 
-/// im2col: each plane is unfolded into `[f·f, h2·w2]` (row = tap), then reduced row after
-/// row with a running maximum over all windows at once; there is no product, so no GEMM.
-/// Shapes as [`max_pool2d_forward`]; scratch: one plane's unfolded matrix.
+/// im2col: each image is unfolded into `[c·f·f, h2·w2]` (row = channel and tap), then each
+/// channel's rows are reduced one after another with a running maximum over all its windows
+/// at once, on contiguous rows; there is no product, so no GEMM. Shapes as
+/// [`max_pool2d_forward`]; scratch: one image's unfolded matrix, a plane's running maximum
+/// and the tap it came from.
 pub fn max_pool2d_forward_im2col(
     p: &Pool2dParams,
     x: ArrayView4<f32>,
@@ -229,28 +231,34 @@ pub fn max_pool2d_forward_im2col(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.forward_geometry(x.shape(), y.shape(), argmax.shape())?;
-    let plane = g.plane();
-    let [cols_buf] = scratch.parts([plane.cols_len()]);
+    let (taps, hw2) = (g.kh * g.kw, g.h2 * g.w2);
+    let [cols_buf, max_buf, tap_buf] = scratch.parts([g.cols_len(), hw2, hw2]);
     for b in 0..g.b {
-        for c in 0..g.c {
-            let cols = plane.im2col(x.slice(s![b, c..=c, .., ..]), cols_buf);
-            let taps = cols
-                .into_shape_with_order((g.kh * g.kw, g.h2, g.w2))
-                .expect("contiguous");
-            let mut max = y.slice_mut(s![b, c, .., ..]);
-            let mut tap = argmax.slice_mut(s![b, c, .., ..]);
-            max.assign(&taps.index_axis(Axis(0), 0));
-            tap.fill(0);
-            for (t, row) in taps.outer_iter().enumerate() {
-                Zip::from(&mut max)
-                    .and(&mut tap)
-                    .and(row)
-                    .for_each(|m, a, &v| keep_first_max(m, a, v, t as u32));
+        let cols = g.im2col(x.index_axis(Axis(0), b), cols_buf);
+        let cols = cols.as_slice().expect("im2col writes contiguous rows");
+        for (c, channel) in cols.chunks_exact(taps * hw2).enumerate() {
+            max_buf.copy_from_slice(&channel[..hw2]);
+            // The winning tap, as f32 (exact: taps are few).
+            tap_buf.fill(0.0);
+            for (t, row) in channel.chunks_exact(hw2).enumerate().skip(1) {
+                let t = t as f32;
+                for ((m, a), &v) in max_buf.iter_mut().zip(tap_buf.iter_mut()).zip(row) {
+                    // The tie rule: strictly greater replaces. Selects, not branches, so
+                    // that the loop runs on vector lanes.
+                    let greater = v > *m;
+                    *a = if greater { t } else { *a };
+                    *m = if greater { v } else { *m };
+                }
             }
-            Zip::indexed(&mut tap).for_each(|(i, j), a| {
-                let t = *a as usize;
-                *a = plane_index(&g, i, j, t / g.kw, t % g.kw);
-            });
+            let maxes = ArrayView2::from_shape((g.h2, g.w2), &*max_buf).expect("sized h2·w2");
+            let winners = ArrayView2::from_shape((g.h2, g.w2), &*tap_buf).expect("sized h2·w2");
+            y.slice_mut(s![b, c, .., ..]).assign(&maxes);
+            Zip::indexed(argmax.slice_mut(s![b, c, .., ..]))
+                .and(winners)
+                .for_each(|(i, j), a, &t| {
+                    let t = t as usize;
+                    *a = plane_index(&g, i, j, t / g.kw, t % g.kw);
+                });
         }
     }
     Ok(())

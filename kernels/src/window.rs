@@ -179,8 +179,13 @@ impl Geometry {
     pub fn im2col<'a>(&self, x: ArrayView3<f32>, cols: &'a mut [f32]) -> ArrayView2<'a, f32> {
         let x = x.as_standard_layout();
         let x = x.as_slice().expect("standard layout is contiguous");
-        let (hw2, s) = (self.h2 * self.w2, self.stride);
+        let (w2, s) = (self.w2, self.stride);
+        let hw2 = self.h2 * w2;
         let len = self.c * self.kh * self.kw * hw2;
+        // With stride 1 and as many output as input columns ("same" padding), a tap's rows
+        // are as far apart in x as in cols: the whole tap is one copy, after which the
+        // columns that fell into the padding are zeroed. Otherwise, one copy per row.
+        let one_copy = s == 1 && self.w == w2;
         for (row, tap) in cols[..len].chunks_exact_mut(hw2).enumerate() {
             let (c, ki, kj) = (
                 row / (self.kh * self.kw),
@@ -189,16 +194,34 @@ impl Geometry {
             );
             let (rows, cols) = (
                 self.inside(self.h, self.h2, ki),
-                self.inside(self.w, self.w2, kj),
+                self.inside(self.w, w2, kj),
             );
-            tap.fill(0.0);
-            if cols.is_empty() {
+            if rows.is_empty() || cols.is_empty() {
+                tap.fill(0.0);
                 continue;
             }
+            tap[..rows.start * w2].fill(0.0);
+            tap[rows.end * w2..].fill(0.0);
             let first_col = cols.start * s + kj - self.pad;
+            let source_row = |i: usize| (c * self.h + i * s + ki - self.pad) * self.w;
+            if one_copy {
+                let (start, end) = (rows.start * w2 + cols.start, (rows.end - 1) * w2 + cols.end);
+                let from = source_row(rows.start) + first_col;
+                tap[start..end].copy_from_slice(&x[from..from + end - start]);
+                // Zeroed column by column: strided stores, not a call per row.
+                for q in (0..cols.start).chain(cols.end..w2) {
+                    for i in rows.clone() {
+                        tap[i * w2 + q] = 0.0;
+                    }
+                }
+                continue;
+            }
             for i in rows {
-                let src = &x[(c * self.h + i * s + ki - self.pad) * self.w..][first_col..];
-                let dst = &mut tap[i * self.w2..][cols.clone()];
+                let line = &mut tap[i * w2..(i + 1) * w2];
+                line[..cols.start].fill(0.0);
+                line[cols.end..].fill(0.0);
+                let src = &x[source_row(i) + first_col..];
+                let dst = &mut line[cols.clone()];
                 if s == 1 {
                     dst.copy_from_slice(&src[..dst.len()]);
                 } else {

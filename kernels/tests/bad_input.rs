@@ -86,7 +86,7 @@ fn conv_backward(
         x.view(),
         w.view(),
         dy.view(),
-        dx.view_mut(),
+        Some(dx.view_mut()),
         dw.view_mut(),
         dbias.view_mut(),
         &mut Scratch::new(),

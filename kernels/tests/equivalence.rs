@@ -61,6 +61,7 @@ const CONV_CASES: &[(&str, Conv)] = &[
     ("tall 12x3", conv(2, 1, 12, 3, 2, 3, 2, 0)),
     ("window = input", conv(2, 3, 5, 5, 4, 5, 1, 0)),
     ("1x1 input padded", conv(1, 2, 1, 1, 2, 3, 1, 1)),
+    ("padding = window, stride 1", conv(2, 3, 4, 4, 2, 2, 1, 2)),
 ];
 
 fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
@@ -92,13 +93,33 @@ fn run_conv_backward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs
         v4(&x),
         v4(&w),
         v4(&dy),
-        m4(&mut dx),
+        Some(m4(&mut dx)),
         m4(&mut dw),
         m1(&mut dbias),
         scratch,
     )
     .unwrap();
-    vec![("dx", dx), ("dw", dw), ("dbias", dbias)]
+    // Without the input gradient (a first layer), the parameter gradients are the same.
+    let (mut dw_alone, mut dbias_alone) = (nan(w.shape()), nan(&[case.d]));
+    conv2d_backward(
+        t,
+        &p,
+        v4(&x),
+        v4(&w),
+        v4(&dy),
+        None,
+        m4(&mut dw_alone),
+        m1(&mut dbias_alone),
+        scratch,
+    )
+    .unwrap();
+    vec![
+        ("dx", dx),
+        ("dw", dw),
+        ("dbias", dbias),
+        ("dw without dx", dw_alone),
+        ("dbias without dx", dbias_alone),
+    ]
 }
 
 /// A pooling case: x `[b, c, h, w]`, window `f × f`, stride.
@@ -497,7 +518,7 @@ fn strided_views_match_contiguous_arrays() {
             x.to_owned().view(),
             w.to_owned().view(),
             v4(&dy),
-            m4(&mut dx),
+            Some(m4(&mut dx)),
             m4(&mut dw),
             m1(&mut db),
             &mut scratch,
@@ -527,7 +548,7 @@ fn strided_views_match_contiguous_arrays() {
             x,
             w,
             dy_strided,
-            dx_strided,
+            Some(dx_strided),
             dw_strided,
             m1(&mut db2),
             &mut scratch,

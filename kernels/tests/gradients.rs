@@ -79,7 +79,7 @@ fn conv_backward_is_the_derivative_of_forward() {
                 v4(&x),
                 v4(&w),
                 v4(&r),
-                m4(&mut dx),
+                Some(m4(&mut dx)),
                 m4(&mut dw),
                 m1(&mut dbias),
                 &mut Scratch::new(),

@@ -695,3 +695,29 @@ pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
     }
     Ok(written)
 }
+
+/// `network bench`: the whole-trainer figures, or with `profile` the per-layer profile.
+pub fn bench(
+    config: &crate::bench::BenchConfig,
+    json: Option<&Path>,
+    profile: Option<usize>,
+) -> Result<()> {
+    if let Some(batch) = profile {
+        let rows = crate::bench::profile(batch, &config.technique, config.runs)?;
+        let total: f64 = rows.iter().map(|r| r.3).sum();
+        println!("one worker, batch {batch}: {:.3} ms per step", total * 1e3);
+        for (layer, pass, technique, seconds) in rows {
+            println!(
+                "  {layer:<10} {pass:<8} {technique:<12} {:>9.1} µs {:>5.1}%",
+                seconds * 1e6,
+                100.0 * seconds / total
+            );
+        }
+        return Ok(());
+    }
+    let report = crate::bench::run(config)?;
+    if let Some(path) = json {
+        crate::bench::save(&report, path)?;
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 
 pub mod arch;
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 pub mod commands;
 pub mod data;

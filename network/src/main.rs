@@ -56,6 +56,31 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         count: usize,
     },
+    /// Training and inference speed (examples/s) at several batch sizes and thread counts, beside
+    /// the sgemm peak; with --peer, the ratios to the PyTorch peer's figures.
+    Bench {
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 5, 32, 128])]
+        batches: Vec<usize>,
+        /// Thread counts.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+        threads: Vec<usize>,
+        /// Timed runs per figure (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Least seconds of one timed run.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Kernel technique, or auto.
+        #[arg(long, default_value = "auto")]
+        technique: String,
+        /// Write the figures as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Instead of the whole-trainer figures: each layer's time in one worker at this batch.
+        #[arg(long, value_name = "BATCH")]
+        profile: Option<usize>,
+    },
     /// Draw the training curves of one run, or of several on one chart to compare them.
     Plot {
         /// Run directories.
@@ -209,6 +234,25 @@ fn run(cli: Cli) -> network::Result<()> {
             m.threads.unwrap_or_else(cores),
             m.json,
             confusion.as_deref(),
+        ),
+        Some(Command::Bench {
+            batches,
+            threads,
+            runs,
+            seconds,
+            technique,
+            json,
+            profile,
+        }) => commands::bench(
+            &network::bench::BenchConfig {
+                batches,
+                threads,
+                runs,
+                seconds,
+                technique,
+            },
+            json.as_deref(),
+            profile,
         ),
         Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(drop),
         Some(Command::Visualize {

@@ -424,10 +424,11 @@ impl Workspace {
         )?)
     }
 
-    /// Backward from the loss: gradients of every layer's input and parameters.
+    /// Backward from the loss: gradients of every layer's parameters, and of every layer's
+    /// input but the network's (training has no use for the gradient of the images).
     pub fn backward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
         self.softmax_backward(plan, n)?;
-        self.backward_layers(net, plan, n)
+        self.backward_layers(net, plan, n, false)
     }
 
     /// The loss's gradient at the logits of the first `n` examples.
@@ -465,11 +466,18 @@ impl Workspace {
         self.labels[r]
     }
 
-    /// Backward through the layers from the gradient at the logits.
-    pub fn backward_layers(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+    /// Backward through the layers from the gradient at the logits; down to the gradient of
+    /// the input itself if `to_input` (see [`Workspace::input_grad`]).
+    pub fn backward_layers(
+        &mut self,
+        net: &Network,
+        plan: &Plan,
+        n: usize,
+        to_input: bool,
+    ) -> Result<()> {
         (0..net.layers.len())
             .rev()
-            .try_for_each(|i| self.layer_backward(net, i, plan.backward[i], n))
+            .try_for_each(|i| self.layer_backward(net, i, plan.backward[i], n, to_input || i > 0))
     }
 
     /// Layer `i`'s forward pass over the first `n` examples.
@@ -495,15 +503,20 @@ impl Workspace {
         Ok(())
     }
 
-    /// Layer `i`'s backward pass over the first `n` examples: from `grads[i + 1]` to
-    /// `grads[i]` and the layer's parameter gradients.
+    /// Layer `i`'s backward pass over the first `n` examples: from `grads[i + 1]` to the
+    /// layer's parameter gradients and, if `with_dx`, to `grads[i]` (a layer without
+    /// parameters then has nothing to do).
     pub fn layer_backward(
         &mut self,
         net: &Network,
         i: usize,
         t: Technique,
         n: usize,
+        with_dx: bool,
     ) -> Result<()> {
+        if !with_dx && net.layers[i].params().is_none() {
+            return Ok(());
+        }
         let (before, after) = self.grads.split_at_mut(i + 1);
         let dy = rows(&after[0], n);
         let dx = rows_mut(&mut before[i], n);
@@ -518,7 +531,7 @@ impl Workspace {
                 dim4(x),
                 w.view(),
                 dim4(dy),
-                dim4_mut(dx),
+                with_dx.then(|| dim4_mut(dx)),
                 dim4_mut(dw.view_mut()),
                 db.view_mut(),
                 scratch,

@@ -344,7 +344,7 @@ impl Trainer {
             ws.softmax_backward(&p, n)
         })?;
         for i in (0..net.layers.len()).rev() {
-            plan.backward[i] = pick(ws, &|ws, t| ws.layer_backward(net, i, t, n))?;
+            plan.backward[i] = pick(ws, &|ws, t| ws.layer_backward(net, i, t, n, i > 0))?;
         }
         Ok(plan)
     }
@@ -506,7 +506,7 @@ impl Trainer {
         let mut seed = ws.logits_grad_mut(1);
         seed.fill(0.0);
         seed[[0, class]] = 1.0;
-        ws.backward_layers(net, plan, 1)?;
+        ws.backward_layers(net, plan, 1, true)?;
         Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
     }
 

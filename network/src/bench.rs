@@ -1,0 +1,360 @@
+//! `network bench`: training and inference speed of the whole trainer, examples per second at
+//! several batch sizes and thread counts, as medians of several timed runs, beside the
+//! machine's sgemm peak; and a per-layer profile of where a step's time goes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::arch::seed_network;
+use crate::batch::{Normalizer, fill_batch};
+use crate::data::{Cifar10, Dataset};
+use crate::error::{Error, Result};
+use crate::model::{Init, Layer, Network, Workspace};
+use crate::optim::Schedule;
+use crate::train::{TrainConfig, Trainer};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Examples per step.
+    pub batches: Vec<usize>,
+    /// Thread counts.
+    pub threads: Vec<usize>,
+    /// Timed runs per measurement; the median is reported.
+    pub runs: usize,
+    /// Least duration of one timed run, in seconds.
+    pub seconds: f64,
+    /// `auto` or a technique name.
+    pub technique: String,
+}
+
+/// One measured configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// `train` or `inference`.
+    pub mode: String,
+    /// Examples per step.
+    pub batch: usize,
+    /// Threads.
+    pub threads: usize,
+    /// Median examples per second over the runs.
+    pub examples_per_second: f64,
+    /// Every run's examples per second.
+    pub runs: Vec<f64>,
+    /// Useful FLOPs per second at the median (see [`flops_per_example`]).
+    pub gflops: f64,
+    /// `gflops` over the measured sgemm peak at the same thread count.
+    pub peak_fraction: f64,
+}
+
+/// Everything `network bench` measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Who measured: "rust" here, "pytorch" in the peer's file.
+    pub implementation: String,
+    /// Single-precision GEMM peak, GFLOP/s, per thread count (`[threads, gflops]`).
+    pub sgemm_peak: Vec<(usize, f64)>,
+    /// Forward and backward MFLOP per example.
+    pub mflop_per_example: (f64, f64),
+    /// The measurements.
+    pub measurements: Vec<Measurement>,
+}
+
+impl BenchReport {
+    /// The measurement of `mode` at `batch` and `threads`, if taken.
+    pub fn get(&self, mode: &str, batch: usize, threads: usize) -> Option<&Measurement> {
+        self.measurements
+            .iter()
+            .find(|m| m.mode == mode && m.batch == batch && m.threads == threads)
+    }
+}
+
+/// Multiply-adds ×2 of one example through `net`: (forward, backward). The backward counts
+/// the weight gradients of every layer and the input gradients of every layer but the first
+/// (training never needs the gradient of the images). Pooling and activations do no
+/// multiply-adds and count nothing.
+pub fn flops_per_example(net: &Network) -> (f64, f64) {
+    let mut forward = 0.0;
+    let mut backward = 0.0;
+    for (i, (layer, out)) in net.layers.iter().zip(&net.shapes[1..]).enumerate() {
+        let macs = match layer {
+            Layer::Conv { w, .. } => (w.len() * out[1] * out[2]) as f64,
+            Layer::Fc { w, .. } => w.len() as f64,
+            _ => 0.0,
+        };
+        forward += 2.0 * macs;
+        backward += 2.0 * macs * if i == 0 { 1.0 } else { 2.0 };
+    }
+    (forward, backward)
+}
+
+/// `c = a·b` for square `[n, n]` matrices, split by rows over the threads of `pool`, each
+/// running a single-threaded matrixmultiply `sgemm`: the machine's GEMM peak.
+pub fn sgemm_on_threads(
+    pool: &rayon::ThreadPool,
+    a: &Array2<f32>,
+    b: &Array2<f32>,
+    c: &mut Array2<f32>,
+) {
+    let rows = a.nrows().div_ceil(pool.current_num_threads());
+    pool.scope(|s| {
+        for (a_rows, c_rows) in a
+            .axis_chunks_iter(ndarray::Axis(0), rows)
+            .zip(c.axis_chunks_iter_mut(ndarray::Axis(0), rows))
+        {
+            s.spawn(move |_| {
+                kernels::gemm(1.0, a_rows, b.view(), 0.0, c_rows).expect("square matrices")
+            });
+        }
+    });
+}
+
+/// Side of the square matrices of the sgemm peak.
+const PEAK_SIDE: usize = 1024;
+
+/// The median GFLOP/s of `runs` square sgemms of side [`PEAK_SIDE`] on `threads` threads.
+pub fn sgemm_peak(threads: usize, runs: usize) -> Result<f64> {
+    let pool = pool(threads)?;
+    let n = PEAK_SIDE;
+    let a = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 13.0);
+    let b = a.t().to_owned();
+    let mut c = Array2::zeros((n, n));
+    sgemm_on_threads(&pool, &a, &b, &mut c);
+    let mut rates: Vec<f64> = (0..runs.max(3))
+        .map(|_| {
+            let start = Instant::now();
+            sgemm_on_threads(&pool, &a, &b, &mut c);
+            2.0 * (n * n * n) as f64 / start.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    Ok(median(&mut rates))
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The trainer the benchmark times: the seed network, He weights, SGD as the PyTorch peer's
+/// (learning rate 0.001, small enough not to diverge at batch 1, momentum 0.9, decay 1e-4), no
+/// augmentation.
+pub fn bench_trainer(
+    batch: usize,
+    threads: usize,
+    technique: &str,
+    data: &Dataset,
+) -> Result<Trainer> {
+    let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))?;
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: batch,
+        lr: 0.001,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        schedule: Schedule::Constant,
+        seed: 1,
+        threads,
+        technique: technique.into(),
+        augment: false,
+        init: Init::He,
+    };
+    Trainer::new(net, Normalizer::fit(data), config)
+}
+
+/// Runs `step` (which handles `batch` examples) for `runs` timed runs of at least `seconds`
+/// each, after a warm-up; returns each run's examples per second.
+fn time_runs(
+    batch: usize,
+    runs: usize,
+    seconds: f64,
+    step: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Vec<f64>> {
+    let mut k = 0;
+    let warm = Instant::now();
+    while warm.elapsed().as_secs_f64() < seconds.min(0.5) {
+        step(k)?;
+        k += 1;
+    }
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            let mut steps = 0;
+            while steps == 0 || start.elapsed().as_secs_f64() < seconds {
+                step(k)?;
+                k += 1;
+                steps += 1;
+            }
+            Ok((steps * batch) as f64 / start.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// Measures training and inference at every batch size and thread count of `config`, printing
+/// each result as it comes.
+pub fn run(config: &BenchConfig) -> Result<BenchReport> {
+    if config.batches.is_empty() || config.batches.contains(&0) {
+        return Err(Error::Usage("--batches must be positive numbers".into()));
+    }
+    if config.threads.is_empty() || config.threads.contains(&0) {
+        return Err(Error::Usage("--threads must be positive numbers".into()));
+    }
+    if config.runs == 0 || config.seconds.is_nan() || config.seconds <= 0.0 {
+        return Err(Error::Usage("--runs and --seconds must be positive".into()));
+    }
+    let data = Cifar10::sample().train;
+    let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))?;
+    let (forward, backward) = flops_per_example(&net);
+    let mut report = BenchReport {
+        implementation: "rust".into(),
+        sgemm_peak: Vec::new(),
+        mflop_per_example: (forward / 1e6, backward / 1e6),
+        measurements: Vec::new(),
+    };
+    for &threads in &config.threads {
+        let peak = sgemm_peak(threads, config.runs)?;
+        println!("sgemm peak on {threads} thread(s): {peak:.1} GFLOP/s");
+        report.sgemm_peak.push((threads, peak));
+        for &batch in &config.batches {
+            let mut trainer = bench_trainer(batch, threads, &config.technique, &data)?;
+            let order: Vec<usize> = (0..data.len()).collect();
+            let indices = |k: usize| {
+                let start = (k * batch) % data.len();
+                (start..start + batch)
+                    .map(|i| order[i % data.len()])
+                    .collect::<Vec<_>>()
+            };
+            let batches: Vec<Vec<usize>> = (0..data.len()).map(indices).collect();
+            let train = time_runs(batch, config.runs, config.seconds, &mut |k| {
+                let (loss, _) = trainer.step(&data, &batches[k % batches.len()], &[], 1.0)?;
+                if loss.is_finite() {
+                    Ok(())
+                } else {
+                    Err(Error::Diverged(format!(
+                        "the benchmark's training loss became {loss} at batch {batch}"
+                    )))
+                }
+            })?;
+            let infer = time_runs(batch, config.runs, config.seconds, &mut |k| {
+                trainer.probabilities(&data, &batches[k % batches.len()])?;
+                Ok(())
+            })?;
+            for (mode, mut runs, flops) in [
+                ("train", train, forward + backward),
+                ("inference", infer, forward),
+            ] {
+                let examples_per_second = median(&mut runs.clone());
+                let gflops = examples_per_second * flops / 1e9;
+                let m = Measurement {
+                    mode: mode.into(),
+                    batch,
+                    threads,
+                    examples_per_second,
+                    runs: std::mem::take(&mut runs),
+                    gflops,
+                    peak_fraction: gflops / peak,
+                };
+                println!(
+                    "{mode:<9} batch {batch:>3}, {threads} thread(s): {:>7.0} examples/s, {:>5.1} GFLOP/s ({:.0}% of the sgemm peak)",
+                    m.examples_per_second,
+                    m.gflops,
+                    100.0 * m.peak_fraction
+                );
+                report.measurements.push(m);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Time of each layer's forward and backward pass in one worker at `batch` examples: the
+/// profile of a training step, as rows of (layer, pass, technique, seconds).
+pub fn profile(
+    batch: usize,
+    technique: &str,
+    runs: usize,
+) -> Result<Vec<(String, &'static str, String, f64)>> {
+    let data = Cifar10::sample().train;
+    let trainer = bench_trainer(batch, 1, technique, &data)?;
+    let (net, plan) = (&trainer.net, &trainer.plan);
+    let mut ws = Workspace::new(net, batch);
+    let indices: Vec<usize> = (0..batch).map(|i| i % data.len()).collect();
+    fill_batch(
+        &data,
+        &indices,
+        &[],
+        &trainer.normalizer,
+        ws.input_mut(batch),
+    );
+    ws.labels_mut(batch)
+        .iter_mut()
+        .zip(&indices)
+        .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+    let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        f()?;
+        let mut samples: Vec<f64> = (0..runs.max(5))
+            .map(|_| {
+                let start = Instant::now();
+                f().map(|()| start.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_>>()?;
+        Ok(median(&mut samples))
+    };
+    let mut rows = Vec::new();
+    for i in 0..net.layers.len() {
+        let t = plan.forward[i];
+        let s = time(&mut || ws.layer_forward(net, i, t, batch))?;
+        rows.push((
+            format!("{} {}", i + 1, net.layers[i].name()),
+            "forward",
+            t.name().to_string(),
+            s,
+        ));
+    }
+    let s = time(&mut || {
+        ws.loss(plan, batch)?;
+        ws.softmax_backward(plan, batch)
+    })?;
+    rows.push(("softmax".into(), "both", plan.softmax.name().to_string(), s));
+    for i in (0..net.layers.len()).rev() {
+        let t = plan.backward[i];
+        let s = time(&mut || ws.layer_backward(net, i, t, batch, i > 0))?;
+        rows.push((
+            format!("{} {}", i + 1, net.layers[i].name()),
+            "backward",
+            t.name().to_string(),
+            s,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Writes `report` as JSON.
+pub fn save(report: &BenchReport, path: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(report).expect("serialisable");
+    crate::checkpoint::write_atomic(path, &json)
+}
+
+/// Reads a report (ours or the PyTorch peer's).
+pub fn load(path: &Path) -> Result<BenchReport> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{} is not a benchmark report: {e}", path.display())))
+}
