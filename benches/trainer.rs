@@ -45,7 +45,8 @@ fn trainer(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(case.id(), case.batch), |b| {
             b.iter(|| {
                 for (step, chunk) in order.chunks(case.batch).enumerate() {
-                    let augments = draw_augments(1, step as u64, chunk.len());
+                    let mut augments = vec![Default::default(); chunk.len()];
+                    draw_augments(1, step as u64, &mut augments);
                     t.step(&data, chunk, &augments, 1.0)
                         .expect("a training step");
                 }

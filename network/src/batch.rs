@@ -77,19 +77,20 @@ pub struct Augment {
 /// Largest move, in pixels, as ConvNetJS's CIFAR-10 demo.
 pub const MAX_SHIFT: i32 = 2;
 
-/// The augmentation of each of `n` examples of one step, drawn from a generator seeded by
-/// (seed, step) so that a resumed run draws exactly what the uninterrupted run drew.
-pub fn draw_augments(seed: u64, step: u64, n: usize) -> Vec<Augment> {
+/// The augmentation of each example of one step, written into `out` (one per example, so a
+/// training loop reuses one buffer), drawn from a generator seeded by (seed, step) so that a
+/// resumed run draws exactly what the uninterrupted run drew.
+pub fn draw_augments(seed: u64, step: u64, out: &mut [Augment]) {
     let mut rng = StdRng::seed_from_u64(mix(seed, step ^ 0xA5A5_5A5A_0000_0000));
-    (0..n)
-        .map(|_| Augment {
+    for a in out {
+        *a = Augment {
             flip: rng.random_bool(0.5),
             shift: (
                 rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
                 rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
             ),
-        })
-        .collect()
+        };
+    }
 }
 
 /// The order of the training set in `epoch`, a permutation drawn from (seed, epoch).

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::arch::{self, LayerSpec};
-use crate::batch::{Normalizer, draw_augments, epoch_order};
+use crate::batch::{Augment, Normalizer, draw_augments, epoch_order};
 use crate::data::{CLASSES, Cifar10, Source};
 use crate::error::{Error, Result};
 use crate::model::Network;
@@ -18,8 +18,11 @@ use crate::pictures::{self, Map};
 use crate::saliency::{occlusion_map, responsibility_map};
 use crate::train::{
     EpochRecord, History, PlanNames, State, StepRecord, TrainConfig, Trainer, check_step,
-    read_state, total_steps,
+    peak_rss_mb, read_state, total_steps,
 };
+
+/// Steps between redraws of the progress message.
+const PROGRESS_EVERY: usize = 16;
 
 /// The training curves' file in a run directory.
 pub const CURVES_FILE: &str = "curves.png";
@@ -166,6 +169,7 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
     let horizon = total_steps(&config, train_len);
     let run_start = Instant::now();
     let mut trained = 0usize;
+    let mut augment_buf = vec![Augment::default(); config.batch_size];
     'epochs: while state.epoch < config.epochs {
         let order = epoch_order(config.seed, state.epoch as u64, train_len);
         let bar = ProgressBar::new(steps_per_epoch as u64);
@@ -185,12 +189,14 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
             let begin = state.step_in_epoch * config.batch_size;
             let indices = &order[begin..(begin + config.batch_size).min(train_len)];
             let augments = if config.augment {
-                draw_augments(config.seed, state.step, indices.len())
+                let drawn = &mut augment_buf[..indices.len()];
+                draw_augments(config.seed, state.step, drawn);
+                &*drawn
             } else {
-                Vec::new()
+                &[]
             };
             let factor = config.schedule.factor(state.step, horizon);
-            let (loss, correct) = trainer.step(&data.train, indices, &augments, factor)?;
+            let (loss, correct) = trainer.step(&data.train, indices, augments, factor)?;
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(Error::Diverged(format!(
@@ -220,12 +226,15 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
                 examples: n,
             });
             bar.inc(1);
-            bar.set_message(format!(
-                "loss {:.3}  acc {:.1}%  {:.0} ex/s",
-                loss_sum / seen as f64,
-                100.0 * right as f32 / seen as f32,
-                seen as f64 / epoch_start.elapsed().as_secs_f64()
-            ));
+            // The message is a formatted string: redrawn every few steps, not every step.
+            if state.step_in_epoch % PROGRESS_EVERY == 0 {
+                bar.set_message(format!(
+                    "loss {:.3}  acc {:.1}%  {:.0} ex/s",
+                    loss_sum / seen as f64,
+                    100.0 * right as f32 / seen as f32,
+                    seen as f64 / epoch_start.elapsed().as_secs_f64()
+                ));
+            }
         }
         bar.finish_and_clear();
         let seconds = epoch_start.elapsed().as_secs_f64();
@@ -238,6 +247,7 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
             test_accuracy: test.accuracy,
             seconds,
             examples_per_second: seen as f64 / seconds,
+            peak_rss_mb: peak_rss_mb(),
         };
         println!(
             "epoch {}/{}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
@@ -281,8 +291,9 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<State> {
         ),
         None => "no epoch completed yet".to_string(),
     };
+    let memory = peak_rss_mb().map_or(String::new(), |mb| format!(", peak memory {mb:.0} MB"));
     println!(
-        "done: {accuracy}, {:.1} s of wall time, {:.0} training examples/s; run in {}",
+        "done: {accuracy}, {:.1} s of wall time, {:.0} training examples/s{memory}; run in {}",
         wall,
         trained as f64 / wall,
         out.display()
@@ -696,10 +707,26 @@ pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// `network bench`: the whole-trainer figures, or with `profile` the per-layer profile.
+/// Where `network bench` writes and what it compares with.
+pub struct BenchOutputs<'a> {
+    /// Our figures as JSON.
+    pub json: Option<&'a Path>,
+    /// The PyTorch peer's JSON (`scripts/torch_peer.py --json`).
+    pub peer: Option<&'a Path>,
+    /// The markdown report to write (needs `peer`).
+    pub report: Option<&'a Path>,
+    /// A finished full-data run whose epoch time and memory the report states.
+    pub run: Option<&'a Path>,
+}
+
+/// Per-worker batch of the report's profile: batch 32 shared by 2 threads.
+const PROFILE_BATCH: usize = 16;
+
+/// `network bench`: the whole-trainer figures, or with `profile` the per-layer profile; with a
+/// peer's figures, the ratios, and the report.
 pub fn bench(
     config: &crate::bench::BenchConfig,
-    json: Option<&Path>,
+    out: &BenchOutputs,
     profile: Option<usize>,
 ) -> Result<()> {
     if let Some(batch) = profile {
@@ -715,9 +742,34 @@ pub fn bench(
         }
         return Ok(());
     }
-    let report = crate::bench::run(config)?;
-    if let Some(path) = json {
-        crate::bench::save(&report, path)?;
+    // Every input is read before minutes of measuring.
+    let peer = out.peer.map(crate::bench::load).transpose()?;
+    let run = out.run.map(read_state).transpose()?;
+    if out.report.is_some() && peer.is_none() {
+        return Err(Error::Usage(
+            "--report needs --peer FILE, the PyTorch peer's figures (scripts/torch_peer.py --json FILE)".into(),
+        ));
+    }
+    let ours = crate::bench::run(config)?;
+    if let Some(path) = out.json {
+        crate::bench::save(&ours, path)?;
+    }
+    let Some(peer) = peer else {
+        return Ok(());
+    };
+    let rows = crate::bench::profile(PROFILE_BATCH, &config.technique, config.runs.max(15))?;
+    let figures = run
+        .as_ref()
+        .zip(out.run)
+        .map(|(state, dir)| crate::bench::RunFigures {
+            dir: dir.display().to_string(),
+            state,
+        });
+    let md = crate::bench::markdown(&ours, &peer, config, &rows, PROFILE_BATCH, figures);
+    println!("\n{md}");
+    if let Some(path) = out.report {
+        crate::checkpoint::write_atomic(path, md.as_bytes())?;
+        println!("report written to {}", path.display());
     }
     Ok(())
 }

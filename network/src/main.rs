@@ -80,6 +80,15 @@ enum Command {
         /// Instead of the whole-trainer figures: each layer's time in one worker at this batch.
         #[arg(long, value_name = "BATCH")]
         profile: Option<usize>,
+        /// The PyTorch peer's figures (scripts/torch_peer.py --json): print the ratios.
+        #[arg(long, value_name = "FILE")]
+        peer: Option<PathBuf>,
+        /// Write the markdown report here (needs --peer).
+        #[arg(long, value_name = "FILE.md")]
+        report: Option<PathBuf>,
+        /// A finished full-data training run: the report states its epoch time and memory.
+        #[arg(long, value_name = "RUN")]
+        run: Option<PathBuf>,
     },
     /// Draw the training curves of one run, or of several on one chart to compare them.
     Plot {
@@ -243,6 +252,9 @@ fn run(cli: Cli) -> network::Result<()> {
             technique,
             json,
             profile,
+            peer,
+            report,
+            run,
         }) => commands::bench(
             &network::bench::BenchConfig {
                 batches,
@@ -251,7 +263,12 @@ fn run(cli: Cli) -> network::Result<()> {
                 seconds,
                 technique,
             },
-            json.as_deref(),
+            &commands::BenchOutputs {
+                json: json.as_deref(),
+                peer: peer.as_deref(),
+                report: report.as_deref(),
+                run: run.as_deref(),
+            },
             profile,
         ),
         Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(drop),

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use kernels::Technique;
-use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayView4, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView3, ArrayView4, ArrayViewMut4, Axis, Zip};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
@@ -113,6 +113,18 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training examples per second.
     pub examples_per_second: f64,
+    /// Peak resident memory of the process so far, in MB (Linux; absent elsewhere and in runs
+    /// saved before it was recorded).
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// The process's peak resident memory so far, in MB, from `/proc/self/status` (`VmHWM`).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Loss and accuracy per step and per epoch.
@@ -242,6 +254,8 @@ pub struct Trainer {
     /// Hyper-parameters.
     pub config: TrainConfig,
     workers: Vec<Workspace>,
+    /// Each worker's result of the current step (kept, so that a step allocates nothing).
+    step_results: Vec<Result<(f32, usize)>>,
     grads: Vec<ParamPair>,
     pool: rayon::ThreadPool,
 }
@@ -275,12 +289,14 @@ impl Trainer {
         let sgd = Sgd::new(&net, config.lr, config.momentum, config.weight_decay);
         let grads = sgd.velocity.clone();
         let plan = Plan::uniform(&net, Technique::Im2colGemm);
+        let step_results = (0..config.threads).map(|_| Ok((0.0, 0))).collect();
         let mut trainer = Trainer {
             net,
             sgd,
             plan,
             normalizer,
             config,
+            step_results,
             workers,
             grads,
             pool,
@@ -361,34 +377,25 @@ impl Trainer {
         let b = indices.len();
         let per = b.div_ceil(self.workers.len());
         let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
-        let results: Vec<Result<(f32, usize)>> = self.pool.install(|| {
+        let results = &mut self.step_results;
+        self.pool.install(|| {
             self.workers
                 .par_iter_mut()
+                .zip(results.par_iter_mut())
                 .zip(indices.par_chunks(per))
                 .enumerate()
-                .map(|(k, (ws, idx))| {
-                    let n = idx.len();
-                    let aug = augments.get(k * per..k * per + n).unwrap_or(&[]);
-                    fill_batch(data, idx, aug, norm, ws.input_mut(n));
-                    ws.labels_mut(n)
-                        .iter_mut()
-                        .zip(idx)
-                        .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
-                    ws.forward(net, plan, n)?;
-                    let loss = ws.loss(plan, n)?;
-                    ws.backward(net, plan, n)?;
-                    Ok((loss * n as f32, correct(ws, n)))
+                .for_each(|(k, ((ws, result), idx))| {
+                    *result = Self::worker_step(net, plan, norm, ws, data, idx, augments, k * per);
                 })
-                .collect()
         });
+        let used = b.div_ceil(per);
         let mut total = (0.0, 0);
-        for r in results {
-            let (loss, right) = r?;
+        for r in &mut self.step_results[..used] {
+            let (loss, right) = std::mem::replace(r, Ok((0.0, 0)))?;
             total = (total.0 + loss, total.1 + right);
         }
         // The mean gradient: each worker's is the mean over its share, weighted by that share,
         // added in worker order so that a fixed thread count gives bit-identical runs.
-        let used = b.div_ceil(per);
         for (l, (gw, gb)) in self.grads.iter_mut().enumerate() {
             for (k, ws) in self.workers.iter().take(used).enumerate() {
                 let share = (b.min((k + 1) * per) - k * per) as f32 / b as f32;
@@ -413,6 +420,32 @@ impl Trainer {
         Ok((loss, total.1))
     }
 
+    /// One worker's share of a step: fills its inputs with `idx` of `data` (augmented by the
+    /// entries of `augments` from `first`), runs forward and backward; returns the summed loss
+    /// and the number right.
+    fn worker_step(
+        net: &Network,
+        plan: &Plan,
+        norm: &Normalizer,
+        ws: &mut Workspace,
+        data: &Dataset,
+        idx: &[usize],
+        augments: &[Augment],
+        first: usize,
+    ) -> Result<(f32, usize)> {
+        let n = idx.len();
+        let aug = augments.get(first..first + n).unwrap_or(&[]);
+        fill_batch(data, idx, aug, norm, ws.input_mut(n));
+        ws.labels_mut(n)
+            .iter_mut()
+            .zip(idx)
+            .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
+        ws.forward(net, plan, n)?;
+        let loss = ws.loss(plan, n)?;
+        ws.backward(net, plan, n)?;
+        Ok((loss * n as f32, correct(ws, n)))
+    }
+
     /// Forward passes over all of `data`: accuracy, loss and the confusion matrix. Each image's
     /// prediction averages the probabilities of the image and of its mirror image (the
     /// training augmentation flips images, so both are views the network knows).
@@ -421,8 +454,6 @@ impl Trainer {
         let mut confusion = vec![vec![0u32; classes]; classes];
         let mut loss = 0.0f64;
         let chunk = EVAL_CHUNK * self.workers.len();
-        let [c, h, w] = self.net.input_shape();
-        let mut inputs = Array4::zeros((chunk, c, h, w));
         let mirrored = vec![
             Augment {
                 flip: true,
@@ -432,11 +463,10 @@ impl Trainer {
         ];
         let all: Vec<usize> = (0..data.len()).collect();
         for indices in all.chunks(chunk) {
-            let mut x = inputs.slice_mut(ndarray::s![..indices.len(), .., .., ..]);
-            fill_batch(data, indices, &[], &self.normalizer, x.view_mut());
-            let plain = self.probabilities_of(x.view())?;
-            fill_batch(data, indices, &mirrored, &self.normalizer, x.view_mut());
-            let probs = (plain + self.probabilities_of(x.view())?) * 0.5;
+            let plain = self.probabilities(data, indices)?;
+            let flipped =
+                self.augmented_probabilities(data, indices, &mirrored[..indices.len()])?;
+            let probs = (plain + flipped) * 0.5;
             for (r, &i) in indices.iter().enumerate() {
                 let truth = usize::from(data.labels[i]);
                 loss -= f64::from(probs[[r, truth]].max(f32::MIN_POSITIVE)).ln();
@@ -453,39 +483,64 @@ impl Trainer {
 
     /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.
     pub fn probabilities(&mut self, data: &Dataset, indices: &[usize]) -> Result<Array2<f32>> {
-        let [c, h, w] = self.net.input_shape();
-        let mut inputs = Array4::zeros((indices.len(), c, h, w));
-        fill_batch(data, indices, &[], &self.normalizer, inputs.view_mut());
-        self.probabilities_of(inputs.view())
+        self.augmented_probabilities(data, indices, &[])
     }
 
-    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`: the inputs
-    /// are split among the workers, each running its share as one batch.
+    /// Class probabilities of `indices` of `data`, each augmented by the matching entry of
+    /// `augments` (none when it is empty), `[n, classes]`. Each worker fills its own share.
+    fn augmented_probabilities(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        augments: &[Augment],
+    ) -> Result<Array2<f32>> {
+        let norm = self.normalizer.clone();
+        self.forward_probabilities(indices.len(), &|range, x| {
+            let aug = augments.get(range.clone()).unwrap_or(&[]);
+            fill_batch(data, &indices[range], aug, &norm, x);
+        })
+    }
+
+    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`.
     pub fn probabilities_of(&mut self, inputs: ArrayView4<f32>) -> Result<Array2<f32>> {
-        let mut out = Array2::zeros((inputs.shape()[0], self.net.classes()));
+        self.forward_probabilities(inputs.shape()[0], &|range, mut x| {
+            x.assign(&inputs.slice(ndarray::s![range, .., .., ..]));
+        })
+    }
+
+    /// Class probabilities of `n` examples, `[n, classes]`: the examples are split among the
+    /// workers, each filling its inputs with `fill(range of examples, input slots)` and running
+    /// its share as one batch.
+    fn forward_probabilities(
+        &mut self,
+        n: usize,
+        fill: &(dyn Fn(std::ops::Range<usize>, ArrayViewMut4<f32>) + Sync),
+    ) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((n, self.net.classes()));
         let workers = self.workers.len();
         let round = self.workers[0].capacity() * workers;
         let (net, plan) = (&self.net, &self.plan);
-        for (chunk, mut rows) in inputs
-            .axis_chunks_iter(Axis(0), round)
+        for (start, mut rows) in (0..n)
+            .step_by(round)
             .zip(out.axis_chunks_iter_mut(Axis(0), round))
         {
-            let per = chunk.shape()[0].div_ceil(workers);
-            let shares: Vec<_> = chunk
-                .axis_chunks_iter(Axis(0), per)
-                .zip(rows.axis_chunks_iter_mut(Axis(0), per))
+            let per = rows.nrows().div_ceil(workers);
+            let shares: Vec<_> = rows
+                .axis_chunks_iter_mut(Axis(0), per)
+                .enumerate()
+                .map(|(k, p)| (start + k * per, p))
                 .collect();
             let done: Vec<Result<()>> = self.pool.install(|| {
                 self.workers
                     .par_iter_mut()
                     .zip(shares)
-                    .map(|(ws, (x, mut p))| {
-                        let n = x.shape()[0];
-                        ws.input_mut(n).assign(&x);
-                        ws.labels_mut(n).fill(0);
-                        ws.forward(net, plan, n)?;
-                        ws.loss(plan, n)?;
-                        p.assign(&ws.probs(n));
+                    .map(|(ws, (first, mut p))| {
+                        let m = p.nrows();
+                        fill(first..first + m, ws.input_mut(m));
+                        ws.labels_mut(m).fill(0);
+                        ws.forward(net, plan, m)?;
+                        ws.loss(plan, m)?;
+                        p.assign(&ws.probs(m));
                         Ok(())
                     })
                     .collect()

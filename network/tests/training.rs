@@ -42,7 +42,8 @@ fn a_few_hundred_steps_lower_the_loss() {
     for epoch in 0..6 {
         let order = epoch_order(7, epoch, data.train.len());
         for (s, chunk) in order.chunks(16).enumerate() {
-            let augments = draw_augments(7, epoch * 100 + s as u64, chunk.len());
+            let mut augments = vec![Default::default(); chunk.len()];
+            draw_augments(7, epoch * 100 + s as u64, &mut augments);
             losses.push(trainer.step(&data.train, chunk, &augments, 1.0).unwrap().0);
         }
     }
