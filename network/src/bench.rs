@@ -372,17 +372,27 @@ pub const TARGETS: [(&str, usize, f64); 5] = [
     ("inference", 128, 1.5),
 ];
 
-/// The machine, as the report states it.
+/// The machine, as the report states it: CPU model, family and model numbers, AVX-512 or not,
+/// cores, and the compiler.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let cpu = match (field("model name"), field("cpu family"), field("model")) {
+        (Some(name), Some(family), Some(model)) => {
+            let avx512 = field("flags").is_some_and(|f| f.split(' ').any(|x| x == "avx512f"));
+            format!(
+                "{name} (family {family}, model {model}{})",
+                if avx512 { ", AVX-512" } else { "" }
+            )
+        }
+        (Some(name), _, _) => name,
+        _ => "unknown CPU".into(),
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rustc = std::process::Command::new("rustc")
         .arg("--version")

@@ -1,0 +1,107 @@
+//! `network bench`: it measures, writes its figures as JSON, renders the report beside a peer's
+//! figures, and refuses bad arguments with one line.
+
+mod common;
+
+use common::*;
+use network::bench::{BenchReport, flops_per_example};
+
+#[test]
+fn bench_measures_and_reports() {
+    let dir = temp_dir("bench");
+    let json = dir.join("ours.json");
+    let (ok, stdout, stderr) = run_cli(&[
+        "bench",
+        "--batches",
+        "2",
+        "--threads",
+        "1",
+        "--runs",
+        "1",
+        "--seconds",
+        "0.01",
+        "--technique",
+        "im2col",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("train     batch   2"), "{stdout}");
+    let ours: BenchReport = serde_json::from_slice(&bytes(&json)).unwrap();
+    assert_eq!(ours.measurements.len(), 2);
+    let train = ours.get("train", 2, 1).unwrap();
+    assert!(train.examples_per_second > 0.0 && train.gflops > 0.0);
+    let expected =
+        train.examples_per_second * (ours.mflop_per_example.0 + ours.mflop_per_example.1) / 1e3;
+    assert!((train.gflops - expected).abs() < 1e-9 * expected.max(1.0));
+
+    // The same figures as a "peer": every ratio in the report is then measured against them.
+    let mut peer = ours.clone();
+    peer.implementation = "pytorch".into();
+    peer.version = Some("test".into());
+    for m in &mut peer.measurements {
+        m.examples_per_second /= 2.0;
+    }
+    let peer_path = dir.join("peer.json");
+    std::fs::write(&peer_path, serde_json::to_vec(&peer).unwrap()).unwrap();
+    let report = dir.join("TRAINING.md");
+    let (ok, stdout, stderr) = run_cli(&[
+        "bench",
+        "--batches",
+        "2",
+        "--threads",
+        "1",
+        "--runs",
+        "1",
+        "--seconds",
+        "0.01",
+        "--peer",
+        peer_path.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let md = String::from_utf8(bytes(&report)).unwrap();
+    assert!(
+        md.contains("| mode | batch | threads | ours | PyTorch |"),
+        "{md}"
+    );
+    assert!(md.contains("| train | 2 | 1 |"), "{md}");
+    assert!(md.contains("## Where a training step's time goes"), "{md}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_flop_count_is_the_seed_networks() {
+    let net = network::model::Network::new(
+        &network::arch::seed_network(),
+        network::model::Init::He,
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0),
+    )
+    .unwrap();
+    let (forward, backward) = flops_per_example(&net);
+    // conv1 2·16·3·25·1024, conv2 2·20·16·25·256, conv3 2·20·20·25·64, fc 2·10·320.
+    let convs = [2_457_600.0, 4_096_000.0, 1_280_000.0];
+    let fc = 6_400.0;
+    assert_eq!(forward, convs.iter().sum::<f64>() + fc);
+    assert_eq!(backward, convs[0] + 2.0 * (convs[1] + convs[2] + fc));
+}
+
+#[test]
+fn bad_bench_arguments_are_one_line_errors() {
+    assert_one_line_error(&run_cli(&["bench", "--batches", "0"]), "--batches");
+    assert_one_line_error(&run_cli(&["bench", "--threads", "0"]), "--threads");
+    assert_one_line_error(&run_cli(&["bench", "--runs", "0"]), "--runs");
+    assert_one_line_error(
+        &run_cli(&["bench", "--report", "/tmp/never.md"]),
+        "--report needs --peer",
+    );
+    assert_one_line_error(
+        &run_cli(&["bench", "--peer", "/nonexistent/peer.json"]),
+        "/nonexistent/peer.json",
+    );
+    assert_one_line_error(
+        &run_cli(&["bench", "--technique", "fastest"]),
+        "--technique",
+    );
+}
