@@ -524,24 +524,8 @@ fn dim2(a: ArrayD<f32>) -> Array2<f32> {
     a.into_dimensionality().expect("2 axes")
 }
 
-/// `c = a·b` for square `[n, n]` matrices, split by rows over `threads` rayon threads, each
-/// running a single-threaded matrixmultiply `sgemm`: the machine's GEMM peak.
-pub fn sgemm_on_threads(
-    pool: &rayon::ThreadPool,
-    a: &Array2<f32>,
-    b: &Array2<f32>,
-    c: &mut Array2<f32>,
-) {
-    let rows = a.nrows().div_ceil(pool.current_num_threads());
-    pool.scope(|s| {
-        for (a_rows, c_rows) in a
-            .axis_chunks_iter(ndarray::Axis(0), rows)
-            .zip(c.axis_chunks_iter_mut(ndarray::Axis(0), rows))
-        {
-            s.spawn(move |_| gemm(1.0, a_rows, b.view(), 0.0, c_rows).expect("square matrices"));
-        }
-    });
-}
+/// The machine's GEMM peak: square sgemms split by rows over a pool's threads.
+pub use network::bench::sgemm_on_threads;
 
 /// Registers the bundled font for plotters (criterion's charts and the reports).
 pub use network::pictures::register_fonts;

@@ -41,12 +41,13 @@ pub fn register_fonts() {
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-/// Draws `size` pixels with `draw`, then writes them to `path` as a PNG.
+/// Draws `size` pixels, white, then `draw` on them, and writes them to `path` as a PNG.
 fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
     register_fonts();
     let mut pixels = vec![255u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).at(path)?;
         draw(&root)?;
         root.present().map_err(|e| drawing(path, e))?;
     }
@@ -87,6 +88,19 @@ fn text(
 ) -> Result<()> {
     let style = TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(anchor.0, anchor.1));
     area.draw(&Text::new(s.to_string(), at, style)).at(path)
+}
+
+/// A picture's title, centred at the top of `area`.
+fn title(area: &Area, path: &Path, s: &str, top: i32, size: u32) -> Result<()> {
+    let centre = area.dim_in_pixel().0 as i32 / 2;
+    text(
+        area,
+        path,
+        s,
+        (centre, top),
+        size,
+        (HPos::Center, VPos::Top),
+    )
 }
 
 /// Size of `curves.png` and of comparisons.
@@ -219,7 +233,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
         .map(|p| p.1)
         .filter(|l| l.is_finite())
         .fold(0.1f64, f64::max);
-    let title = if single {
+    let heading = if single {
         let (label, state) = &runs[0];
         match state.history.epochs.last() {
             Some(e) => format!(
@@ -233,18 +247,10 @@ pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
         format!("{} runs compared", runs.len())
     };
     render(path, CURVES_SIZE, |root| {
-        root.fill(&WHITE).at(path)?;
         let (top, body) = root.split_vertically(if single { 70 } else { 50 });
-        text(&top, path, &title, (600, 10), 24, (HPos::Center, VPos::Top))?;
+        title(&top, path, &heading, 10, 24)?;
         if single {
-            text(
-                &top,
-                path,
-                &describe(runs[0].1),
-                (600, 42),
-                16,
-                (HPos::Center, VPos::Top),
-            )?;
+            title(&top, path, &describe(runs[0].1), 42, 16)?;
         }
         let mut chart = ChartBuilder::on(&body)
             .margin(16)
@@ -361,20 +367,12 @@ pub const CONFUSION_SIZE: (u32, u32) = (1060, 860);
 
 /// The confusion matrix as a heat map: rows true classes, columns predictions, each cell's
 /// count written in it and coloured by its share of the row; per-class accuracy beside it.
-pub fn draw_confusion(path: &Path, e: &Evaluation, classes: &[&str], title: &str) -> Result<()> {
+pub fn draw_confusion(path: &Path, e: &Evaluation, classes: &[&str], heading: &str) -> Result<()> {
     let n = classes.len();
     let cell = 68i32;
     let (left, top) = (150i32, 110i32);
     render(path, CONFUSION_SIZE, |root| {
-        root.fill(&WHITE).at(path)?;
-        text(
-            root,
-            path,
-            title,
-            (CONFUSION_SIZE.0 as i32 / 2, 12),
-            22,
-            (HPos::Center, VPos::Top),
-        )?;
+        title(root, path, heading, 12, 22)?;
         text(
             root,
             path,
@@ -496,22 +494,14 @@ pub fn maps_size(h: usize, w: usize, maps: usize) -> (u32, u32) {
 
 /// The image enlarged (nearest neighbour) beside each map drawn as a heat map over a grey copy
 /// of the image, with a colour bar; `image` is `[3, h, w]` bytes.
-pub fn draw_maps(path: &Path, image: ArrayView3<u8>, title: &str, maps: &[Map]) -> Result<()> {
+pub fn draw_maps(path: &Path, image: ArrayView3<u8>, heading: &str, maps: &[Map]) -> Result<()> {
     let (h, w) = (image.shape()[1], image.shape()[2]);
     let s = scale_of(h, w) as i32;
     let (panel_w, panel_h) = (w as i32 * s, h as i32 * s);
     let size = maps_size(h, w, maps.len());
     let top = 100;
     render(path, size, |root| {
-        root.fill(&WHITE).at(path)?;
-        text(
-            root,
-            path,
-            title,
-            (size.0 as i32 / 2, 14),
-            20,
-            (HPos::Center, VPos::Top),
-        )?;
+        title(root, path, heading, 14, 20)?;
         let rgb = |r: usize, q: usize| [0, 1, 2].map(|c| image[[c, r, q]]);
         let mut x0 = 20;
         let caption = format!("the image ({s}× enlarged)");

@@ -6,11 +6,9 @@ mod common;
 use common::*;
 use network::bench::{BenchReport, flops_per_example};
 
-#[test]
-fn bench_measures_and_reports() {
-    let dir = temp_dir("bench");
-    let json = dir.join("ours.json");
-    let (ok, stdout, stderr) = run_cli(&[
+/// `network bench` at batch 2 on one thread, one short run, and `extra` arguments.
+fn quick_bench(extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
         "bench",
         "--batches",
         "2",
@@ -22,9 +20,16 @@ fn bench_measures_and_reports() {
         "0.01",
         "--technique",
         "im2col",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run_cli(&args)
+}
+
+#[test]
+fn bench_measures_and_reports() {
+    let dir = temp_dir("bench");
+    let json = dir.join("ours.json");
+    let (ok, stdout, stderr) = quick_bench(&["--json", json.to_str().unwrap()]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("train     batch   2"), "{stdout}");
     let ours: BenchReport = serde_json::from_slice(&bytes(&json)).unwrap();
@@ -45,16 +50,7 @@ fn bench_measures_and_reports() {
     let peer_path = dir.join("peer.json");
     std::fs::write(&peer_path, serde_json::to_vec(&peer).unwrap()).unwrap();
     let report = dir.join("TRAINING.md");
-    let (ok, stdout, stderr) = run_cli(&[
-        "bench",
-        "--batches",
-        "2",
-        "--threads",
-        "1",
-        "--runs",
-        "1",
-        "--seconds",
-        "0.01",
+    let (ok, stdout, stderr) = quick_bench(&[
         "--peer",
         peer_path.to_str().unwrap(),
         "--report",
