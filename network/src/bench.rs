@@ -237,14 +237,14 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
         report.sgemm_peak.push((threads, peak));
         for &batch in &config.batches {
             let mut trainer = bench_trainer(batch, threads, &config.technique, &data)?;
-            let order: Vec<usize> = (0..data.len()).collect();
-            let indices = |k: usize| {
-                let start = (k * batch) % data.len();
-                (start..start + batch)
-                    .map(|i| order[i % data.len()])
-                    .collect::<Vec<_>>()
-            };
-            let batches: Vec<Vec<usize>> = (0..data.len()).map(indices).collect();
+            // Consecutive images, wrapping round; made before timing so that no step allocates.
+            let batches: Vec<Vec<usize>> = (0..data.len())
+                .map(|k| {
+                    (k * batch..(k + 1) * batch)
+                        .map(|i| i % data.len())
+                        .collect()
+                })
+                .collect();
             let train = time_runs(batch, config.runs, config.seconds, &mut |k| {
                 let (loss, _) = trainer.step(&data, &batches[k % batches.len()], &[], 1.0)?;
                 if loss.is_finite() {
@@ -259,7 +259,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
                 trainer.probabilities(&data, &batches[k % batches.len()])?;
                 Ok(())
             })?;
-            for (mode, mut runs, flops) in [
+            for (mode, runs, flops) in [
                 ("train", train, forward + backward),
                 ("inference", infer, forward),
             ] {
@@ -270,7 +270,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
                     batch,
                     threads,
                     examples_per_second,
-                    runs: std::mem::take(&mut runs),
+                    runs,
                     gflops,
                     peak_fraction: gflops / peak,
                 };

@@ -122,10 +122,12 @@ const PALETTE: [RGBColor; 8] = [
 pub fn describe(state: &State) -> String {
     let c = &state.config;
     format!(
-        "batch {}, lr {} {:?}, momentum {}, decay {}, {}, seed {}, {} epochs",
+        "batch {}, lr {} {}, momentum {}, decay {}, {}, seed {}, {} epochs",
         c.batch_size,
         c.lr,
-        c.schedule,
+        clap::ValueEnum::to_possible_value(&c.schedule)
+            .expect("every schedule has a name")
+            .get_name(),
         c.momentum,
         c.weight_decay,
         if c.augment {
@@ -136,9 +138,6 @@ pub fn describe(state: &State) -> String {
         c.seed,
         c.epochs
     )
-    .replace("Cosine", "cosine")
-    .replace("Constant", "constant")
-    .replace("Step", "step")
 }
 
 /// Per-step losses at fractional epochs: step k of epoch e sits at `e − 1 + k / steps`, where
