@@ -187,19 +187,21 @@ pub const TABLE_BATCHES: [usize; 2] = [1, 5];
 /// Batch sizes of the batch sweeps.
 pub const SWEEP_BATCHES: [usize; 7] = [1, 2, 5, 16, 32, 64, 128];
 
-/// Layers swept over the batch size, with the techniques that are fast enough to sweep.
-pub const BATCH_SWEEPS: [(&str, [Technique; 3]); 2] = [
+/// Layers swept over the batch size, with the techniques that are fast enough to sweep (the
+/// fully connected layer's direct technique is its GEMM: not swept twice).
+pub const BATCH_SWEEPS: [(&str, &[Technique]); 2] = [
     (
         "conv2",
-        [
+        &[
             Technique::PerOutput,
             Technique::AxisReduce,
             Technique::Im2colGemm,
+            Technique::Direct,
         ],
     ),
     (
         "fc",
-        [
+        &[
             Technique::PerOutput,
             Technique::AxisReduce,
             Technique::Im2colGemm,

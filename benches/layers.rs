@@ -63,7 +63,7 @@ fn batch_sweeps(c: &mut Criterion) {
                 sweep_group(name, pass),
                 &case.layer,
                 pass,
-                &techniques,
+                techniques,
                 &SWEEP_BATCHES,
             );
         }

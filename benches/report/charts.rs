@@ -34,6 +34,7 @@ fn color(t: Technique) -> RGBColor {
         Technique::PerOutput => RGBColor(255, 127, 14),
         Technique::AxisReduce => RGBColor(44, 160, 44),
         Technique::Im2colGemm => RGBColor(31, 119, 180),
+        Technique::Direct => RGBColor(148, 103, 189),
     }
 }
 

@@ -6,8 +6,8 @@
 //!
 //! Techniques: an elementwise layer has no window to sum, no axis to reduce and nothing to
 //! unfold, so there are two: `Naive` (a multi-index loop, indexed reads and writes) and the
-//! vectorised pass (one flat `Zip` over the elements), which `PerOutput`, `AxisReduce` and
-//! `Im2colGemm` all run.
+//! vectorised pass (one flat `Zip` over the elements), which `PerOutput`, `AxisReduce`,
+//! `Im2colGemm` and `Direct` all run.
 
 use ndarray::{ArrayViewD, ArrayViewMutD, Zip, indices};
 

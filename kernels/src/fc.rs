@@ -97,12 +97,13 @@ pub fn fc_forward_fn(t: Technique) -> FcForwardFn {
         Technique::Naive => fc_forward_naive,
         Technique::PerOutput => fc_forward_per_output,
         Technique::AxisReduce => fc_forward_axis_reduce,
-        Technique::Im2colGemm => fc_forward_gemm,
+        Technique::Im2colGemm | Technique::Direct => fc_forward_gemm,
     }
 }
 
 /// Fully connected forward with technique `t`: x `[b, i]`, w `[o, i]`, bias `[o]` →
-/// y `[b, o]` (overwritten). Im2colGemm is [`fc_forward_gemm`]: the input already is the matrix.
+/// y `[b, o]` (overwritten). Im2colGemm (and Direct) is [`fc_forward_gemm`]: the input already is the
+/// matrix.
 pub fn fc_forward(
     t: Technique,
     x: ArrayView2<f32>,
@@ -193,7 +194,7 @@ pub fn fc_backward_fn(t: Technique) -> FcBackwardFn {
         Technique::Naive => fc_backward_naive,
         Technique::PerOutput => fc_backward_per_output,
         Technique::AxisReduce => fc_backward_axis_reduce,
-        Technique::Im2colGemm => fc_backward_gemm,
+        Technique::Im2colGemm | Technique::Direct => fc_backward_gemm,
     }
 }
 

@@ -34,9 +34,11 @@
 
 mod activation;
 mod conv;
+mod direct;
 mod error;
 mod fc;
 mod gemm;
+mod lanes;
 mod pool;
 mod scratch;
 mod softmax;
@@ -53,9 +55,9 @@ pub use activation::{
 };
 pub use conv::{
     Conv2dParams, ConvBackwardFn, ConvForwardFn, conv2d_backward, conv2d_backward_axis_reduce,
-    conv2d_backward_fn, conv2d_backward_im2col, conv2d_backward_naive, conv2d_backward_per_output,
-    conv2d_forward, conv2d_forward_axis_reduce, conv2d_forward_fn, conv2d_forward_im2col,
-    conv2d_forward_naive, conv2d_forward_per_output,
+    conv2d_backward_direct, conv2d_backward_fn, conv2d_backward_im2col, conv2d_backward_naive,
+    conv2d_backward_per_output, conv2d_forward, conv2d_forward_axis_reduce, conv2d_forward_direct,
+    conv2d_forward_fn, conv2d_forward_im2col, conv2d_forward_naive, conv2d_forward_per_output,
 };
 pub use error::{KernelError, Result};
 pub use fc::{
@@ -67,10 +69,11 @@ pub use fc::{
 pub use gemm::gemm;
 pub use pool::{
     Pool2dParams, PoolBackwardFn, PoolForwardFn, max_pool2d_backward,
-    max_pool2d_backward_axis_reduce, max_pool2d_backward_fn, max_pool2d_backward_im2col,
-    max_pool2d_backward_naive, max_pool2d_backward_per_output, max_pool2d_forward,
-    max_pool2d_forward_axis_reduce, max_pool2d_forward_fn, max_pool2d_forward_im2col,
-    max_pool2d_forward_naive, max_pool2d_forward_per_output,
+    max_pool2d_backward_axis_reduce, max_pool2d_backward_direct, max_pool2d_backward_fn,
+    max_pool2d_backward_im2col, max_pool2d_backward_naive, max_pool2d_backward_per_output,
+    max_pool2d_forward, max_pool2d_forward_axis_reduce, max_pool2d_forward_direct,
+    max_pool2d_forward_fn, max_pool2d_forward_im2col, max_pool2d_forward_naive,
+    max_pool2d_forward_per_output,
 };
 pub use scratch::Scratch;
 pub use softmax::{

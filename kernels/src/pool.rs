@@ -5,6 +5,9 @@
 //! Tie rule, identical in every technique: the first maximum of a window in row-major order
 //! wins (a later element replaces the running maximum only if strictly greater). After a ReLU
 //! ties are common, so this is part of the contract, not an accident of one loop order.
+//!
+//! `Direct` reads the windows straight from each input plane, with no unfolded copy: a
+//! running maximum over the taps on whole rows of outputs, and a plain scatter back.
 
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, Zip, s};
 
@@ -34,10 +37,13 @@ impl Pool2dParams {
     fn geometry(&self, layer: &'static str, x: &[usize]) -> Result<Geometry> {
         let c = x.get(1).copied().unwrap_or(0);
         let g = Geometry::new(layer, x, c.max(1), (self.size, self.size), self.stride, 0)?;
-        if u32::try_from(g.h * g.w).is_err() {
+        // Tap offsets travel as f32 beside the maxima: exact below 2²⁴.
+        if u32::try_from(g.h * g.w).is_err() || g.kh * g.w >= 1 << 24 {
             return Err(invalid(
                 layer,
-                format!("x {x:?} has planes too large for u32 argmax"),
+                format!(
+                    "x {x:?} has planes too large for u32 argmax (or windows spanning 2^24 elements)"
+                ),
             ));
         }
         Ok(g)
@@ -61,9 +67,33 @@ impl Pool2dParams {
         let g = self.geometry(BACKWARD, dx)?;
         expect_shape(BACKWARD, "dy", dy, &g.output_shape())?;
         expect_shape(BACKWARD, "argmax", argmax.shape(), &g.output_shape())?;
-        for ((b, c, i, j), &a) in argmax.indexed_iter() {
-            let (r, q) = (a as usize / g.w, a as usize % g.w);
-            if !(g.rows(i).contains(&r) && g.cols(j).contains(&q)) {
+        let argmax = argmax.as_standard_layout();
+        let rows = argmax.as_slice().expect("standard layout is contiguous");
+        for (n, row) in rows.chunks_exact(g.w2).enumerate() {
+            let i = n % g.h2;
+            // An index is inside its window iff some window row ki holds it: its offset from
+            // that row's first tap is below kw (wrapping: a negative offset is huge). Rows of
+            // a window are w ≥ kw apart, so at most one holds it, and the row is valid iff
+            // w2 (index, ki) pairs hit. Counted without branches, on vector lanes.
+            let inside = |j: usize, a: u32, ki: usize| {
+                let first = plane_index(&g, i, j, ki, 0);
+                a.wrapping_sub(first) < g.kw as u32
+            };
+            let hits: usize = (0..g.kh)
+                .map(|ki| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(j, &a)| usize::from(inside(j, a, ki)))
+                        .sum::<usize>()
+                })
+                .sum();
+            let all_inside = hits == g.w2;
+            if let Some((j, a)) = row
+                .iter()
+                .enumerate()
+                .find(|&(j, &a)| !all_inside && !(0..g.kh).any(|ki| inside(j, a, ki)))
+            {
+                let (b, c) = (n / g.h2 / g.c, n / g.h2 % g.c);
                 return Err(invalid(
                     BACKWARD,
                     format!("argmax[{b}, {c}, {i}, {j}] = {a} lies outside its window"),
@@ -101,6 +131,7 @@ pub fn max_pool2d_forward_fn(t: Technique) -> PoolForwardFn {
         Technique::PerOutput => max_pool2d_forward_per_output,
         Technique::AxisReduce => max_pool2d_forward_axis_reduce,
         Technique::Im2colGemm => max_pool2d_forward_im2col,
+        Technique::Direct => max_pool2d_forward_direct,
     }
 }
 
@@ -238,30 +269,161 @@ pub fn max_pool2d_forward_im2col(
         let cols = cols.as_slice().expect("im2col writes contiguous rows");
         for (c, channel) in cols.chunks_exact(taps * hw2).enumerate() {
             max_buf.copy_from_slice(&channel[..hw2]);
-            // The winning tap, as f32 (exact: taps are few).
             tap_buf.fill(0.0);
             for (t, row) in channel.chunks_exact(hw2).enumerate().skip(1) {
-                let t = t as f32;
-                for ((m, a), &v) in max_buf.iter_mut().zip(tap_buf.iter_mut()).zip(row) {
-                    // The tie rule: strictly greater replaces. Selects, not branches, so
-                    // that the loop runs on vector lanes.
-                    let greater = v > *m;
-                    *a = if greater { t } else { *a };
-                    *m = if greater { v } else { *m };
-                }
+                keep_first_max_row(max_buf, tap_buf, row, tap_offset(&g, t / g.kw, t % g.kw));
             }
             let maxes = ArrayView2::from_shape((g.h2, g.w2), &*max_buf).expect("sized h2·w2");
             let winners = ArrayView2::from_shape((g.h2, g.w2), &*tap_buf).expect("sized h2·w2");
             y.slice_mut(s![b, c, .., ..]).assign(&maxes);
             Zip::indexed(argmax.slice_mut(s![b, c, .., ..]))
                 .and(winners)
-                .for_each(|(i, j), a, &t| {
-                    let t = t as usize;
-                    *a = plane_index(&g, i, j, t / g.kw, t % g.kw);
-                });
+                .for_each(|(i, j), a, &t| *a = tap_index(&g, i, j, t));
         }
     }
     Ok(())
+}
+
+/// Direct: per plane, a running maximum over the taps, each step over every output at once,
+/// read straight from the input plane (no unfolded copy), with selects on vector lanes.
+/// Shapes as [`max_pool2d_forward`]; scratch: a plane's running maximum and winning tap, and
+/// a contiguous copy of x when it is not in standard layout.
+pub fn max_pool2d_forward_direct(
+    p: &Pool2dParams,
+    x: ArrayView4<f32>,
+    mut y: ArrayViewMut4<f32>,
+    mut argmax: ArrayViewMut4<u32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(x.shape(), y.shape(), argmax.shape())?;
+    let (hw, hw2) = (g.h * g.w, g.h2 * g.w2);
+    let x = x.as_standard_layout();
+    let planes = x.as_slice().expect("standard layout is contiguous");
+    let [max_buf, tap_buf, val_buf] = scratch.parts([hw2, hw2, g.w2]);
+    for (n, plane) in planes.chunks_exact(hw).enumerate() {
+        // Constant strides let the compiler vectorise the strided reads.
+        match (g.stride, g.kw) {
+            (2, 2) => tiled_running_max::<2>(&g, plane, max_buf, tap_buf),
+            (3, 3) => tiled_running_max::<3>(&g, plane, max_buf, tap_buf),
+            (s, _) => running_max(&g, s, plane, max_buf, tap_buf, val_buf),
+        }
+        let (b, c) = (n / g.c, n % g.c);
+        let mut y_plane = y.slice_mut(s![b, c, .., ..]);
+        let mut arg_plane = argmax.slice_mut(s![b, c, .., ..]);
+        let (Some(ys), Some(args)) = (y_plane.as_slice_mut(), arg_plane.as_slice_mut()) else {
+            Zip::from(y_plane)
+                .and(&ArrayView2::from_shape((g.h2, g.w2), &*max_buf).expect("sized h2·w2"))
+                .for_each(|y, &m| *y = m);
+            Zip::indexed(arg_plane)
+                .and(&ArrayView2::from_shape((g.h2, g.w2), &*tap_buf).expect("sized h2·w2"))
+                .for_each(|(i, j), a, &t| *a = tap_index(&g, i, j, t));
+            continue;
+        };
+        ys.copy_from_slice(max_buf);
+        for (i, (args, taps)) in args
+            .chunks_exact_mut(g.w2)
+            .zip(tap_buf.chunks_exact(g.w2))
+            .enumerate()
+        {
+            for (j, (a, &t)) in args.iter_mut().zip(taps).enumerate() {
+                *a = tap_index(&g, i, j, t);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Offset of tap `(ki, kj)` in the plane from its window's first tap, as f32, the type of
+/// the running maxima it travels with in the vectorised techniques (exact: the geometry
+/// check keeps it below 2²⁴).
+fn tap_offset(g: &Geometry, ki: usize, kj: usize) -> f32 {
+    (ki * g.w + kj) as f32
+}
+
+/// Plane index of the tap at `offset` ([`tap_offset`]) in the window of output `(i, j)`:
+/// an add, where a tap number would need a division.
+fn tap_index(g: &Geometry, i: usize, j: usize, offset: f32) -> u32 {
+    plane_index(g, i, j, 0, 0) + offset as u32
+}
+
+/// [`running_max`] for windows exactly `S` columns wide at stride `S` (the usual 2×2 and
+/// 3×3 pooling): each output's columns are one `[f32; S]` chunk of the input row, so the taps
+/// of a window row are read in order without gathering.
+fn tiled_running_max<const S: usize>(
+    g: &Geometry,
+    plane: &[f32],
+    maxes: &mut [f32],
+    taps: &mut [f32],
+) {
+    for (i, (maxes, taps)) in maxes
+        .chunks_exact_mut(g.w2)
+        .zip(taps.chunks_exact_mut(g.w2))
+        .enumerate()
+    {
+        for ki in 0..g.kh {
+            let start = (i * S + ki) * g.w;
+            let (tiles, _) = plane[start..start + g.w2 * S].as_chunks::<S>();
+            let first = ki == 0;
+            for ((m, a), tile) in maxes.iter_mut().zip(taps.iter_mut()).zip(tiles) {
+                if first {
+                    (*m, *a) = (tile[0], 0.0);
+                }
+                for (kj, &v) in tile.iter().enumerate().skip(usize::from(first)) {
+                    let greater = v > *m;
+                    *a = if greater { tap_offset(g, ki, kj) } else { *a };
+                    *m = if greater { v } else { *m };
+                }
+            }
+        }
+    }
+}
+
+/// One plane `[h, w]` of [`max_pool2d_forward_direct`] with stride `s`: each output's maximum
+/// into `maxes` `[h2·w2]`, the [`tap_offset`] of the tap it came from into `taps`, a row of outputs
+/// at a time: each tap's strided inputs are gathered into `vals` `[w2]`, then compared on
+/// contiguous lanes.
+#[inline(always)]
+fn running_max(
+    g: &Geometry,
+    s: usize,
+    plane: &[f32],
+    maxes: &mut [f32],
+    taps: &mut [f32],
+    vals: &mut [f32],
+) {
+    let span = (g.w2 - 1) * s + 1;
+    for (i, (maxes, taps)) in maxes
+        .chunks_exact_mut(g.w2)
+        .zip(taps.chunks_exact_mut(g.w2))
+        .enumerate()
+    {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let start = (i * s + ki) * g.w + kj;
+                let row = &plane[start..start + span];
+                vals.iter_mut()
+                    .zip(row.iter().step_by(s))
+                    .for_each(|(v, &x)| *v = x);
+                if ki == 0 && kj == 0 {
+                    maxes.copy_from_slice(vals);
+                    taps.fill(0.0);
+                } else {
+                    keep_first_max_row(maxes, taps, vals, tap_offset(g, ki, kj));
+                }
+            }
+        }
+    }
+}
+
+/// The tie rule over a row of outputs: where `vals` is strictly greater than the running
+/// maximum, it replaces it and `tap` (an offset) becomes the winner. Selects, not branches, so that the
+/// loop runs on vector lanes (branches mispredict on random data).
+fn keep_first_max_row(maxes: &mut [f32], taps: &mut [f32], vals: &[f32], tap: f32) {
+    for ((m, a), &v) in maxes.iter_mut().zip(taps.iter_mut()).zip(vals) {
+        let greater = v > *m;
+        *a = if greater { tap } else { *a };
+        *m = if greater { v } else { *m };
+    }
 }
 
 /// The backward function of technique `t`.
@@ -271,6 +433,7 @@ pub fn max_pool2d_backward_fn(t: Technique) -> PoolBackwardFn {
         Technique::PerOutput => max_pool2d_backward_per_output,
         Technique::AxisReduce => max_pool2d_backward_axis_reduce,
         Technique::Im2colGemm => max_pool2d_backward_im2col,
+        Technique::Direct => max_pool2d_backward_direct,
     }
 }
 
@@ -385,6 +548,36 @@ pub fn max_pool2d_backward_im2col(
                 dcols[[ki * g.kw + kj, i * g.w2 + j]] = gy;
             }
             plane.col2im(dcols.view(), dx.slice_mut(s![b, c..=c, .., ..]));
+        }
+    }
+    Ok(())
+}
+
+/// Direct: per plane, dx is zeroed and each dy element added at its argmax, a flat index into
+/// the plane. Shapes as [`max_pool2d_backward`]; scratch: a staging plane when dx is not in
+/// standard layout.
+pub fn max_pool2d_backward_direct(
+    p: &Pool2dParams,
+    dy: ArrayView4<f32>,
+    argmax: ArrayView4<u32>,
+    mut dx: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
+    let [stage] = scratch.parts([g.h * g.w]);
+    for (b, c) in (0..g.b).flat_map(|b| (0..g.c).map(move |c| (b, c))) {
+        let mut dx_plane = dx.slice_mut(s![b, c, .., ..]);
+        let standard = dx_plane.is_standard_layout();
+        let out = match dx_plane.as_slice_mut() {
+            Some(out) if standard => out,
+            _ => &mut *stage,
+        };
+        out.fill(0.0);
+        Zip::from(dy.slice(s![b, c, .., ..]))
+            .and(argmax.slice(s![b, c, .., ..]))
+            .for_each(|&gy, &a| out[a as usize] += gy);
+        if !standard {
+            dx_plane.assign(&ArrayView2::from_shape((g.h, g.w), &*stage).expect("sized h·w"));
         }
     }
     Ok(())

@@ -7,7 +7,7 @@
 //!
 //! Techniques: `Naive` loops over rows and classes; `PerOutput` treats each row (one example's
 //! distribution) with whole-row operations; `AxisReduce` reduces along the class axis for the
-//! whole batch at once. There is no product to unfold, so `Im2colGemm` runs `AxisReduce`.
+//! whole batch at once. There is no product to unfold, so `Im2colGemm` and `Direct` run `AxisReduce`.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 
@@ -63,7 +63,9 @@ pub fn softmax_cross_entropy_forward_fn(t: Technique) -> SoftmaxForwardFn {
     match t {
         Technique::Naive => softmax_cross_entropy_forward_naive,
         Technique::PerOutput => softmax_cross_entropy_forward_per_output,
-        Technique::AxisReduce | Technique::Im2colGemm => softmax_cross_entropy_forward_axis_reduce,
+        Technique::AxisReduce | Technique::Im2colGemm | Technique::Direct => {
+            softmax_cross_entropy_forward_axis_reduce
+        }
     }
 }
 
@@ -176,7 +178,9 @@ pub fn softmax_cross_entropy_backward_fn(t: Technique) -> SoftmaxBackwardFn {
     match t {
         Technique::Naive => softmax_cross_entropy_backward_naive,
         Technique::PerOutput => softmax_cross_entropy_backward_per_output,
-        Technique::AxisReduce | Technique::Im2colGemm => softmax_cross_entropy_backward_axis_reduce,
+        Technique::AxisReduce | Technique::Im2colGemm | Technique::Direct => {
+            softmax_cross_entropy_backward_axis_reduce
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// How a layer's loops are arranged: the four techniques of the seed's optimisation chapter.
+/// How a layer's loops are arranged: the four techniques of the seed's optimisation chapter,
+/// and a fifth, direct convolution.
 ///
 /// Each layer documents what a technique means for it; where a technique has no distinct
 /// meaning (elementwise layers have no windows to unfold), the layer's docs say which one it
@@ -19,15 +20,21 @@ pub enum Technique {
     /// Unfold the windows into a matrix and do one matrix product with `sgemm`; backward with
     /// GEMMs and col2im (the seed's technique 4, as BLAS-based frameworks do it).
     Im2colGemm,
+    /// No unfolded matrix: loops over a padded copy of the input, register-blocked over
+    /// several filters and output vectors, in explicit SIMD lanes (what oneDNN-style
+    /// libraries do for small channel counts). Layers without windows run their fastest
+    /// vectorised technique under this name; their docs say which.
+    Direct,
 }
 
 impl Technique {
-    /// All four, in the seed's order (naive first).
-    pub const ALL: [Technique; 4] = [
+    /// All five: the seed's four in its order (naive first), then direct.
+    pub const ALL: [Technique; 5] = [
         Technique::Naive,
         Technique::PerOutput,
         Technique::AxisReduce,
         Technique::Im2colGemm,
+        Technique::Direct,
     ];
 
     /// The short name used on command lines and in benchmark ids.
@@ -37,6 +44,7 @@ impl Technique {
             Technique::PerOutput => "per-output",
             Technique::AxisReduce => "axis-reduce",
             Technique::Im2colGemm => "im2col",
+            Technique::Direct => "direct",
         }
     }
 }

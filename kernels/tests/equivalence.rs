@@ -62,6 +62,11 @@ const CONV_CASES: &[(&str, Conv)] = &[
     ("window = input", conv(2, 3, 5, 5, 4, 5, 1, 0)),
     ("1x1 input padded", conv(1, 2, 1, 1, 2, 3, 1, 1)),
     ("padding = window, stride 1", conv(2, 3, 4, 4, 2, 2, 1, 2)),
+    (
+        "7x7 window, 5 filters, 18 wide",
+        conv(2, 2, 9, 18, 5, 7, 1, 3),
+    ),
+    ("7x7 window, stride 2", conv(1, 3, 11, 21, 6, 7, 2, 2)),
 ];
 
 fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
@@ -155,6 +160,7 @@ const POOL_CASES: &[(&str, Pool)] = &[
     ("stride 3 f2 gaps", pool(1, 2, 8, 11, 2, 3)),
     ("f1 s1 identity", pool(2, 2, 4, 3, 1, 1)),
     ("window = input", pool(3, 2, 5, 5, 5, 1)),
+    ("f3 s3 tiles, odd edges", pool(2, 3, 10, 11, 3, 3)),
 ];
 
 /// Inputs quantised to a few levels, so windows hold many ties: equivalence then also checks
@@ -391,9 +397,9 @@ fn conv_strategy() -> impl Strategy<Value = Conv> {
         1usize..=3,
         1usize..=4,
         1usize..=12,
-        1usize..=12,
-        1usize..=4,
-        1usize..=5,
+        1usize..=20,
+        1usize..=6,
+        1usize..=7,
         1usize..=3,
         0usize..=3,
     )

@@ -47,19 +47,34 @@ impl Normalizer {
     /// moved by `shift` (rows, columns) with zeros (the mean) where it moved in from outside.
     pub fn fill(&self, bytes: &[u8], flip: bool, shift: (i32, i32), mut out: ArrayViewMut3<f32>) {
         let side = SIDE as i32;
+        // Output columns q whose source column q − shift.1 (mirrored: side − 1 − that) is
+        // inside the image: the same range either way.
+        let lo = shift.1.clamp(0, side) as usize;
+        let hi = (side + shift.1).clamp(0, side) as usize;
         for (c, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
             let (scale, offset) = (1.0 / (255.0 * self.std[c]), self.mean[c] / self.std[c]);
             let src = &bytes[c * SIDE * SIDE..(c + 1) * SIDE * SIDE];
-            for ((r, q), v) in plane.indexed_iter_mut() {
-                let (sr, mut sq) = (r as i32 - shift.0, q as i32 - shift.1);
-                if flip {
-                    sq = side - 1 - sq;
+            for (r, mut row) in plane.rows_mut().into_iter().enumerate() {
+                let sr = r as i32 - shift.0;
+                row.fill(0.0);
+                if !(0..side).contains(&sr) || lo >= hi {
+                    continue;
                 }
-                *v = if (0..side).contains(&sr) && (0..side).contains(&sq) {
-                    f32::from(src[(sr * side + sq) as usize]) * scale - offset
+                let line = &src[sr as usize * SIDE..][..SIDE];
+                // Source columns of q = lo..hi: lo − shift.1 onwards, or mirrored, downwards.
+                let first = (lo as i32 - shift.1) as usize;
+                let normalise = |(v, &p): (&mut f32, &u8)| *v = f32::from(p) * scale - offset;
+                let dst = row.slice_mut(ndarray::s![lo..hi]);
+                if flip {
+                    let end = SIDE - first;
+                    dst.into_iter()
+                        .zip(line[end - (hi - lo)..end].iter().rev())
+                        .for_each(normalise);
                 } else {
-                    0.0
-                };
+                    dst.into_iter()
+                        .zip(&line[first..first + (hi - lo)])
+                        .for_each(normalise);
+                }
             }
         }
     }
@@ -123,5 +138,58 @@ pub fn fill_batch(
     for (k, (&i, slot)) in indices.iter().zip(out.axis_iter_mut(Axis(0))).enumerate() {
         let a = augments.get(k).copied().unwrap_or_default();
         norm.fill(data.image(i), a.flip, a.shift, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array3;
+
+    use super::*;
+
+    /// Every flip and shift (past the image's side too) against the definition, pixel by
+    /// pixel: out[c, r, q] = normalised source (r − shift.0, q − shift.1), the column mirrored
+    /// first when flipped, 0 outside.
+    #[test]
+    fn fill_moves_and_mirrors_pixel_by_pixel() {
+        let norm = Normalizer {
+            mean: [0.4, 0.5, 0.6],
+            std: [0.2, 0.25, 0.3],
+        };
+        let bytes: Vec<u8> = (0..CHANNELS * SIDE * SIDE)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect();
+        let side = SIDE as i32;
+        for flip in [false, true] {
+            for shift in [
+                (0, 0),
+                (2, -1),
+                (-2, 2),
+                (1, 1),
+                (-33, 0),
+                (0, 33),
+                (5, -31),
+            ] {
+                let mut out = Array3::from_elem((CHANNELS, SIDE, SIDE), f32::NAN);
+                norm.fill(&bytes, flip, shift, out.view_mut());
+                for ((c, r, q), &v) in out.indexed_iter() {
+                    let (sr, mut sq) = (r as i32 - shift.0, q as i32 - shift.1);
+                    if flip {
+                        sq = side - 1 - sq;
+                    }
+                    let want = if (0..side).contains(&sr) && (0..side).contains(&sq) {
+                        let p = bytes[c * SIDE * SIDE + (sr * side + sq) as usize];
+                        f32::from(p) * (1.0 / (255.0 * norm.std[c])) - norm.mean[c] / norm.std[c]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(
+                        v.to_bits(),
+                        want.to_bits(),
+                        "{flip} {shift:?} at {c},{r},{q}"
+                    );
+                }
+            }
+        }
     }
 }

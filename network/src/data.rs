@@ -70,7 +70,7 @@ impl Dataset {
 
     /// Parses whole records; `name` names the source in errors.
     pub fn parse(bytes: &[u8], name: &str) -> Result<Self> {
-        if bytes.is_empty() || bytes.len() % RECORD_BYTES != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_BYTES) {
             return Err(Error::Data(format!(
                 "{name}: {} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR-10 records",
                 bytes.len()

@@ -378,17 +378,32 @@ impl Trainer {
         let per = b.div_ceil(self.workers.len());
         let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
         let results = &mut self.step_results;
-        self.pool.install(|| {
-            self.workers
-                .par_iter_mut()
-                .zip(results.par_iter_mut())
-                .zip(indices.par_chunks(per))
-                .enumerate()
-                .for_each(|(k, ((ws, result), idx))| {
-                    *result = Self::worker_step(net, plan, norm, ws, data, idx, augments, k * per);
-                })
-        });
         let used = b.div_ceil(per);
+        if used == 1 {
+            // One share (batch 1): run it here, since waking the pool costs more than it saves.
+            results[0] = Self::worker_step(
+                net,
+                plan,
+                norm,
+                &mut self.workers[0],
+                data,
+                indices,
+                augments,
+                0,
+            );
+        } else {
+            self.pool.install(|| {
+                self.workers
+                    .par_iter_mut()
+                    .zip(results.par_iter_mut())
+                    .zip(indices.par_chunks(per))
+                    .enumerate()
+                    .for_each(|(k, ((ws, result), idx))| {
+                        *result =
+                            Self::worker_step(net, plan, norm, ws, data, idx, augments, k * per);
+                    })
+            });
+        }
         let mut total = (0.0, 0);
         for r in &mut self.step_results[..used] {
             let (loss, right) = std::mem::replace(r, Ok((0.0, 0)))?;
@@ -530,19 +545,26 @@ impl Trainer {
                 .enumerate()
                 .map(|(k, p)| (start + k * per, p))
                 .collect();
+            let run = |ws: &mut Workspace, (first, mut p): (usize, ndarray::ArrayViewMut2<f32>)| {
+                let m = p.nrows();
+                fill(first..first + m, ws.input_mut(m));
+                ws.labels_mut(m).fill(0);
+                ws.forward(net, plan, m)?;
+                ws.loss(plan, m)?;
+                p.assign(&ws.probs(m));
+                Ok(())
+            };
+            if shares.len() == 1 {
+                // One share: run it here, as in Trainer::step.
+                let share = shares.into_iter().next().expect("one share");
+                run(&mut self.workers[0], share)?;
+                continue;
+            }
             let done: Vec<Result<()>> = self.pool.install(|| {
                 self.workers
                     .par_iter_mut()
                     .zip(shares)
-                    .map(|(ws, (first, mut p))| {
-                        let m = p.nrows();
-                        fill(first..first + m, ws.input_mut(m));
-                        ws.labels_mut(m).fill(0);
-                        ws.forward(net, plan, m)?;
-                        ws.loss(plan, m)?;
-                        p.assign(&ws.probs(m));
-                        Ok(())
-                    })
+                    .map(|(ws, share)| run(ws, share))
                     .collect()
             });
             done.into_iter().collect::<Result<()>>()?;
