@@ -761,7 +761,8 @@ mod tests {
     }
 
     /// The portable lanes (what a build without AVX-512 runs) against the naive loops, on
-    /// shapes with tails in every blocked axis, a non-square window and strides 1–3.
+    /// shapes with tails in every blocked axis, a non-square window, strides 1–3 and rows
+    /// packed two to a vector.
     #[test]
     fn portable_direct_matches_naive() {
         let cases = [
@@ -770,6 +771,8 @@ mod tests {
             (2, 3, 9, 19, 5, 3, 7, 1, 3),
             (1, 2, 11, 13, 6, 3, 5, 2, 1),
             (2, 3, 10, 11, 3, 4, 2, 3, 4),
+            // Rows of 4 columns, two to a vector of 8 portable lanes; 7 rows, one left over.
+            (2, 3, 7, 4, 5, 3, 3, 1, 1),
         ];
         for (case, (b, c, h, w, d, kh, kw, stride, pad)) in cases.into_iter().enumerate() {
             let p = Conv2dParams {

@@ -23,6 +23,13 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     /// `p .. p + N` must be readable f32s.
     unsafe fn load(p: *const f32) -> Self;
+    /// Loads the first `N / 2` lanes from `lo` and the last `N / 2` from `hi`.
+    ///
+    /// # Safety
+    /// `lo .. lo + N / 2` and `hi .. hi + N / 2` must be readable f32s.
+    unsafe fn load_halves(lo: *const f32, hi: *const f32) -> Self;
+    /// The last `N / 2` lanes moved to the front (the rest unspecified).
+    fn upper(self) -> Self;
     /// Stores the first `n ≤ N` lanes at `p`.
     ///
     /// # Safety
@@ -38,7 +45,9 @@ pub(crate) use avx512::Avx512 as Native;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_reduce_add_ps,
+        __m512, _mm256_castps_pd, _mm256_loadu_ps, _mm512_castpd_ps, _mm512_castpd256_pd512,
+        _mm512_castps_pd, _mm512_castps256_ps512, _mm512_extractf64x4_pd, _mm512_fmadd_ps,
+        _mm512_insertf64x4, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_reduce_add_ps,
         _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
@@ -79,6 +88,30 @@ mod avx512 {
         unsafe fn load(p: *const f32) -> Self {
             // SAFETY: the caller guarantees 16 readable f32s at p; loadu needs no alignment.
             Self(unsafe { _mm512_loadu_ps(p) })
+        }
+
+        #[inline(always)]
+        unsafe fn load_halves(lo: *const f32, hi: *const f32) -> Self {
+            // SAFETY: the caller guarantees 8 readable f32s at lo and at hi; the casts and
+            // the 256-bit insert (AVX-512F, as f64 lanes) only move bits.
+            unsafe {
+                let lo = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
+                let hi = _mm256_castps_pd(_mm256_loadu_ps(hi));
+                Self(_mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castps_pd(lo),
+                    hi,
+                )))
+            }
+        }
+
+        #[inline(always)]
+        fn upper(self) -> Self {
+            // SAFETY: this module is compiled only when the build enables avx512f.
+            Self(unsafe {
+                _mm512_castpd_ps(_mm512_castpd256_pd512(_mm512_extractf64x4_pd::<1>(
+                    _mm512_castps_pd(self.0),
+                )))
+            })
         }
 
         #[inline(always)]
@@ -131,6 +164,25 @@ impl Lanes for Portable {
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller guarantees 8 readable f32s at p; read_unaligned needs no alignment.
         Self(unsafe { p.cast::<[f32; 8]>().read_unaligned() })
+    }
+
+    #[inline(always)]
+    unsafe fn load_halves(lo: *const f32, hi: *const f32) -> Self {
+        // SAFETY: the caller guarantees 4 readable f32s at lo and at hi.
+        let (lo, hi) = unsafe {
+            (
+                lo.cast::<[f32; 4]>().read_unaligned(),
+                hi.cast::<[f32; 4]>().read_unaligned(),
+            )
+        };
+        Self(std::array::from_fn(
+            |l| if l < 4 { lo[l] } else { hi[l - 4] },
+        ))
+    }
+
+    #[inline(always)]
+    fn upper(self) -> Self {
+        Self(std::array::from_fn(|l| self.0[(l + 4) % 8]))
     }
 
     #[inline(always)]

@@ -1,4 +1,5 @@
-//! Every layer of a small convolutional network, forward and backward, in four techniques.
+//! Every layer of a small convolutional network, forward and backward, in the seed's four
+//! techniques and a fifth, direct convolution.
 //!
 //! The layers are those of the seed network (convolution, max pooling, fully connected, leaky
 //! ReLU and sigmoid, softmax with cross-entropy). Each pass of each layer exists once per

@@ -182,7 +182,7 @@ struct TrainFlags {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Kernel technique: naive, per-output, axis-reduce, im2col, or auto (the fastest per layer
+    /// Kernel technique: naive, per-output, axis-reduce, im2col, direct, or auto (the fastest per layer
     /// and pass, measured at start-up).
     #[arg(long, default_value = "auto")]
     technique: String,
