@@ -273,12 +273,13 @@ pub fn max_pool2d_forward_im2col(
             for (t, row) in channel.chunks_exact(hw2).enumerate().skip(1) {
                 keep_first_max_row(max_buf, tap_buf, row, tap_offset(&g, t / g.kw, t % g.kw));
             }
-            let maxes = ArrayView2::from_shape((g.h2, g.w2), &*max_buf).expect("sized h2·w2");
-            let winners = ArrayView2::from_shape((g.h2, g.w2), &*tap_buf).expect("sized h2·w2");
-            y.slice_mut(s![b, c, .., ..]).assign(&maxes);
-            Zip::indexed(argmax.slice_mut(s![b, c, .., ..]))
-                .and(winners)
-                .for_each(|(i, j), a, &t| *a = tap_index(&g, i, j, t));
+            store_plane(
+                &g,
+                max_buf,
+                tap_buf,
+                y.slice_mut(s![b, c, .., ..]),
+                argmax.slice_mut(s![b, c, .., ..]),
+            );
         }
     }
     Ok(())
@@ -308,29 +309,46 @@ pub fn max_pool2d_forward_direct(
             (s, _) => running_max(&g, s, plane, max_buf, tap_buf, val_buf),
         }
         let (b, c) = (n / g.c, n % g.c);
-        let mut y_plane = y.slice_mut(s![b, c, .., ..]);
-        let mut arg_plane = argmax.slice_mut(s![b, c, .., ..]);
-        let (Some(ys), Some(args)) = (y_plane.as_slice_mut(), arg_plane.as_slice_mut()) else {
-            Zip::from(y_plane)
-                .and(&ArrayView2::from_shape((g.h2, g.w2), &*max_buf).expect("sized h2·w2"))
-                .for_each(|y, &m| *y = m);
-            Zip::indexed(arg_plane)
-                .and(&ArrayView2::from_shape((g.h2, g.w2), &*tap_buf).expect("sized h2·w2"))
-                .for_each(|(i, j), a, &t| *a = tap_index(&g, i, j, t));
-            continue;
-        };
-        ys.copy_from_slice(max_buf);
-        for (i, (args, taps)) in args
-            .chunks_exact_mut(g.w2)
-            .zip(tap_buf.chunks_exact(g.w2))
-            .enumerate()
-        {
-            for (j, (a, &t)) in args.iter_mut().zip(taps).enumerate() {
-                *a = tap_index(&g, i, j, t);
-            }
-        }
+        store_plane(
+            &g,
+            max_buf,
+            tap_buf,
+            y.slice_mut(s![b, c, .., ..]),
+            argmax.slice_mut(s![b, c, .., ..]),
+        );
     }
     Ok(())
+}
+
+/// Writes one plane's running maxima `[h2·w2]` into y `[h2, w2]` and their winning taps'
+/// offsets ([`tap_offset`]) as plane indices into argmax `[h2, w2]`: with slices when both are
+/// in standard layout, else element by element.
+fn store_plane(
+    g: &Geometry,
+    maxes: &[f32],
+    taps: &[f32],
+    mut y: ArrayViewMut2<f32>,
+    mut argmax: ArrayViewMut2<u32>,
+) {
+    let (Some(ys), Some(args)) = (y.as_slice_mut(), argmax.as_slice_mut()) else {
+        Zip::from(y)
+            .and(&ArrayView2::from_shape((g.h2, g.w2), maxes).expect("sized h2·w2"))
+            .for_each(|y, &m| *y = m);
+        Zip::indexed(argmax)
+            .and(&ArrayView2::from_shape((g.h2, g.w2), taps).expect("sized h2·w2"))
+            .for_each(|(i, j), a, &t| *a = tap_index(g, i, j, t));
+        return;
+    };
+    ys.copy_from_slice(maxes);
+    for (i, (args, taps)) in args
+        .chunks_exact_mut(g.w2)
+        .zip(taps.chunks_exact(g.w2))
+        .enumerate()
+    {
+        for (j, (a, &t)) in args.iter_mut().zip(taps).enumerate() {
+            *a = tap_index(g, i, j, t);
+        }
+    }
 }
 
 /// Offset of tap `(ki, kj)` in the plane from its window's first tap, as f32, the type of
