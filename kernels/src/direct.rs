@@ -177,6 +177,9 @@ impl Window {
             landing(h, spread, top, self.rows),
             landing(w, spread, left, self.cols),
         );
+        if rows.is_empty() || cols.is_empty() {
+            return; // nothing lands: all zeros
+        }
         let at = |r: usize, offset: isize| (r as isize * spread as isize + offset) as usize;
         for (plane, dst) in x.outer_iter().zip(buf.chunks_exact_mut(self.plane())) {
             for r in rows.clone() {
