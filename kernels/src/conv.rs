@@ -336,7 +336,9 @@ fn direct_forward<V: Lanes>(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let win = Window::new::<V>(g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
-    let bias = bias.to_vec();
+    // A view of the caller's bias: a copy only in the rare non-contiguous layout.
+    let bias = bias.as_standard_layout();
+    let bias = bias.as_slice().expect("standard layout is contiguous");
     let [src, packed, stage] = scratch.parts([
         win.source_len(),
         packed_len(g.d, g.c * g.kh * g.kw),
@@ -347,7 +349,7 @@ fn direct_forward<V: Lanes>(
     for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
         win.fill(x_image, 1, (pad, pad), src);
         as_matrix(y_image, stage, |out| {
-            win.planes::<V>(src, packed, Some(&bias), out);
+            win.planes::<V>(src, packed, Some(bias), out);
             Ok(())
         })?;
     }

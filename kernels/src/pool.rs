@@ -585,11 +585,9 @@ pub fn max_pool2d_backward_direct(
     let [stage] = scratch.parts([g.h * g.w]);
     for (b, c) in (0..g.b).flat_map(|b| (0..g.c).map(move |c| (b, c))) {
         let mut dx_plane = dx.slice_mut(s![b, c, .., ..]);
+        // as_slice_mut is Some exactly for a plane in standard layout.
         let standard = dx_plane.is_standard_layout();
-        let out = match dx_plane.as_slice_mut() {
-            Some(out) if standard => out,
-            _ => &mut *stage,
-        };
+        let out = dx_plane.as_slice_mut().unwrap_or(&mut *stage);
         out.fill(0.0);
         Zip::from(dy.slice(s![b, c, .., ..]))
             .and(argmax.slice(s![b, c, .., ..]))
