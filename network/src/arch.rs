@@ -2,8 +2,11 @@
 //! `FullyConnected`, `ReLU`, `Sigmoid`, `Softmax`, with optional per-layer rates. The default is
 //! the seed's CIFAR-10 network; `--arch FILE` reads the same list as JSON.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
+use crate::config::check_rates;
 use crate::error::{Error, Result};
 
 /// Optional per-layer overrides of the learning rate, momentum and weight decay, as the
@@ -116,6 +119,92 @@ pub fn seed_network() -> Vec<LayerSpec> {
 /// Reads a layer list from JSON text; `name` names the source in errors.
 pub fn parse(text: &str, name: &str) -> Result<Vec<LayerSpec>> {
     serde_json::from_str(text).map_err(|e| Error::Arch(format!("{name}: {e}")))
+}
+
+/// Reads an architecture file (at most 1 MiB: a layer list is a few hundred bytes).
+pub fn read(path: &Path) -> Result<Vec<LayerSpec>> {
+    let bytes = crate::data::read_checked(path, 1 << 20).map_err(|e| Error::Arch(e.to_string()))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Arch(format!("{} is not UTF-8 text", path.display())))?;
+    parse(text, &path.display().to_string())
+}
+
+/// Largest window side, stride or padding a layer may have.
+pub const MAX_SIDE: usize = 4096;
+/// Most filters or outputs a layer may have.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// Most elements one example may have at any point of the network (2²⁸ floats: 1 GiB).
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
+/// Checks the numbers of every layer before anything is allocated: sizes within bounds, the
+/// per-layer rates as the global flags are checked, and no example larger than
+/// [`MAX_ELEMENTS`] anywhere. The memory budget then judges the whole.
+pub fn check_numbers(spec: &[LayerSpec]) -> Result<()> {
+    for (index, layer) in spec.iter().enumerate() {
+        let bound = |what: &str, v: usize, max: usize| -> Result<()> {
+            if v > max {
+                return Err(Error::Arch(format!(
+                    "layer {index}: {what} {v} is more than the {max} allowed"
+                )));
+            }
+            Ok(())
+        };
+        match *layer {
+            LayerSpec::Input {
+                channels,
+                height,
+                width,
+            } => {
+                let volume = channels
+                    .checked_mul(height)
+                    .and_then(|v| v.checked_mul(width));
+                if volume.is_none_or(|v| v > MAX_ELEMENTS) {
+                    return Err(Error::Arch(format!(
+                        "layer {index} (input): {channels}×{height}×{width} is more than {MAX_ELEMENTS} elements"
+                    )));
+                }
+            }
+            LayerSpec::Conv {
+                filters,
+                size,
+                stride,
+                pad,
+                rates,
+            } => {
+                bound("filters", filters, MAX_WIDTH)?;
+                bound("size", size, MAX_SIDE)?;
+                bound("stride", stride, MAX_SIDE)?;
+                bound("pad", pad.unsigned_abs() as usize, MAX_SIDE)?;
+                rates.check(index, "conv")?;
+            }
+            LayerSpec::Pool { size, stride } => {
+                bound("size", size, MAX_SIDE)?;
+                bound("stride", stride, MAX_SIDE)?;
+            }
+            LayerSpec::Fc { outputs, rates } => {
+                bound("outputs", outputs, MAX_WIDTH)?;
+                rates.check(index, "fc")?;
+            }
+            LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Softmax => {}
+        }
+    }
+    Ok(())
+}
+
+impl Rates {
+    /// Checks the rates that are given, as the global flags are checked.
+    fn check(&self, index: usize, layer: &str) -> Result<()> {
+        let name = |field: &str| format!("layer {index} ({layer}): {field}");
+        check_rates(
+            &name("lr"),
+            &name("momentum"),
+            &name("decay"),
+            self.lr.unwrap_or(1.0),
+            self.momentum.unwrap_or(0.0),
+            self.decay.unwrap_or(0.0),
+        )
+        .map_err(|e| Error::Arch(e.to_string()))
+    }
 }
 
 /// What a layer spec turns into once shapes are known: the padding resolved.

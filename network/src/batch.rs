@@ -43,6 +43,20 @@ impl Normalizer {
         }
     }
 
+    /// Checks that every mean is finite and every standard deviation finite and positive;
+    /// `what` names the source in the error.
+    pub fn check(&self, what: &str) -> crate::Result<()> {
+        let fine = self.mean.iter().all(|m| m.is_finite())
+            && self.std.iter().all(|s| s.is_finite() && *s > 0.0);
+        if !fine {
+            return Err(crate::Error::Checkpoint(format!(
+                "{what}: the input normalisation (mean {:?}, std {:?}) needs finite means and positive finite deviations",
+                self.mean, self.std
+            )));
+        }
+        Ok(())
+    }
+
     /// Writes image `bytes` into `out` `[c, h, w]`, normalised, mirrored left–right if `flip`,
     /// moved by `shift` (rows, columns) with zeros (the mean) where it moved in from outside.
     pub fn fill(&self, bytes: &[u8], flip: bool, shift: (i32, i32), mut out: ArrayViewMut3<f32>) {

@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::seed_network;
 use crate::batch::{Normalizer, fill_batch};
+use crate::config::TrainConfig;
 use crate::data::{Cifar10, Dataset};
 use crate::error::{Error, Result};
 use crate::model::{Init, Layer, Network, Workspace};
 use crate::optim::Schedule;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::Trainer;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -174,7 +175,9 @@ pub fn bench_trainer(
         schedule: Schedule::Constant,
         seed: 1,
         threads,
-        technique: technique.into(),
+        technique: technique
+            .parse()
+            .map_err(|e| Error::Usage(format!("--technique: {e}")))?,
         augment: false,
         init: Init::He,
     };
@@ -256,7 +259,9 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
                 }
             })?;
             let infer = time_runs(batch, config.runs, config.seconds, &mut |k| {
-                trainer.probabilities(&data, &batches[k % batches.len()])?;
+                trainer
+                    .infer()
+                    .augmented_probabilities(&data, &batches[k % batches.len()], &[])?;
                 Ok(())
             })?;
             for (mode, runs, flops) in [
@@ -352,7 +357,7 @@ pub fn profile(
 /// Writes `report` as JSON.
 pub fn save(report: &BenchReport, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).expect("serialisable");
-    crate::checkpoint::write_atomic(path, &json)
+    crate::disk::write_atomic(path, &json)
 }
 
 /// Reads a report (ours or the PyTorch peer's).
@@ -406,12 +411,14 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores; {rustc}, built with `-C target-cpu=native`")
 }
 
-/// A finished training run's figures for the report: its directory and state.
+/// A finished training run's figures for the report: its directory, settings and history.
 pub struct RunFigures<'a> {
     /// The run directory, as named on the command line.
     pub dir: String,
-    /// Its state.
-    pub state: &'a crate::train::State,
+    /// Its hyper-parameters.
+    pub config: &'a crate::config::TrainConfig,
+    /// Its history.
+    pub history: &'a crate::history::History,
 }
 
 /// `reports/TRAINING.md`: both trainers' figures from one run of `scripts/training.sh`, the
@@ -527,7 +534,7 @@ pub fn markdown(
     match run {
         None => line("(No run given: pass `scripts/training.sh RUN_DIR`.)".into()),
         Some(run) => {
-            let epochs = &run.state.history.epochs;
+            let epochs = &run.history.epochs;
             let seconds: Vec<f64> = epochs.iter().map(|e| e.seconds).collect();
             let mut sorted = seconds.clone();
             let median_epoch = if sorted.is_empty() {
@@ -541,7 +548,7 @@ pub fn markdown(
                 .iter()
                 .filter_map(|e| e.peak_rss_mb)
                 .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            let c = &run.state.config;
+            let c = run.config;
             line(format!(
                 "`{}`: {} epochs of 50,000 images at batch {} on {} threads (`cargo run -p \
                  network --release -- --data …`, every other flag at its default).",

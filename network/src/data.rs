@@ -2,7 +2,10 @@
 //! (1,024 red, 1,024 green, 1,024 blue, each plane row-major 32×32). Images stay bytes in
 //! memory; batches are normalised as they are drawn.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -37,6 +40,10 @@ pub const TRAIN_FILES: [&str; 5] = [
 ];
 /// The test file.
 pub const TEST_FILE: &str = "test_batch.bin";
+
+/// Most records one data file may hold: the official files hold 10,000 each; a file of more
+/// than ten times that is refused before it is read.
+pub const MAX_FILE_RECORDS: u64 = 100_000;
 
 /// The sample embedded in the binary: the first 800 training and 200 test records of the
 /// files in `../shared/data/cifar-10-batches-bin`, for tests and a run without the data set.
@@ -95,8 +102,8 @@ impl Dataset {
     }
 
     fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
+        let len = record_file_len(path)?;
+        let bytes = read_checked(path, len)?;
         Self::parse(&bytes, &path.display().to_string())
     }
 
@@ -131,16 +138,20 @@ pub struct Cifar10 {
     pub test: Dataset,
     /// Where they came from.
     pub source: Source,
+    /// Fingerprints of the files read, in the order read.
+    prints: Vec<FilePrint>,
 }
 
 impl Cifar10 {
     /// Loads the training files that exist in `dir` (at least one) and its test file.
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let mut train: Option<Dataset> = None;
+        let mut prints = Vec::new();
         for name in TRAIN_FILES {
             let path = dir.join(name);
             if path.exists() {
                 let part = Dataset::read(&path)?;
+                prints.push(FilePrint::of_dataset(name, &part));
                 match &mut train {
                     Some(t) => t.append(part),
                     None => train = Some(part),
@@ -163,21 +174,42 @@ impl Cifar10 {
             )));
         }
         let test = Dataset::read(&test_path)?;
+        prints.push(FilePrint::of_dataset(TEST_FILE, &test));
         Ok(Cifar10 {
             train,
             test,
-            source: Source::Dir(dir.to_path_buf()),
+            source: Source::Dir(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+            prints,
         })
     }
 
     /// The embedded sample.
     pub fn sample() -> Self {
+        // The sample is part of the binary: it parses, or no test would pass.
+        let train =
+            Dataset::parse(SAMPLE_TRAIN, "embedded sample").expect("the embedded sample parses");
+        let test =
+            Dataset::parse(SAMPLE_TEST, "embedded sample").expect("the embedded sample parses");
+        let prints = vec![
+            FilePrint::of_dataset("sample_train.bin", &train),
+            FilePrint::of_dataset("sample_test.bin", &test),
+        ];
         Cifar10 {
-            train: Dataset::parse(SAMPLE_TRAIN, "embedded sample")
-                .expect("the embedded sample parses"),
-            test: Dataset::parse(SAMPLE_TEST, "embedded sample")
-                .expect("the embedded sample parses"),
+            train,
+            test,
             source: Source::Sample,
+            prints,
+        }
+    }
+
+    /// Where the data came from, with a cheap fingerprint of every file (see [`DataSource`]).
+    pub fn describe(&self) -> DataSource {
+        DataSource {
+            dir: match &self.source {
+                Source::Sample => None,
+                Source::Dir(dir) => Some(dir.clone()),
+            },
+            files: self.prints.clone(),
         }
     }
 
@@ -195,4 +227,119 @@ impl Cifar10 {
             )))
         }
     }
+}
+
+/// The length of a CIFAR-10 file, checked by its metadata before a byte is read: a regular
+/// file of a whole number of records, at most [`MAX_FILE_RECORDS`].
+fn record_file_len(path: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
+    let len = meta.len();
+    let record = RECORD_BYTES as u64;
+    if !meta.is_file() {
+        Err(Error::Data(format!(
+            "{} is not a regular file",
+            path.display()
+        )))
+    } else if len == 0 || len % record != 0 {
+        Err(Error::Data(format!(
+            "{}: {len} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR-10 records",
+            path.display()
+        )))
+    } else if len / record > MAX_FILE_RECORDS {
+        Err(Error::Data(format!(
+            "{}: {} records is more than the {MAX_FILE_RECORDS} a data file may hold (the official files hold 10,000)",
+            path.display(),
+            len / record
+        )))
+    } else {
+        Ok(len)
+    }
+}
+
+/// The bytes of `path`, which must be a regular file of at most `max` bytes: checked by its
+/// metadata first, so that a FIFO, a device or a huge file costs nothing.
+pub fn read_checked(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let fail =
+        |e: &dyn std::fmt::Display| Error::Data(format!("cannot read {}: {e}", path.display()));
+    // Open only what is a regular file: opening a FIFO for reading waits for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| fail(&e))?;
+    if !meta.is_file() {
+        return Err(Error::Data(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > max {
+        return Err(Error::Data(format!(
+            "{} is {} bytes, more than the {max} expected",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(|e| fail(&e))?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(&e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::Data(format!(
+            "{} grew past {max} bytes while read",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// What a run was trained on: the directory (absent for the embedded sample) and a cheap
+/// fingerprint of each file, so that a resumed run finds its data again and refuses other data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    /// The directory, as an absolute path; `None` for the embedded sample.
+    pub dir: Option<PathBuf>,
+    /// Every file read.
+    pub files: Vec<FilePrint>,
+}
+
+impl DataSource {
+    /// Where it is, for messages.
+    pub fn name(&self) -> String {
+        match &self.dir {
+            Some(d) => d.display().to_string(),
+            None => "the embedded sample".into(),
+        }
+    }
+}
+
+/// One file's size and a hash of its first and last records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePrint {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// FNV-1a (64 bits, hex) of its first and last records.
+    pub ends: String,
+}
+
+impl FilePrint {
+    fn of_dataset(name: &str, data: &Dataset) -> Self {
+        let record = |i: usize| std::iter::once(&data.labels[i]).chain(data.image(i));
+        let n = data.len();
+        FilePrint {
+            name: name.into(),
+            bytes: (n * RECORD_BYTES) as u64,
+            ends: format!("{:016x}", fnv1a(record(0).chain(record(n - 1)))),
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a cheap hash to tell files apart (not a defence against forgery).
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

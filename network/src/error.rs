@@ -26,6 +26,9 @@ pub enum Error {
     /// A file could not be written.
     #[error("{0}")]
     Io(String),
+    /// A test's injected fault stopped the run after this operation of its directory.
+    #[error("stopped by an injected fault after operation {0}")]
+    Injected(u64),
 }
 
 /// The result of every fallible step.

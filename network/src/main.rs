@@ -1,4 +1,5 @@
-//! `network`: train, evaluate and test the seed's CIFAR-10 network.
+//! `network`: train, evaluate and test the seed's CIFAR-10 network. This file parses the
+//! command line and hands each command to the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,13 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
-use network::commands::{self, DataArgs, TrainArgs};
+use network::commands::{self, ModelArgs, TrainArgs, VisualizeArgs};
+use network::config::{TechniqueChoice, TrainConfig, cores, parse_bytes};
+use network::disk::Fault;
 use network::model::Init;
 use network::optim::Schedule;
-use network::train::TrainConfig;
-
-/// The default data directory, relative to the workspace root.
-const DEFAULT_DATA: &str = "data/cifar-10-batches-bin";
+use network::run::{NewRun, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -20,8 +20,10 @@ const DEFAULT_DATA: &str = "data/cifar-10-batches-bin";
     about = "Train, evaluate and test the seed's CIFAR-10 convolutional network",
     long_about = "Train, evaluate and test the seed's CIFAR-10 convolutional network.\n\n\
         With no subcommand it trains (see `network train --help`). Data: the CIFAR-10 binary files \
-        in --data (default data/cifar-10-batches-bin at the workspace root; scripts/fetch_cifar10.sh \
-        downloads them); where that default directory is absent, a small embedded sample.",
+        in --data (default: $NETWORK_DATA, else data/cifar-10-batches-bin in the current \
+        directory; scripts/fetch_cifar10.sh downloads them); where that default directory is \
+        absent, a small embedded sample. New runs go to runs/N in the current directory (or \
+        under $NETWORK_RUNS).",
     args_conflicts_with_subcommands = true,
     allow_negative_numbers = true
 )]
@@ -34,10 +36,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train the network (the default), saving a checkpoint in --out after every epoch.
+    /// Train the network (the default), saving a checkpoint in the run directory after every
+    /// epoch.
+    #[command(allow_negative_numbers = true)]
     Train(TrainFlags),
     /// Test accuracy, per-class accuracy and the confusion matrix of a trained model; draws the
     /// matrix as a picture too.
+    #[command(allow_negative_numbers = true)]
     Eval {
         #[command(flatten)]
         model: ModelFlags,
@@ -46,27 +51,29 @@ enum Command {
         confusion: Option<PathBuf>,
     },
     /// The seed's per-example table: each test image's label beside the output for every class.
+    #[command(allow_negative_numbers = true)]
     Test {
         #[command(flatten)]
         model: ModelFlags,
         /// First test image.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = whole)]
         start: usize,
         /// How many test images.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = whole)]
         count: usize,
     },
     /// Training and inference speed (examples/s) at several batch sizes and thread counts, beside
     /// the sgemm peak; with --peer, the ratios to the PyTorch peer's figures.
+    #[command(allow_negative_numbers = true)]
     Bench {
         /// Batch sizes.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 5, 32, 128])]
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 5, 32, 128], value_parser = whole)]
         batches: Vec<usize>,
         /// Thread counts.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_parser = whole)]
         threads: Vec<usize>,
         /// Timed runs per figure (the median is reported).
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = whole)]
         runs: usize,
         /// Least seconds of one timed run.
         #[arg(long, default_value_t = 1.0)]
@@ -78,7 +85,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Instead of the whole-trainer figures: each layer's time in one worker at this batch.
-        #[arg(long, value_name = "BATCH")]
+        #[arg(long, value_name = "BATCH", value_parser = whole)]
         profile: Option<usize>,
         /// The PyTorch peer's figures (scripts/torch_peer.py --json): print the ratios.
         #[arg(long, value_name = "FILE")]
@@ -100,11 +107,12 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// What the network looks at: for each image, its occlusion map and its responsibility map.
+    #[command(allow_negative_numbers = true)]
     Visualize {
         #[command(flatten)]
         model: ModelFlags,
         /// Test-set images, by index.
-        #[arg(long = "index", value_name = "N", num_args = 1..)]
+        #[arg(long = "index", value_name = "N", num_args = 1.., value_parser = whole)]
         indices: Vec<usize>,
         /// Your own 32×32 images (PNG).
         #[arg(long = "image", value_name = "FILE.png", num_args = 1..)]
@@ -113,10 +121,10 @@ enum Command {
         #[arg(long)]
         class: Option<String>,
         /// Side of the occluding square, in pixels.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = whole)]
         patch: usize,
         /// Step between positions of the occluding square, in pixels.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = whole)]
         stride: usize,
         /// Directory of the pictures (default: maps/ beside the model).
         #[arg(long, value_name = "DIR")]
@@ -124,87 +132,129 @@ enum Command {
     },
 }
 
-#[derive(Args)]
-struct DataFlag {
-    /// Directory of the CIFAR-10 binary files (data_batch_1.bin … data_batch_5.bin, test_batch.bin).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
-}
-
-impl DataFlag {
-    fn resolve(&self) -> DataArgs {
-        match &self.data {
-            Some(dir) => DataArgs {
-                dir: dir.clone(),
-                is_default: false,
-            },
-            None => DataArgs {
-                dir: workspace_root().join(DEFAULT_DATA),
-                is_default: true,
-            },
-        }
+/// A whole number on the command line: negative values parse, so that the message says what
+/// range is allowed rather than that `-1` is an unknown flag.
+fn whole(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<i128>() {
+        Ok(v) if v < 0 => Err(format!("must be zero or more, not {v}")),
+        Ok(v) => usize::try_from(v).map_err(|_| format!("{v} is too large")),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
     }
 }
 
-fn workspace_root() -> PathBuf {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().unwrap_or(crate_dir).to_path_buf()
+/// As [`whole`], for a 64-bit count.
+fn whole64(text: &str) -> Result<u64, String> {
+    whole(text).map(|v| v as u64)
 }
 
+/// The hyper-parameter flags are options so that a resumed run can tell which were given: it
+/// refuses them rather than ignore them. Their defaults are `TrainConfig::default()`'s.
 #[derive(Args)]
 struct TrainFlags {
-    #[command(flatten)]
-    data: DataFlag,
+    /// Directory of the CIFAR-10 binary files (data_batch_1.bin … data_batch_5.bin,
+    /// test_batch.bin). A resumed run uses the data it recorded; --data must then hold the
+    /// same files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     /// Architecture: a JSON layer list (the seed network if absent).
     #[arg(long, value_name = "FILE")]
     arch: Option<PathBuf>,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 50)]
-    epochs: usize,
-    /// Examples per optimiser step.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Learning rate α.
-    #[arg(long, default_value_t = 0.02)]
-    lr: f32,
-    /// Momentum η.
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f32,
-    /// Weight decay ε (on weights, not biases).
-    #[arg(long, default_value_t = 5e-4)]
-    weight_decay: f32,
-    /// Learning-rate schedule.
-    #[arg(long, value_enum, default_value_t = Schedule::Cosine)]
-    schedule: Schedule,
-    /// Seed of every random draw: initialisation, order, augmentation.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Worker threads (default: all cores).
+    /// Passes over the training set [default: 50].
+    #[arg(long, value_parser = whole)]
+    epochs: Option<usize>,
+    /// Examples per optimiser step [default: 32].
+    #[arg(long, value_parser = whole)]
+    batch_size: Option<usize>,
+    /// Learning rate α [default: 0.02].
     #[arg(long)]
+    lr: Option<f32>,
+    /// Momentum η [default: 0.9].
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Weight decay ε, on weights, not biases [default: 0.0005].
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Learning-rate schedule [default: cosine].
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
+    /// Seed of every random draw: initialisation, order, augmentation [default: 1].
+    #[arg(long, value_parser = whole64)]
+    seed: Option<u64>,
+    /// Worker threads [default: every core].
+    #[arg(long, value_parser = whole)]
     threads: Option<usize>,
-    /// Kernel technique: naive, per-output, axis-reduce, im2col, direct, or auto (the fastest per layer
-    /// and pass, measured at start-up).
-    #[arg(long, default_value = "auto")]
-    technique: String,
+    /// Kernel technique: naive, per-output, axis-reduce, im2col, direct, or auto (the fastest
+    /// per layer and pass, measured at start-up) [default: auto].
+    #[arg(long)]
+    technique: Option<TechniqueChoice>,
     /// Train without random flips and shifts.
     #[arg(long)]
     no_augment: bool,
-    /// Weight initialisation.
-    #[arg(long, value_enum, default_value_t = Init::He)]
-    init_scheme: Init,
-    /// Run directory for checkpoints and history (default: runs/1, runs/2, … the first that
-    /// does not exist, at the workspace root). A fresh run never writes into an existing run.
+    /// Weight initialisation [default: he].
+    #[arg(long, value_enum)]
+    init_scheme: Option<Init>,
+    /// Run directory for checkpoints and history (default: runs/1, runs/2, … the first free,
+    /// in the current directory or $NETWORK_RUNS). It must be new or empty.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Continue the run in this directory where it stopped (its own settings are used).
+    /// Continue the run in this directory from its last checkpoint, with its own settings.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
     /// Start from these weights (a safetensors file with PyTorch's state_dict names).
     #[arg(long, value_name = "FILE")]
     init: Option<PathBuf>,
     /// Stop after this many optimiser steps in all (a checkpoint is saved).
-    #[arg(long)]
+    #[arg(long, value_parser = whole64)]
     max_steps: Option<u64>,
+    /// Refuse a run that would need more memory than this (e.g. 4G, 512M) [default: half the
+    /// machine's memory].
+    #[arg(long, value_parser = parse_bytes)]
+    memory_budget: Option<u64>,
+    /// Print the summary as one JSON document on stdout (epoch lines go to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+impl TrainFlags {
+    /// The settings a resumed run would silently ignore, as flag names.
+    fn settings_given(&self) -> Vec<&'static str> {
+        [
+            ("--arch", self.arch.is_some()),
+            ("--epochs", self.epochs.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--momentum", self.momentum.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
+            ("--schedule", self.schedule.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--threads", self.threads.is_some()),
+            ("--technique", self.technique.is_some()),
+            ("--no-augment", self.no_augment),
+            ("--init-scheme", self.init_scheme.is_some()),
+            ("--out", self.out.is_some()),
+            ("--init", self.init.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
+    fn config(&self) -> TrainConfig {
+        let d = TrainConfig::default();
+        TrainConfig {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
+            momentum: self.momentum.unwrap_or(d.momentum),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            schedule: self.schedule.unwrap_or(d.schedule),
+            seed: self.seed.unwrap_or(d.seed),
+            threads: self.threads.unwrap_or_else(cores),
+            technique: self.technique.unwrap_or(d.technique),
+            augment: !self.no_augment,
+            init: self.init_scheme.unwrap_or(d.init),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -215,35 +265,42 @@ struct ModelFlags {
     /// Architecture of a bare safetensors file.
     #[arg(long, value_name = "FILE")]
     arch: Option<PathBuf>,
-    #[command(flatten)]
-    data: DataFlag,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Directory of the CIFAR-10 binary files (default: the data a run directory recorded, else
+    /// as for training).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Worker threads [default: every core].
+    #[arg(long, value_parser = whole)]
     threads: Option<usize>,
-    /// Print the figures as JSON.
+    /// Print the figures as one JSON document on stdout.
     #[arg(long)]
     json: bool,
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+impl ModelFlags {
+    fn args(self) -> ModelArgs {
+        ModelArgs {
+            model: self.model,
+            arch: self.arch,
+            data: self.data,
+            threads: self.threads,
+            json: self.json,
+        }
+    }
 }
 
-fn run(cli: Cli) -> network::Result<()> {
+fn run(cli: Cli) -> network::Result<u8> {
     match cli.command {
         None => train(cli.train),
         Some(Command::Train(flags)) => train(flags),
-        Some(Command::Eval {
-            model: m,
-            confusion,
-        }) => commands::eval(
-            &m.model,
-            m.arch.as_deref(),
-            &m.data.resolve(),
-            m.threads.unwrap_or_else(cores),
-            m.json,
-            confusion.as_deref(),
-        ),
+        Some(Command::Eval { model, confusion }) => {
+            commands::eval(&model.args(), confusion.as_deref()).map(|()| 0)
+        }
+        Some(Command::Test {
+            model,
+            start,
+            count,
+        }) => commands::test(&model.args(), start, count).map(|()| 0),
         Some(Command::Bench {
             batches,
             threads,
@@ -270,92 +327,103 @@ fn run(cli: Cli) -> network::Result<()> {
                 run: run.as_deref(),
             },
             profile,
-        ),
-        Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(drop),
+        )
+        .map(|()| 0),
+        Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(|_| 0),
         Some(Command::Visualize {
-            model: m,
+            model,
             indices,
             images,
             class,
             patch,
             stride,
             out,
-        }) => commands::visualize(&commands::VisualizeArgs {
-            model: m.model,
-            arch: m.arch,
-            data: m.data.resolve(),
+        }) => commands::visualize(&VisualizeArgs {
+            model: model.model,
+            arch: model.arch,
+            data: model.data,
             indices,
             images,
             class,
             patch,
             stride,
             out,
-            threads: m.threads.unwrap_or_else(cores),
+            threads: model.threads,
         })
-        .map(drop),
-        Some(Command::Test {
-            model: m,
-            start,
-            count,
-        }) => commands::test(
-            &m.model,
-            m.arch.as_deref(),
-            &m.data.resolve(),
-            m.threads.unwrap_or_else(cores),
-            start,
-            count,
-            m.json,
-        ),
+        .map(|_| 0),
     }
 }
 
-fn train(f: TrainFlags) -> network::Result<()> {
+fn train(f: TrainFlags) -> network::Result<u8> {
+    if let (Some(dir), [first, ..]) = (&f.resume, &f.settings_given()[..]) {
+        return Err(network::Error::Usage(format!(
+            "{first} cannot be given with --resume: the run in {} keeps the settings it was created with",
+            dir.display()
+        )));
+    }
+    let config = f.config();
+    if config.threads > cores() {
+        eprintln!(
+            "note: --threads {} is more than the {} cores of this machine: the threads will share them",
+            config.threads,
+            cores()
+        );
+    }
+    let arch = match &f.arch {
+        Some(path) => network::arch::read(path)?,
+        None => network::arch::seed_network(),
+    };
+    let options = RunOptions {
+        fault: Fault::from_env()?,
+        memory_budget: f
+            .memory_budget
+            .unwrap_or_else(network::budget::default_budget),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // Ctrl-C: finish the current step, save, say how to resume; a second Ctrl-C quits at once.
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+            std::process::exit(i32::from(commands::EXIT_INTERRUPTED));
         }
         eprintln!("\nstopping after this step…");
     });
-    let config = TrainConfig {
-        epochs: f.epochs,
-        batch_size: f.batch_size,
-        lr: f.lr,
-        momentum: f.momentum,
-        weight_decay: f.weight_decay,
-        schedule: f.schedule,
-        seed: f.seed,
-        threads: f.threads.unwrap_or_else(cores),
-        technique: f.technique,
-        augment: !f.no_augment,
-        init: f.init_scheme,
-    };
     let args = TrainArgs {
-        data: f.data.resolve(),
-        config,
-        arch: f.arch,
-        out: f.out.unwrap_or_else(next_run_dir),
+        data: f.data,
+        new: NewRun {
+            arch,
+            config,
+            init_from: f.init,
+        },
+        out: f.out,
         resume: f.resume,
-        init_from: f.init,
         max_steps: f.max_steps,
+        options,
+        json: f.json,
     };
-    commands::train(args, stop).map(drop)
-}
-
-/// `runs/N` at the workspace root, for the first N from 1 that does not exist.
-fn next_run_dir() -> PathBuf {
-    let runs = workspace_root().join("runs");
-    (1..)
-        .map(|n| runs.join(n.to_string()))
-        .find(|p| !p.exists())
-        .expect("some number is free")
+    commands::train(args, stop)
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout as clap writes them; a bad command line is one line.
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: bad arguments");
+            eprintln!("{}", first.trim_end());
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -117,6 +117,26 @@ pub struct Network {
 impl Network {
     /// Checks the layer list and initialises its parameters.
     pub fn new(spec: &[LayerSpec], init: Init, rng: &mut StdRng) -> Result<Self> {
+        let (shapes, planned) = Self::check(spec)?;
+        let layers = planned
+            .into_iter()
+            .zip(&shapes)
+            .map(|((layer, weights), input)| {
+                layer.initialised(weights.as_deref(), init, input, rng)
+            })
+            .collect();
+        Ok(Network {
+            spec: spec.to_vec(),
+            layers,
+            shapes,
+        })
+    }
+
+    /// Checks the layer list without allocating any parameter: the shape entering every layer
+    /// and after the last, and the layers with empty parameters.
+    #[allow(clippy::type_complexity)]
+    fn check(spec: &[LayerSpec]) -> Result<(Vec<Vec<usize>>, Vec<(Layer, Option<Vec<usize>>)>)> {
+        crate::arch::check_numbers(spec)?;
         let Some(LayerSpec::Input {
             channels,
             height,
@@ -137,73 +157,31 @@ impl Network {
         }
         let mut shapes = vec![vec![channels, height, width]];
         let mut layers = Vec::new();
+        let mut params = 0usize;
         for (index, &layer) in spec.iter().enumerate().skip(1).take(spec.len() - 2) {
-            let shape = shapes.last().expect("starts with the input").clone();
-            let fail =
-                |name: &str, e: KernelError| Error::Arch(format!("layer {index} ({name}): {e}"));
-            let (layer, out) = match layer {
-                LayerSpec::Input { .. } => {
-                    return Err(Error::Arch(format!(
-                        "layer {index}: only the first layer may be an input"
-                    )));
-                }
-                LayerSpec::Softmax => {
-                    return Err(Error::Arch(format!(
-                        "layer {index}: softmax must be the last layer"
-                    )));
-                }
-                LayerSpec::Conv {
-                    filters,
-                    size,
-                    stride,
-                    pad,
-                    rates,
-                } => {
-                    let [c, h, w] = spatial(index, "conv", &shape)?;
-                    if filters == 0 {
-                        return Err(Error::Arch(format!("layer {index} (conv): zero filters")));
-                    }
-                    let params = Conv2dParams {
-                        stride,
-                        padding: resolved_pad(index, size, stride, pad)?,
-                    };
-                    let out = params
-                        .output_shape(&[1, c, h, w], &[filters, c, size, size])
-                        .map_err(|e| fail("conv", e))?;
-                    let (wt, b) = init_conv(init, [filters, c, size], c * h * w, rng);
-                    (
-                        Layer::Conv {
-                            params,
-                            w: wt,
-                            b,
-                            rates,
-                        },
-                        out[1..].to_vec(),
-                    )
-                }
-                LayerSpec::Pool { size, stride } => {
-                    let [c, h, w] = spatial(index, "pool", &shape)?;
-                    let params = Pool2dParams { size, stride };
-                    let out = params
-                        .output_shape(&[1, c, h, w])
-                        .map_err(|e| fail("pool", e))?;
-                    (Layer::Pool { params }, out[1..].to_vec())
-                }
-                LayerSpec::Fc { outputs, rates } => {
-                    if outputs == 0 {
-                        return Err(Error::Arch(format!("layer {index} (fc): zero outputs")));
-                    }
-                    let inputs = shape.iter().product();
-                    let (w, b) = init_fc(init, outputs, inputs, rng);
-                    (Layer::Fc { w, b, rates }, vec![outputs])
-                }
-                LayerSpec::Relu => (Layer::Relu, shape),
-                LayerSpec::Sigmoid => (Layer::Sigmoid, shape),
-            };
-            layers.push(layer);
+            let input = shapes.last().expect("starts with the input");
+            let (planned, out) = Layer::planned(index, layer, input)?;
+            let weights = planned.weight_shape(layer, input);
+            let count = weights.as_ref().map_or(0, |w| {
+                let n = w.iter().fold(1usize, |v, &d| v.saturating_mul(d));
+                n.saturating_add(w[0])
+            });
+            params = params.saturating_add(count);
+            let layer = planned;
+            let volume = out.iter().try_fold(1usize, |v, &d| v.checked_mul(d));
+            if volume.is_none_or(|v| v > crate::arch::MAX_ELEMENTS)
+                || params > crate::arch::MAX_ELEMENTS
+            {
+                return Err(Error::Arch(format!(
+                    "layer {index} ({}): {out:?} per example, or {params} parameters so far, is more than the {} elements allowed",
+                    layer.name(),
+                    crate::arch::MAX_ELEMENTS
+                )));
+            }
+            layers.push((layer, weights));
             shapes.push(out);
         }
-        if !layers.iter().any(|l| l.params().is_some()) {
+        if !layers.iter().any(|(_, w)| w.is_some()) {
             return Err(Error::Arch(
                 "the network has no layer with weights (conv or fc)".into(),
             ));
@@ -214,11 +192,24 @@ impl Network {
                 shapes.last().expect("nonempty")
             )));
         }
-        Ok(Network {
-            spec: spec.to_vec(),
-            layers,
-            shapes,
-        })
+        Ok((shapes, layers))
+    }
+
+    /// The shape entering every layer of a layer list and after the last (the logits), checked
+    /// as [`Network::new`] checks it, without allocating any parameter.
+    pub fn shapes(spec: &[LayerSpec]) -> Result<Vec<Vec<usize>>> {
+        Self::check(spec).map(|(shapes, _)| shapes)
+    }
+
+    /// Replaces the weights and biases with `pairs` (one per layer, `None` for layers without
+    /// parameters, as [`crate::tensors::read_pairs`] returns them, shapes already checked).
+    pub fn set_params(&mut self, pairs: Vec<Option<ParamPair>>) {
+        for (layer, pair) in self.layers.iter_mut().zip(pairs) {
+            if let (Some((mut w, b)), Some((nw, nb))) = (layer.params_mut(), pair) {
+                w.assign(&nw);
+                b.assign(&nb);
+            }
+        }
     }
 
     /// Number of classes: the softmax's width.
@@ -229,6 +220,120 @@ impl Network {
     /// One example's input shape `[c, h, w]`.
     pub fn input_shape(&self) -> [usize; 3] {
         [self.shapes[0][0], self.shapes[0][1], self.shapes[0][2]]
+    }
+}
+
+impl Layer {
+    /// Layer `index` of a layer list with empty parameters, and its output shape for an
+    /// `input` of one example.
+    fn planned(index: usize, spec: LayerSpec, input: &[usize]) -> Result<(Layer, Vec<usize>)> {
+        let fail = |name: &str, e: KernelError| Error::Arch(format!("layer {index} ({name}): {e}"));
+        let empty = || (Array4::zeros((0, 0, 0, 0)), Array1::zeros(0));
+        Ok(match spec {
+            LayerSpec::Input { .. } => {
+                return Err(Error::Arch(format!(
+                    "layer {index}: only the first layer may be an input"
+                )));
+            }
+            LayerSpec::Softmax => {
+                return Err(Error::Arch(format!(
+                    "layer {index}: softmax must be the last layer"
+                )));
+            }
+            LayerSpec::Conv {
+                filters,
+                size,
+                stride,
+                pad,
+                rates,
+            } => {
+                let [c, h, w] = spatial(index, "conv", input)?;
+                if filters == 0 {
+                    return Err(Error::Arch(format!("layer {index} (conv): zero filters")));
+                }
+                let params = Conv2dParams {
+                    stride,
+                    padding: resolved_pad(index, size, stride, pad)?,
+                };
+                let out = params
+                    .output_shape(&[1, c, h, w], &[filters, c, size, size])
+                    .map_err(|e| fail("conv", e))?;
+                let (w, b) = empty();
+                (
+                    Layer::Conv {
+                        params,
+                        w,
+                        b,
+                        rates,
+                    },
+                    out[1..].to_vec(),
+                )
+            }
+            LayerSpec::Pool { size, stride } => {
+                let [c, h, w] = spatial(index, "pool", input)?;
+                let params = Pool2dParams { size, stride };
+                let out = params
+                    .output_shape(&[1, c, h, w])
+                    .map_err(|e| fail("pool", e))?;
+                (Layer::Pool { params }, out[1..].to_vec())
+            }
+            LayerSpec::Fc { outputs, rates } => {
+                if outputs == 0 {
+                    return Err(Error::Arch(format!("layer {index} (fc): zero outputs")));
+                }
+                let b = Array1::zeros(0);
+                (
+                    Layer::Fc {
+                        w: Array2::zeros((0, 0)),
+                        b,
+                        rates,
+                    },
+                    vec![outputs],
+                )
+            }
+            LayerSpec::Relu => (Layer::Relu, input.to_vec()),
+            LayerSpec::Sigmoid => (Layer::Sigmoid, input.to_vec()),
+        })
+    }
+
+    /// The weight shape of a planned layer (`[d, c, k, k]` or `[o, i]`; the bias is as long
+    /// as its first axis) for an `input` of one example, `None` without parameters.
+    fn weight_shape(&self, spec: LayerSpec, input: &[usize]) -> Option<Vec<usize>> {
+        match (self, spec) {
+            (Layer::Conv { .. }, LayerSpec::Conv { filters, size, .. }) => {
+                Some(vec![filters, input[0], size, size])
+            }
+            (Layer::Fc { .. }, LayerSpec::Fc { outputs, .. }) => {
+                Some(vec![outputs, input.iter().product()])
+            }
+            _ => None,
+        }
+    }
+
+    /// The planned layer with its parameters drawn by `init`.
+    fn initialised(
+        self,
+        shape: Option<&[usize]>,
+        init: Init,
+        input: &[usize],
+        rng: &mut StdRng,
+    ) -> Layer {
+        match (self, shape) {
+            (Layer::Conv { params, rates, .. }, Some(&[d, c, k, _])) => {
+                let (w, b) = init_conv(init, [d, c, k], input.iter().product(), rng);
+                Layer::Conv {
+                    params,
+                    w,
+                    b,
+                    rates,
+                }
+            }
+            (Layer::Fc { rates, .. }, Some(&[o, i])) => {
+                let (w, b) = init_fc(init, o, i, rng);
+                Layer::Fc { w, b, rates }
+            }
+            (layer, _) => layer,
+        }
     }
 }
 

@@ -65,6 +65,16 @@ impl Sgd {
         }
     }
 
+    /// Replaces the momentum terms with `pairs` (one per layer, `None` for layers without
+    /// parameters, shapes already checked).
+    pub fn set_velocity(&mut self, pairs: Vec<Option<ParamPair>>) {
+        for (v, pair) in self.velocity.iter_mut().zip(pairs) {
+            if let Some(pair) = pair {
+                *v = pair;
+            }
+        }
+    }
+
     /// One update from mean gradients `grads` (per layer, as the workspace's), the learning
     /// rate scaled by the schedule's `factor`.
     pub fn step(&mut self, net: &mut Network, grads: &[ParamPair], factor: f32) {

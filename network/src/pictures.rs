@@ -11,9 +11,20 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::checkpoint::write_atomic;
+use crate::config::TrainConfig;
+use crate::disk::write_atomic;
 use crate::error::{Error, Result};
-use crate::train::{Evaluation, State};
+use crate::history::History;
+use crate::infer::Evaluation;
+
+/// What the training curves of one run are drawn from.
+#[derive(Clone, Copy, Debug)]
+pub struct RunCurves<'a> {
+    /// The run's hyper-parameters.
+    pub config: &'a TrainConfig,
+    /// Its history.
+    pub history: &'a History,
+}
 
 /// The bundled DejaVu Sans: pictures draw text with it, so no system font is needed.
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -119,8 +130,7 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// One run's hyper-parameters, in a line.
-pub fn describe(state: &State) -> String {
-    let c = &state.config;
+pub fn describe(c: &TrainConfig) -> String {
     format!(
         "batch {}, lr {} {}, momentum {}, decay {}, {}, seed {}, {} epochs",
         c.batch_size,
@@ -142,8 +152,8 @@ pub fn describe(state: &State) -> String {
 
 /// Per-step losses at fractional epochs: step k of epoch e sits at `e − 1 + k / steps`, where
 /// `steps` is the length of a completed epoch (or of the epoch so far when none is complete).
-fn loss_points(state: &State) -> Vec<(f64, f64)> {
-    let history = &state.history;
+fn loss_points(run: RunCurves) -> Vec<(f64, f64)> {
+    let history = run.history;
     let count = |e: usize| history.steps.iter().filter(|s| s.epoch == e).count();
     let per_epoch = history
         .epochs
@@ -197,15 +207,15 @@ const RAW_LOSS: RGBColor = RGBColor(190, 208, 232);
 /// Training loss and test accuracy against epochs. One run: its raw per-step loss (faint), the
 /// loss smoothed, train and test accuracy per epoch, its hyper-parameters under the title;
 /// several runs: each run's smoothed loss and test accuracy in its own colour, labelled with
-/// the hyper-parameters in which the runs differ. `runs` pairs a name with a run's state.
-pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
+/// the hyper-parameters in which the runs differ. `runs` pairs a name with a run's curves.
+pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     if runs.is_empty() {
         return Err(Error::Usage("no run to plot".into()));
     }
     let single = runs.len() == 1;
-    let settings: Vec<String> = runs.iter().map(|(_, s)| describe(s)).collect();
+    let settings: Vec<String> = runs.iter().map(|(_, s)| describe(s.config)).collect();
     let shared = |piece: &str| settings.iter().all(|s| s.split(", ").any(|p| p == piece));
-    let runs: Vec<(String, &State)> = runs
+    let runs: Vec<(String, RunCurves)> = runs
         .iter()
         .zip(&settings)
         .map(|((name, state), all)| {
@@ -216,7 +226,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
             }
         })
         .collect();
-    let series: Vec<Vec<(f64, f64)>> = runs.iter().map(|(_, s)| loss_points(s)).collect();
+    let series: Vec<Vec<(f64, f64)>> = runs.iter().map(|(_, s)| loss_points(*s)).collect();
     let max_epoch = runs
         .iter()
         .zip(&series)
@@ -249,7 +259,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, &State)]) -> Result<()> {
         let (top, body) = root.split_vertically(if single { 70 } else { 50 });
         title(&top, path, &heading, 10, 24)?;
         if single {
-            title(&top, path, &describe(runs[0].1), 42, 16)?;
+            title(&top, path, &describe(runs[0].1.config), 42, 16)?;
         }
         let mut chart = ChartBuilder::on(&body)
             .margin(16)

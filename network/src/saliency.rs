@@ -4,7 +4,7 @@
 use ndarray::{Array2, Array4, ArrayView3, Axis, s};
 
 use crate::error::{Error, Result};
-use crate::train::Trainer;
+use crate::infer::Model;
 
 /// Where a `patch`-wide window starts along a `side`-long axis, every `stride`, the last flush
 /// with the far edge so that every pixel is covered.
@@ -32,7 +32,7 @@ pub fn patch_starts(side: usize, patch: usize, stride: usize) -> Result<Vec<usiz
 /// covers it. Low values mark where the evidence for `class` sits. All the patched copies go
 /// through the forward pass as batches.
 pub fn occlusion_map(
-    trainer: &mut Trainer,
+    model: &mut Model,
     input: ArrayView3<f32>,
     class: usize,
     patch: usize,
@@ -50,7 +50,7 @@ pub fn occlusion_map(
         copy.assign(&input);
         copy.slice_mut(s![.., r..r + patch, q..q + patch]).fill(0.0);
     }
-    let probs = trainer.probabilities_of(copies.view())?;
+    let probs = model.probabilities_of(copies.view())?;
     let mut sum = Array2::<f32>::zeros((h, w));
     let mut count = Array2::<f32>::zeros((h, w));
     for (k, &(r, q)) in positions.iter().enumerate() {
@@ -66,11 +66,11 @@ pub fn occlusion_map(
 /// The responsibility map `[h, w]`: the score (logit) of `class` sent back to the input by the
 /// backward kernels, its absolute value summed over channels, divided by its largest value.
 pub fn responsibility_map(
-    trainer: &mut Trainer,
+    model: &mut Model,
     input: ArrayView3<f32>,
     class: usize,
 ) -> Result<Array2<f32>> {
-    let gradient = trainer.logit_gradient(input, class)?;
+    let gradient = model.logit_gradient(input, class)?;
     let map = gradient.mapv(f32::abs).sum_axis(Axis(0));
     let largest = map.fold(0.0f32, |m, &v| m.max(v));
     Ok(if largest > 0.0 { map / largest } else { map })

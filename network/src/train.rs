@@ -1,155 +1,22 @@
-//! Training: the data-parallel step, evaluation, the choice of techniques, checkpoints and
-//! resuming.
+//! The data-parallel training step: the network, its optimiser, one workspace per thread, and
+//! the choice of technique per layer and pass.
 
-use std::path::Path;
 use std::time::Instant;
 
 use kernels::Technique;
-use ndarray::{Array2, Array3, ArrayView3, ArrayView4, ArrayViewMut4, Axis, Zip};
+use ndarray::Zip;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, fill_batch};
-use crate::checkpoint::{TensorInfo, read_pairs, serialize_pairs, write_atomic};
+use crate::config::{TechniqueChoice, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Init, Network, ParamPair, Plan, Workspace};
-use crate::optim::{Schedule, Sgd};
-
-/// Every training hyper-parameter, as saved in `state.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Passes over the training set.
-    pub epochs: usize,
-    /// Examples per optimiser step.
-    pub batch_size: usize,
-    /// Learning rate α.
-    pub lr: f32,
-    /// Momentum η.
-    pub momentum: f32,
-    /// Weight decay ε.
-    pub weight_decay: f32,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
-    /// Seed of every random draw.
-    pub seed: u64,
-    /// Worker threads.
-    pub threads: usize,
-    /// `auto` or a technique name.
-    pub technique: String,
-    /// Random flips and shifts.
-    pub augment: bool,
-    /// Weight initialisation.
-    pub init: Init,
-}
-
-impl TrainConfig {
-    /// Checks every value, naming the first that cannot work.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Usage(what));
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return bad("--batch-size must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("--lr must be a positive number, not {}", self.lr));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return bad(format!(
-                "--momentum must be in [0, 1), not {}",
-                self.momentum
-            ));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!(
-                "--weight-decay must be zero or positive, not {}",
-                self.weight_decay
-            ));
-        }
-        if self.threads == 0 {
-            return bad("--threads must be at least 1".into());
-        }
-        if self.technique != "auto" {
-            self.technique
-                .parse::<Technique>()
-                .map_err(|e| Error::Usage(format!("--technique: {e}, or auto")))?;
-        }
-        Ok(())
-    }
-}
-
-/// Loss and accuracy of one optimiser step.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepRecord {
-    /// Global step, from 1.
-    pub step: u64,
-    /// Epoch, from 1.
-    pub epoch: usize,
-    /// Mean loss over the batch.
-    pub loss: f32,
-    /// Fraction of the batch classified right.
-    pub accuracy: f32,
-    /// Examples in the batch.
-    pub examples: usize,
-}
-
-/// One epoch's summary.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch, from 1.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f32,
-    /// Training accuracy (on augmented images, as they were seen).
-    pub train_accuracy: f32,
-    /// Test accuracy after the epoch.
-    pub test_accuracy: f32,
-    /// Wall time of the epoch's training steps.
-    pub seconds: f64,
-    /// Training examples per second.
-    pub examples_per_second: f64,
-    /// Peak resident memory of the process so far, in MB (Linux; absent elsewhere and in runs
-    /// saved before it was recorded).
-    #[serde(default)]
-    pub peak_rss_mb: Option<f64>,
-}
-
-/// The process's peak resident memory so far, in MB, from `/proc/self/status` (`VmHWM`).
-pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Loss and accuracy per step and per epoch.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// Every step.
-    pub steps: Vec<StepRecord>,
-    /// Every completed epoch.
-    pub epochs: Vec<EpochRecord>,
-}
-
-impl History {
-    /// Mean loss and accuracy over the steps of `epoch` (from 1), weighted by batch size, so
-    /// that an epoch interrupted and resumed is summarised as if it had run in one go.
-    pub fn epoch_means(&self, epoch: usize) -> (f32, f32) {
-        let (mut loss, mut right, mut n) = (0.0f64, 0.0f64, 0usize);
-        for s in self.steps.iter().filter(|s| s.epoch == epoch) {
-            loss += f64::from(s.loss) * s.examples as f64;
-            right += f64::from(s.accuracy) * s.examples as f64;
-            n += s.examples;
-        }
-        let n = n.max(1) as f64;
-        ((loss / n) as f32, (right / n) as f32)
-    }
-}
+use crate::infer::{EVAL_CHUNK, Evaluation, Inference, Workers, argmax_row};
+use crate::model::{Network, ParamPair, Plan, Workspace};
+use crate::optim::Sgd;
 
 /// Technique names per layer, as saved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,7 +36,7 @@ impl PlanNames {
             v.iter()
                 .map(|n| {
                     n.parse()
-                        .map_err(|e| Error::Checkpoint(format!("state.json: {e}")))
+                        .map_err(|e| Error::Checkpoint(format!("plan: {e}")))
                 })
                 .collect()
         };
@@ -180,7 +47,7 @@ impl PlanNames {
         };
         if plan.forward.len() != net.layers.len() || plan.backward.len() != net.layers.len() {
             return Err(Error::Checkpoint(
-                "state.json: the technique plan does not match the architecture".into(),
+                "the technique plan does not match the architecture".into(),
             ));
         }
         Ok(plan)
@@ -198,49 +65,6 @@ impl From<&Plan> for PlanNames {
     }
 }
 
-/// `state.json`: everything but the tensors.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    /// The layer list.
-    pub arch: Vec<LayerSpec>,
-    /// Hyper-parameters.
-    pub config: TrainConfig,
-    /// Input normalisation.
-    pub normalizer: Normalizer,
-    /// The epoch in progress (0-based): all before it are complete.
-    pub epoch: usize,
-    /// Steps of that epoch already taken (0 at an epoch boundary).
-    pub step_in_epoch: usize,
-    /// Optimiser steps taken in all.
-    pub step: u64,
-    /// The techniques in use.
-    pub plan: PlanNames,
-    /// Loss and accuracy so far.
-    pub history: History,
-}
-
-/// What evaluation measures.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Evaluation {
-    /// Fraction right.
-    pub accuracy: f32,
-    /// Mean cross-entropy.
-    pub loss: f32,
-    /// `confusion[true][predicted]` counts.
-    pub confusion: Vec<Vec<u32>>,
-}
-
-impl Evaluation {
-    /// Accuracy of each true class.
-    pub fn per_class(&self) -> Vec<f32> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(c, row)| row[c] as f32 / row.iter().sum::<u32>().max(1) as f32)
-            .collect()
-    }
-}
-
 /// The network, its optimiser and the buffers of one worker per thread.
 pub struct Trainer {
     /// The network.
@@ -253,15 +77,11 @@ pub struct Trainer {
     pub normalizer: Normalizer,
     /// Hyper-parameters.
     pub config: TrainConfig,
-    workers: Vec<Workspace>,
+    workers: Workers,
     /// Each worker's result of the current step (kept, so that a step allocates nothing).
     step_results: Vec<Result<(f32, usize)>>,
     grads: Vec<ParamPair>,
-    pool: rayon::ThreadPool,
 }
-
-/// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
-const EVAL_CHUNK: usize = 100;
 
 impl Trainer {
     /// A trainer for `net` with zero momentum terms, choosing the techniques now.
@@ -278,14 +98,9 @@ impl Trainer {
         given: Option<Plan>,
     ) -> Result<Self> {
         config.validate()?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", config.threads)))?;
+        normalizer.check("the normaliser")?;
         let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
-        let workers = (0..config.threads)
-            .map(|_| Workspace::new(&net, per_worker))
-            .collect();
+        let workers = Workers::new(&net, config.threads, per_worker)?;
         let sgd = Sgd::new(&net, config.lr, config.momentum, config.weight_decay);
         let grads = sgd.velocity.clone();
         let plan = Plan::uniform(&net, Technique::Im2colGemm);
@@ -299,12 +114,11 @@ impl Trainer {
             step_results,
             workers,
             grads,
-            pool,
         };
-        trainer.plan = match (given, trainer.config.technique.as_str()) {
+        trainer.plan = match (given, trainer.config.technique) {
             (Some(plan), _) => plan,
-            (None, "auto") => trainer.fastest_plan()?,
-            (None, name) => Plan::uniform(&trainer.net, name.parse().map_err(Error::Usage)?),
+            (None, TechniqueChoice::Auto) => trainer.fastest_plan()?,
+            (None, TechniqueChoice::One(t)) => Plan::uniform(&trainer.net, t),
         };
         Ok(trainer)
     }
@@ -313,7 +127,7 @@ impl Trainer {
     /// the fastest of each.
     pub fn fastest_plan(&mut self) -> Result<Plan> {
         let n = self.config.batch_size.div_ceil(self.config.threads);
-        let ws = &mut self.workers[0];
+        let ws = &mut self.workers.spaces[0];
         let net = &self.net;
         let mut rng = StdRng::seed_from_u64(0);
         ws.input_mut(n).mapv_inplace(|_| {
@@ -375,7 +189,7 @@ impl Trainer {
         factor: f32,
     ) -> Result<(f32, usize)> {
         let b = indices.len();
-        let per = b.div_ceil(self.workers.len());
+        let per = b.div_ceil(self.workers.spaces.len());
         let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
         let results = &mut self.step_results;
         let used = b.div_ceil(per);
@@ -385,15 +199,16 @@ impl Trainer {
                 net,
                 plan,
                 norm,
-                &mut self.workers[0],
+                &mut self.workers.spaces[0],
                 data,
                 indices,
                 augments,
                 0,
             );
         } else {
-            self.pool.install(|| {
-                self.workers
+            let Workers { pool, spaces } = &mut self.workers;
+            pool.install(|| {
+                spaces
                     .par_iter_mut()
                     .zip(results.par_iter_mut())
                     .zip(indices.par_chunks(per))
@@ -412,7 +227,7 @@ impl Trainer {
         // The mean gradient: each worker's is the mean over its share, weighted by that share,
         // added in worker order so that a fixed thread count gives bit-identical runs.
         for (l, (gw, gb)) in self.grads.iter_mut().enumerate() {
-            for (k, ws) in self.workers.iter().take(used).enumerate() {
+            for (k, ws) in self.workers.spaces.iter().take(used).enumerate() {
                 let share = (b.min((k + 1) * per) - k * per) as f32 / b as f32;
                 let (w, bias) = &ws.dparams[l];
                 if k == 0 {
@@ -461,204 +276,20 @@ impl Trainer {
         Ok((loss * n as f32, correct(ws, n)))
     }
 
-    /// Forward passes over all of `data`: accuracy, loss and the confusion matrix. Each image's
-    /// prediction averages the probabilities of the image and of its mirror image (the
-    /// training augmentation flips images, so both are views the network knows).
+    /// Forward passes with the trainer's network and workers.
+    pub fn infer(&mut self) -> Inference<'_> {
+        Inference {
+            net: &self.net,
+            plan: &self.plan,
+            normalizer: &self.normalizer,
+            workers: &mut self.workers,
+        }
+    }
+
+    /// Accuracy, loss and confusion matrix on `data` (see [`Inference::evaluate`]).
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
-        let classes = self.net.classes();
-        let mut confusion = vec![vec![0u32; classes]; classes];
-        let mut loss = 0.0f64;
-        let chunk = EVAL_CHUNK * self.workers.len();
-        let mirrored = vec![
-            Augment {
-                flip: true,
-                shift: (0, 0)
-            };
-            chunk
-        ];
-        let all: Vec<usize> = (0..data.len()).collect();
-        for indices in all.chunks(chunk) {
-            let plain = self.probabilities(data, indices)?;
-            let flipped =
-                self.augmented_probabilities(data, indices, &mirrored[..indices.len()])?;
-            let probs = (plain + flipped) * 0.5;
-            for (r, &i) in indices.iter().enumerate() {
-                let truth = usize::from(data.labels[i]);
-                loss -= f64::from(probs[[r, truth]].max(f32::MIN_POSITIVE)).ln();
-                confusion[truth][argmax_row(&probs.view(), r)] += 1;
-            }
-        }
-        let right: u32 = (0..classes).map(|c| confusion[c][c]).sum();
-        Ok(Evaluation {
-            accuracy: right as f32 / data.len().max(1) as f32,
-            loss: (loss / data.len().max(1) as f64) as f32,
-            confusion,
-        })
+        self.infer().evaluate(data)
     }
-
-    /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.
-    pub fn probabilities(&mut self, data: &Dataset, indices: &[usize]) -> Result<Array2<f32>> {
-        self.augmented_probabilities(data, indices, &[])
-    }
-
-    /// Class probabilities of `indices` of `data`, each augmented by the matching entry of
-    /// `augments` (none when it is empty), `[n, classes]`. Each worker fills its own share.
-    fn augmented_probabilities(
-        &mut self,
-        data: &Dataset,
-        indices: &[usize],
-        augments: &[Augment],
-    ) -> Result<Array2<f32>> {
-        let norm = self.normalizer.clone();
-        self.forward_probabilities(indices.len(), &|range, x| {
-            let aug = augments.get(range.clone()).unwrap_or(&[]);
-            fill_batch(data, &indices[range], aug, &norm, x);
-        })
-    }
-
-    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`.
-    pub fn probabilities_of(&mut self, inputs: ArrayView4<f32>) -> Result<Array2<f32>> {
-        self.forward_probabilities(inputs.shape()[0], &|range, mut x| {
-            x.assign(&inputs.slice(ndarray::s![range, .., .., ..]));
-        })
-    }
-
-    /// Class probabilities of `n` examples, `[n, classes]`: the examples are split among the
-    /// workers, each filling its inputs with `fill(range of examples, input slots)` and running
-    /// its share as one batch.
-    fn forward_probabilities(
-        &mut self,
-        n: usize,
-        fill: &(dyn Fn(std::ops::Range<usize>, ArrayViewMut4<f32>) + Sync),
-    ) -> Result<Array2<f32>> {
-        let mut out = Array2::zeros((n, self.net.classes()));
-        let workers = self.workers.len();
-        let round = self.workers[0].capacity() * workers;
-        let (net, plan) = (&self.net, &self.plan);
-        for (start, mut rows) in (0..n)
-            .step_by(round)
-            .zip(out.axis_chunks_iter_mut(Axis(0), round))
-        {
-            let per = rows.nrows().div_ceil(workers);
-            let shares: Vec<_> = rows
-                .axis_chunks_iter_mut(Axis(0), per)
-                .enumerate()
-                .map(|(k, p)| (start + k * per, p))
-                .collect();
-            let run = |ws: &mut Workspace, (first, mut p): (usize, ndarray::ArrayViewMut2<f32>)| {
-                let m = p.nrows();
-                fill(first..first + m, ws.input_mut(m));
-                ws.labels_mut(m).fill(0);
-                ws.forward(net, plan, m)?;
-                ws.loss(plan, m)?;
-                p.assign(&ws.probs(m));
-                Ok(())
-            };
-            if shares.len() == 1 {
-                // One share: run it here, as in Trainer::step.
-                let share = shares.into_iter().next().expect("one share");
-                run(&mut self.workers[0], share)?;
-                continue;
-            }
-            let done: Vec<Result<()>> = self.pool.install(|| {
-                self.workers
-                    .par_iter_mut()
-                    .zip(shares)
-                    .map(|(ws, share)| run(ws, share))
-                    .collect()
-            });
-            done.into_iter().collect::<Result<()>>()?;
-        }
-        Ok(out)
-    }
-
-    /// The gradient of logit `class` with respect to a normalised input `[c, h, w]`: the
-    /// backward pass started from that score alone, with the training kernels; the weights are
-    /// left as they are.
-    pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
-        let (net, plan) = (&self.net, &self.plan);
-        let ws = &mut self.workers[0];
-        ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(&input);
-        ws.forward(net, plan, 1)?;
-        let mut seed = ws.logits_grad_mut(1);
-        seed.fill(0.0);
-        seed[[0, class]] = 1.0;
-        ws.backward_layers(net, plan, 1, true)?;
-        Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
-    }
-
-    /// Writes `model.safetensors`, `optimizer.safetensors` and `state.json` into `dir`, each
-    /// atomically; the tensors' metadata carry the step, so that a set mixed by a crash
-    /// between two renames is refused on resume rather than used.
-    pub fn save(&self, dir: &Path, state: &State) -> Result<()> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let weights = self
-            .net
-            .layers
-            .iter()
-            .map(|l| l.params().map(|(w, b)| (w.to_owned(), b.clone())));
-        let info = TensorInfo {
-            step: state.step,
-            normalizer: Some(self.normalizer.clone()),
-        };
-        let model = serialize_pairs(&self.net, weights, &info)?;
-        let momentum = self
-            .net
-            .layers
-            .iter()
-            .zip(&self.sgd.velocity)
-            .map(|(l, v)| l.params().map(|_| v.clone()));
-        let optimizer = serialize_pairs(
-            &self.net,
-            momentum,
-            &TensorInfo {
-                normalizer: None,
-                ..info
-            },
-        )?;
-        write_atomic(&dir.join("model.safetensors"), &model)?;
-        write_atomic(&dir.join("optimizer.safetensors"), &optimizer)?;
-        let json = serde_json::to_vec_pretty(state).expect("serialisable");
-        write_atomic(&dir.join("state.json"), &json)?;
-        let history = serde_json::to_vec_pretty(&state.history).expect("serialisable");
-        write_atomic(&dir.join("history.json"), &history)
-    }
-
-    /// Replaces the weights with those of a safetensors file (names and shapes of the
-    /// PyTorch `state_dict()`); returns the file's metadata.
-    pub fn load_weights(&mut self, path: &Path) -> Result<Option<TensorInfo>> {
-        let (pairs, meta) = read_pairs(&self.net, path)?;
-        for (layer, pair) in self.net.layers.iter_mut().zip(pairs) {
-            if let (Some((mut w, b)), Some((nw, nb))) = (layer.params_mut(), pair) {
-                w.assign(&nw);
-                b.assign(&nb);
-            }
-        }
-        Ok(meta)
-    }
-
-    /// Replaces the momentum terms with those of `optimizer.safetensors`.
-    pub fn load_momentum(&mut self, path: &Path) -> Result<Option<TensorInfo>> {
-        let (pairs, meta) = read_pairs(&self.net, path)?;
-        for (v, pair) in self.sgd.velocity.iter_mut().zip(pairs) {
-            if let Some(pair) = pair {
-                *v = pair;
-            }
-        }
-        Ok(meta)
-    }
-}
-
-fn argmax_row(probs: &ndarray::ArrayView2<f32>, r: usize) -> usize {
-    probs
-        .row(r)
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (c, &p)| {
-            if p > best.1 { (c, p) } else { best }
-        })
-        .0
 }
 
 fn correct(ws: &Workspace, n: usize) -> usize {
@@ -668,30 +299,8 @@ fn correct(ws: &Workspace, n: usize) -> usize {
         .count()
 }
 
-/// Reads `state.json` of a run directory.
-pub fn read_state(dir: &Path) -> Result<State> {
-    let path = dir.join("state.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::Checkpoint(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Checkpoint(format!("{} is not a valid state file: {e}", path.display()))
-    })
-}
-
-/// Checks that a tensor file's `step` metadata matches the state's.
-pub fn check_step(info: &Option<TensorInfo>, state: &State, path: &Path) -> Result<()> {
-    match info.as_ref().map(|i| i.step) {
-        Some(step) if step == state.step => Ok(()),
-        found => Err(Error::Checkpoint(format!(
-            "{} is from step {}, but state.json is at step {}: the checkpoint is inconsistent",
-            path.display(),
-            found.map_or("unknown".into(), |s| s.to_string()),
-            state.step
-        ))),
-    }
-}
-
-/// Total optimiser steps of a run: the schedule's horizon.
+/// Total optimiser steps of a run: the schedule's horizon (`epochs` is bounded by
+/// [`crate::config::MAX_EPOCHS`], so the product fits).
 pub fn total_steps(config: &TrainConfig, train_len: usize) -> u64 {
-    (config.epochs * train_len.div_ceil(config.batch_size)) as u64
+    config.epochs as u64 * train_len.div_ceil(config.batch_size) as u64
 }

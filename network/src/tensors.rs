@@ -1,10 +1,10 @@
-//! Checkpoints: `model.safetensors` (weights, named as `state_dict()` of the equivalent
-//! `torch.nn.Sequential`), `optimizer.safetensors` (momentum terms, same names) and
-//! `state.json`. Every file is written to a temporary file and renamed over the old one, so a
-//! crash or a full disk mid-save leaves the previous checkpoint whole.
+//! Tensor files: `model.safetensors` (weights, named as `state_dict()` of the equivalent
+//! `torch.nn.Sequential`) and `optimizer.safetensors` (momentum terms, same names), with what
+//! they are from (run, step, input normalisation) in their metadata. Reading checks the file
+//! before loading it (a regular file of a size the architecture allows) and every value after
+//! (finite, of the right shape).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use ndarray::{Array1, ArrayD, IxDyn};
@@ -35,6 +35,9 @@ pub fn torch_indices(net: &Network) -> Vec<usize> {
 /// file's bytes are the same every time it is written.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TensorInfo {
+    /// The identity of the run they are from (absent in files of other trainers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// The optimiser step the tensors are from.
     pub step: u64,
     /// The input normalisation (model files only).
@@ -43,6 +46,10 @@ pub struct TensorInfo {
 }
 
 const INFO_KEY: &str = "network";
+
+/// Room allowed for a tensor file's header beyond its values: a file larger than the values
+/// and this is not a checkpoint of the architecture, and is refused before it is read.
+const MAX_HEADER: u64 = 1 << 20;
 
 fn to_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
     values.flat_map(f32::to_le_bytes).collect()
@@ -95,8 +102,14 @@ pub fn read_pairs(
     path: &Path,
 ) -> Result<(Vec<Option<ParamPair>>, Option<TensorInfo>)> {
     let name = path.display();
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::Checkpoint(format!("cannot read {name}: {e}")))?;
+    let params: u64 = net
+        .layers
+        .iter()
+        .filter_map(|l| l.params())
+        .map(|(w, b)| (w.len() + b.len()) as u64)
+        .sum();
+    let bytes = crate::data::read_checked(path, 4 * params + MAX_HEADER)
+        .map_err(|e| Error::Checkpoint(e.to_string()))?;
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::Checkpoint(format!("{name} is not a valid safetensors file: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
@@ -134,11 +147,17 @@ pub fn read_pairs(
                     view.shape()
                 )));
             }
-            let values = view
+            let values: Vec<f32> = view
                 .data()
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Checkpoint(format!(
+                    "{name}: {key} holds {} at element {i}: the weights are not finite",
+                    values[i]
+                )));
+            }
             Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape checked"))
         };
         let w = read("weight", w.shape())?;
@@ -155,28 +174,4 @@ pub fn read_pairs(
         )));
     }
     Ok((pairs, info))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, synced, then
-/// renamed: the old file stays whole until the new one is complete.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Io(format!(
-            "cannot write {}: {e} (the previous file, if any, is unchanged)",
-            path.display()
-        ))
-    })
 }

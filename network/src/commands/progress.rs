@@ -1,0 +1,131 @@
+//! The CLI's view of a run: a progress bar per epoch and a line per finished epoch, on stderr
+//! (epoch lines on stdout unless the command prints JSON there).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::events::{Event, Observer};
+
+/// Steps between redraws of the progress message.
+const PROGRESS_EVERY: u64 = 16;
+
+/// Progress bars and epoch lines.
+pub struct Bars {
+    bar: Option<ProgressBar>,
+    json: bool,
+    examples: usize,
+}
+
+impl Bars {
+    /// Epoch lines on stdout, or on stderr when stdout is for JSON.
+    pub fn new(json: bool) -> Self {
+        Bars {
+            bar: None,
+            json,
+            examples: 0,
+        }
+    }
+
+    /// Training examples this process has seen.
+    pub fn examples(&self) -> usize {
+        self.examples
+    }
+
+    fn line(&self, text: &str) {
+        if self.json {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::Started {
+                dir,
+                resumed,
+                net,
+                plan,
+                measured,
+                step,
+                ..
+            } => {
+                if *resumed {
+                    eprintln!("resuming {} at step {step}", dir.display());
+                } else {
+                    eprintln!("run directory: {}", dir.display());
+                }
+                eprintln!(
+                    "techniques ({}):",
+                    if *measured {
+                        "fastest measured per layer and pass"
+                    } else {
+                        "as asked"
+                    }
+                );
+                for (i, layer) in net.layers.iter().enumerate() {
+                    eprintln!(
+                        "  {:>2} {:<8} forward {:<12} backward {}",
+                        i + 1,
+                        layer.name(),
+                        plan.forward[i].name(),
+                        plan.backward[i].name()
+                    );
+                }
+                eprintln!("     softmax  {}", plan.softmax.name());
+            }
+            Event::EpochStarted {
+                epoch,
+                epochs,
+                step_in_epoch,
+                steps_per_epoch,
+            } => {
+                let bar = ProgressBar::new(*steps_per_epoch as u64);
+                // A fixed template: it parses.
+                bar.set_style(
+                    ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
+                        .expect("valid template"),
+                );
+                bar.set_prefix(format!("{epoch}/{epochs}"));
+                bar.set_position(*step_in_epoch as u64);
+                self.bar = Some(bar);
+            }
+            Event::Step { record, running } => {
+                self.examples += record.examples;
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                    // The message is a formatted string: redrawn every few steps, not every step.
+                    if bar.position() % PROGRESS_EVERY == 0 {
+                        bar.set_message(format!(
+                            "loss {:.3}  acc {:.1}%  {:.0} ex/s",
+                            running.0,
+                            100.0 * running.1,
+                            running.2
+                        ));
+                    }
+                }
+            }
+            Event::EpochEnded { record: r, epochs } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.line(&format!(
+                    "epoch {}/{epochs}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
+                    r.epoch,
+                    r.train_loss,
+                    100.0 * r.train_accuracy,
+                    100.0 * r.test_accuracy,
+                    r.seconds,
+                    r.examples_per_second
+                ));
+            }
+            Event::Saved { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.abandon();
+                }
+            }
+            Event::Warning(text) => eprintln!("warning: {text}"),
+        }
+    }
+}

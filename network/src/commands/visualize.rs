@@ -1,0 +1,243 @@
+//! `network visualize`: for each image, its occlusion map and its responsibility map.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::data::{CHANNELS, CLASSES, SIDE};
+use crate::error::{Error, Result};
+use crate::infer::Model;
+use crate::pictures::{self, Map};
+use crate::saliency::{occlusion_map, responsibility_map};
+
+use super::{model_data, model_dir, model_inputs, refuse_overwrite};
+
+/// Largest image file `--image` reads (a 32×32 PNG is a few kilobytes).
+const MAX_IMAGE_BYTES: u64 = 16 << 20;
+
+/// What `visualize` draws maps of.
+pub struct VisualizeArgs {
+    /// A run directory or a model file.
+    pub model: PathBuf,
+    /// The architecture of a bare model file.
+    pub arch: Option<PathBuf>,
+    /// `--data`, for `indices`.
+    pub data: Option<PathBuf>,
+    /// Test-set images.
+    pub indices: Vec<usize>,
+    /// The user's own 32×32 PNG images.
+    pub images: Vec<PathBuf>,
+    /// For `images`: the class whose evidence is mapped (default: the predicted one).
+    pub class: Option<String>,
+    /// Side of the occluding square.
+    pub patch: usize,
+    /// Step between occluding squares.
+    pub stride: usize,
+    /// Output directory (default: `maps/` beside the model).
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    pub threads: Option<usize>,
+}
+
+/// One image to map: its bytes `[3, 32, 32]`, its true class if known, a name for the title
+/// and a file stem.
+struct Subject {
+    bytes: ndarray::Array3<u8>,
+    truth: Option<usize>,
+    name: String,
+    stem: String,
+}
+
+/// For each image, a PNG with the image, its occlusion map and its responsibility map; returns
+/// the files written.
+pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
+    if args.indices.is_empty() && args.images.is_empty() {
+        return Err(Error::Usage(
+            "give test images with --index N or your own with --image FILE.png".into(),
+        ));
+    }
+    let class = match &args.class {
+        None => None,
+        Some(name) => Some(CLASSES.iter().position(|c| c == name).ok_or_else(|| {
+            Error::Usage(format!(
+                "--class {name} is not a CIFAR-10 class ({})",
+                CLASSES.join(", ")
+            ))
+        })?),
+    };
+    crate::saliency::patch_starts(SIDE, args.patch, args.stride)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| model_dir(&args.model).join("maps"));
+    let subjects_named = names(args);
+    check_outputs(args, &out, &subjects_named)?;
+    let threads = args.threads.unwrap_or_else(crate::config::cores);
+    let mut model = Model::load(&args.model, args.arch.as_deref(), threads)?;
+    if model.net.input_shape() != [CHANNELS, SIDE, SIDE] || model.net.classes() != CLASSES.len() {
+        return Err(Error::Arch(format!(
+            "visualize needs a network from 3×32×32 images to the 10 CIFAR-10 classes, not {:?} → {}",
+            model.net.input_shape(),
+            model.net.classes()
+        )));
+    }
+    let subjects = subjects(args, class)?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| Error::Io(format!("--out {}: cannot create it: {e}", out.display())))?;
+    let mut written = Vec::new();
+    for subject in subjects {
+        let path = out.join(format!("{}.png", subject.stem));
+        draw(&mut model, &subject, args, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The file stem of each picture, in order: `test-N`, then each image's own stem.
+fn names(args: &VisualizeArgs) -> Vec<String> {
+    let mut stems: Vec<String> = args.indices.iter().map(|i| format!("test-{i}")).collect();
+    for path in &args.images {
+        stems.push(
+            path.file_stem()
+                .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned()),
+        );
+    }
+    stems
+}
+
+/// No two pictures to one file, and no picture over an input.
+fn check_outputs(args: &VisualizeArgs, out: &Path, stems: &[String]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for stem in stems {
+        if !seen.insert(stem) {
+            return Err(Error::Usage(format!(
+                "two pictures would be written to {}: give each --index once, and --image files with different names",
+                out.join(format!("{stem}.png")).display()
+            )));
+        }
+    }
+    let mut inputs = model_inputs(&args.model);
+    inputs.extend(args.images.iter().cloned());
+    inputs.extend(args.arch.iter().cloned());
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    for stem in stems {
+        refuse_overwrite("--out", &out.join(format!("{stem}.png")), &inputs)?;
+    }
+    Ok(())
+}
+
+/// The images to map: test images by index, then the user's files.
+fn subjects(args: &VisualizeArgs, class: Option<usize>) -> Result<Vec<Subject>> {
+    let mut subjects = Vec::new();
+    if !args.indices.is_empty() {
+        let data = model_data(&args.model, args.data.clone())?;
+        for &i in &args.indices {
+            if i >= data.test.len() {
+                return Err(Error::Usage(format!(
+                    "--index {i} is past the {} test images",
+                    data.test.len()
+                )));
+            }
+            let bytes = ndarray::Array3::from_shape_vec(
+                (CHANNELS, SIDE, SIDE),
+                data.test.image(i).to_vec(),
+            )
+            .expect("an image is 3×32×32 bytes");
+            subjects.push(Subject {
+                bytes,
+                truth: Some(usize::from(data.test.labels[i])),
+                name: format!("test image {i}"),
+                stem: format!("test-{i}"),
+            });
+        }
+    }
+    for path in &args.images {
+        subjects.push(read_image(path, class)?);
+    }
+    Ok(subjects)
+}
+
+/// A 32×32 PNG, read defensively: size-checked before decoding, dimensions checked from the
+/// header before the pixels are decoded.
+fn read_image(path: &Path, class: Option<usize>) -> Result<Subject> {
+    let bytes = crate::data::read_checked(path, MAX_IMAGE_BYTES)?;
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::Data(format!("{}: cannot read the image: {e}", path.display()))
+    };
+    let reader = image::io::Reader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(&e))?;
+    let (w, h) = reader.into_dimensions().map_err(|e| fail(&e))?;
+    if (w, h) != (SIDE as u32, SIDE as u32) {
+        return Err(Error::Data(format!(
+            "{} is {w}×{h} pixels; the network takes {SIDE}×{SIDE} images",
+            path.display()
+        )));
+    }
+    let picture = image::load_from_memory(&bytes)
+        .map_err(|e| fail(&e))?
+        .to_rgb8();
+    let pixels = ndarray::Array3::from_shape_fn((CHANNELS, SIDE, SIDE), |(c, r, q)| {
+        picture.get_pixel(q as u32, r as u32)[c]
+    });
+    Ok(Subject {
+        bytes: pixels,
+        truth: class,
+        name: path.display().to_string(),
+        stem: path
+            .file_stem()
+            .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned()),
+    })
+}
+
+/// One subject's picture: the image, its occlusion map and its responsibility map.
+fn draw(model: &mut Model, subject: &Subject, args: &VisualizeArgs, path: &Path) -> Result<()> {
+    let mut input = ndarray::Array3::zeros((CHANNELS, SIDE, SIDE));
+    let flat = subject.bytes.as_slice().expect("standard layout");
+    model.normalizer.fill(flat, false, (0, 0), input.view_mut());
+    let probs = model.probabilities_of(input.view().insert_axis(ndarray::Axis(0)))?;
+    let mut ranked: Vec<usize> = (0..CLASSES.len()).collect();
+    ranked.sort_by(|&a, &b| probs[[0, b]].total_cmp(&probs[[0, a]]));
+    let target = subject.truth.unwrap_or(ranked[0]);
+    let occlusion = occlusion_map(model, input.view(), target, args.patch, args.stride)?;
+    let responsibility = responsibility_map(model, input.view(), target)?;
+    // Low probability with the patch in place marks evidence: drawn hot.
+    let (low, high) = occlusion.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+        (l.min(v), h.max(v))
+    });
+    let occlusion_heat = occlusion.mapv(|p| {
+        if high > low {
+            (high - p) / (high - low)
+        } else {
+            0.0
+        }
+    });
+    let top3 = ranked[..3]
+        .iter()
+        .map(|&c| format!("{} {:.1}%", CLASSES[c], 100.0 * probs[[0, c]]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = match subject.truth {
+        Some(t) => format!("true class {}", CLASSES[t]),
+        None => format!("maps of the predicted class {}", CLASSES[target]),
+    };
+    let title = format!("{}, {what} · predicted: {top3}", subject.name);
+    let name = CLASSES[target];
+    let maps = [
+        Map {
+            heat: occlusion_heat.view(),
+            caption: format!(
+                "occlusion: p({name}) with a {0}×{0} mean-colour patch here",
+                args.patch
+            ),
+            ends: (format!("p = {high:.2}"), format!("p = {low:.2}")),
+        },
+        Map {
+            heat: responsibility.view(),
+            caption: format!("responsibility: |∂ score({name}) / ∂ pixel|"),
+            ends: ("0".into(), "max".into()),
+        },
+    ];
+    pictures::draw_maps(path, subject.bytes.view(), &title, &maps)?;
+    println!("{title} → {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Inference: the worker threads and their buffers, forward passes for evaluation, and
+//! [`Model`], a trained network with its input normalisation — what `eval`, `test` and
+//! `visualize` use, with no optimiser state.
+
+use std::path::Path;
+
+use kernels::Technique;
+use ndarray::{
+    Array2, Array3, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::arch::LayerSpec;
+use crate::batch::{Augment, Normalizer, fill_batch};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Init, Network, Plan, Workspace};
+use crate::store::Checkpoint;
+use crate::tensors::{TensorInfo, read_pairs};
+
+/// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
+pub const EVAL_CHUNK: usize = 100;
+
+/// A thread pool and one workspace per thread.
+pub struct Workers {
+    pub(crate) pool: rayon::ThreadPool,
+    /// One per thread.
+    pub(crate) spaces: Vec<Workspace>,
+}
+
+impl Workers {
+    /// `threads` workspaces for `net`, each for up to `capacity` examples.
+    pub fn new(net: &Network, threads: usize, capacity: usize) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Usage(format!("--threads: cannot start {threads} threads: {e}")))?;
+        let spaces = (0..threads)
+            .map(|_| Workspace::new(net, capacity))
+            .collect();
+        Ok(Workers { pool, spaces })
+    }
+}
+
+/// What evaluation measures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Fraction right.
+    pub accuracy: f32,
+    /// Mean cross-entropy.
+    pub loss: f32,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl Evaluation {
+    /// Accuracy of each true class.
+    pub fn per_class(&self) -> Vec<f32> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| row[c] as f32 / row.iter().sum::<u32>().max(1) as f32)
+            .collect()
+    }
+}
+
+/// Forward passes over borrowed network state: a [`Model`]'s or a trainer's.
+pub struct Inference<'a> {
+    /// The network.
+    pub net: &'a Network,
+    /// Techniques per layer.
+    pub plan: &'a Plan,
+    /// Input normalisation.
+    pub normalizer: &'a Normalizer,
+    /// The workers.
+    pub workers: &'a mut Workers,
+}
+
+impl Inference<'_> {
+    /// Forward passes over all of `data`: accuracy, loss and the confusion matrix. Each image's
+    /// prediction averages the probabilities of the image and of its mirror image (the
+    /// training augmentation flips images, so both are views the network knows).
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        let classes = self.net.classes();
+        let mut confusion = vec![vec![0u32; classes]; classes];
+        let mut loss = 0.0f64;
+        let chunk = EVAL_CHUNK * self.workers.spaces.len();
+        let mirrored = vec![
+            Augment {
+                flip: true,
+                shift: (0, 0)
+            };
+            chunk
+        ];
+        let all: Vec<usize> = (0..data.len()).collect();
+        for indices in all.chunks(chunk) {
+            let plain = self.augmented_probabilities(data, indices, &[])?;
+            let flipped =
+                self.augmented_probabilities(data, indices, &mirrored[..indices.len()])?;
+            let probs = (plain + flipped) * 0.5;
+            for (r, &i) in indices.iter().enumerate() {
+                let truth = usize::from(data.labels[i]);
+                loss -= f64::from(probs[[r, truth]].max(f32::MIN_POSITIVE)).ln();
+                confusion[truth][argmax_row(&probs.view(), r)] += 1;
+            }
+        }
+        let right: u32 = (0..classes).map(|c| confusion[c][c]).sum();
+        Ok(Evaluation {
+            accuracy: right as f32 / data.len().max(1) as f32,
+            loss: (loss / data.len().max(1) as f64) as f32,
+            confusion,
+        })
+    }
+
+    /// Class probabilities of `indices` of `data`, each augmented by the matching entry of
+    /// `augments` (none when it is empty), `[n, classes]`. Each worker fills its own share.
+    pub fn augmented_probabilities(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        augments: &[Augment],
+    ) -> Result<Array2<f32>> {
+        let norm = self.normalizer;
+        self.forward_probabilities(indices.len(), &|range, x| {
+            let aug = augments.get(range.clone()).unwrap_or(&[]);
+            fill_batch(data, &indices[range], aug, norm, x);
+        })
+    }
+
+    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`.
+    pub fn probabilities_of(&mut self, inputs: ArrayView4<f32>) -> Result<Array2<f32>> {
+        self.forward_probabilities(inputs.shape()[0], &|range, mut x| {
+            x.assign(&inputs.slice(ndarray::s![range, .., .., ..]));
+        })
+    }
+
+    /// Class probabilities of `n` examples, `[n, classes]`: the examples are split among the
+    /// workers, each filling its inputs with `fill(range of examples, input slots)` and running
+    /// its share as one batch.
+    fn forward_probabilities(
+        &mut self,
+        n: usize,
+        fill: &(dyn Fn(std::ops::Range<usize>, ArrayViewMut4<f32>) + Sync),
+    ) -> Result<Array2<f32>> {
+        let mut out = Array2::zeros((n, self.net.classes()));
+        let workers = self.workers.spaces.len();
+        let round = self.workers.spaces[0].capacity() * workers;
+        let (net, plan) = (self.net, self.plan);
+        for (start, mut rows) in (0..n)
+            .step_by(round)
+            .zip(out.axis_chunks_iter_mut(Axis(0), round))
+        {
+            let per = rows.nrows().div_ceil(workers);
+            let shares: Vec<_> = rows
+                .axis_chunks_iter_mut(Axis(0), per)
+                .enumerate()
+                .map(|(k, p)| (start + k * per, p))
+                .collect();
+            let run = |ws: &mut Workspace, (first, mut p): (usize, ArrayViewMut2<f32>)| {
+                let m = p.nrows();
+                fill(first..first + m, ws.input_mut(m));
+                ws.labels_mut(m).fill(0);
+                ws.forward(net, plan, m)?;
+                ws.loss(plan, m)?;
+                p.assign(&ws.probs(m));
+                Ok(())
+            };
+            let Workers { pool, spaces } = &mut *self.workers;
+            if shares.len() == 1 {
+                // One share: run it here, since waking the pool costs more than it saves.
+                let share = shares.into_iter().next().expect("one share");
+                run(&mut spaces[0], share)?;
+                continue;
+            }
+            let done: Vec<Result<()>> = pool.install(|| {
+                spaces
+                    .par_iter_mut()
+                    .zip(shares)
+                    .map(|(ws, share)| run(ws, share))
+                    .collect()
+            });
+            done.into_iter().collect::<Result<()>>()?;
+        }
+        Ok(out)
+    }
+
+    /// The gradient of logit `class` with respect to a normalised input `[c, h, w]`: the
+    /// backward pass started from that score alone, with the training kernels; the weights are
+    /// left as they are.
+    pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
+        let (net, plan) = (self.net, self.plan);
+        let ws = &mut self.workers.spaces[0];
+        ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(&input);
+        ws.forward(net, plan, 1)?;
+        let mut seed = ws.logits_grad_mut(1);
+        seed.fill(0.0);
+        seed[[0, class]] = 1.0;
+        ws.backward_layers(net, plan, 1, true)?;
+        Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
+    }
+}
+
+/// The index of the largest value of row `r`.
+pub fn argmax_row(probs: &ArrayView2<f32>, r: usize) -> usize {
+    probs
+        .row(r)
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (c, &p)| {
+            if p > best.1 { (c, p) } else { best }
+        })
+        .0
+}
+
+/// A trained network, its input normalisation and its architecture: evaluation, prediction
+/// and the gradients the pictures need, with no optimiser state.
+pub struct Model {
+    /// The network.
+    pub net: Network,
+    /// Input normalisation.
+    pub normalizer: Normalizer,
+    plan: Plan,
+    workers: Workers,
+}
+
+impl Model {
+    /// `net` with `normalizer`, running `technique` everywhere on `threads` threads.
+    pub fn new(
+        net: Network,
+        normalizer: Normalizer,
+        threads: usize,
+        technique: Technique,
+    ) -> Result<Self> {
+        crate::config::in_range("--threads", threads, 1, crate::config::MAX_THREADS)?;
+        normalizer.check("the normaliser")?;
+        let plan = Plan::uniform(&net, technique);
+        let workers = Workers::new(&net, threads, EVAL_CHUNK)?;
+        Ok(Model {
+            net,
+            normalizer,
+            plan,
+            workers,
+        })
+    }
+
+    /// A model from a run directory (its latest complete checkpoint), or from a safetensors
+    /// file with the architecture `arch` (the seed network if `None`) and the normalisation
+    /// its metadata carries.
+    pub fn load(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
+        let (spec, file, normalizer) = if path.is_dir() {
+            if arch.is_some() {
+                return Err(Error::Usage(format!(
+                    "--arch is for a bare model file; {} is a run directory, which knows its own",
+                    path.display()
+                )));
+            }
+            let checkpoint = Checkpoint::latest(path)?;
+            let settings = checkpoint.state.settings;
+            (settings.arch, checkpoint.model, Some(settings.normalizer))
+        } else {
+            let spec = match arch {
+                Some(a) => crate::arch::read(a)?,
+                None => crate::arch::seed_network(),
+            };
+            (spec, path.to_path_buf(), None)
+        };
+        Self::from_file(&spec, &file, normalizer, threads)
+    }
+
+    fn from_file(
+        spec: &[LayerSpec],
+        file: &Path,
+        normalizer: Option<Normalizer>,
+        threads: usize,
+    ) -> Result<Self> {
+        if !file.exists() {
+            return Err(Error::Checkpoint(format!(
+                "{} does not exist",
+                file.display()
+            )));
+        }
+        crate::config::in_range("--threads", threads, 1, crate::config::MAX_THREADS)?;
+        let net = Network::new(spec, Init::He, &mut StdRng::seed_from_u64(0))?;
+        let (pairs, info) = read_pairs(&net, file)?;
+        let normalizer = match (normalizer, info.and_then(|i: TensorInfo| i.normalizer)) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => {
+                return Err(Error::Checkpoint(format!(
+                    "{} carries no input normalisation (metadata \"network\"): it was not saved by this trainer",
+                    file.display()
+                )));
+            }
+        };
+        normalizer.check(&file.display().to_string())?;
+        let mut model = Model::new(net, normalizer, threads, Technique::Direct)?;
+        model.net.set_params(pairs);
+        Ok(model)
+    }
+
+    /// Forward passes with this model.
+    pub fn infer(&mut self) -> Inference<'_> {
+        Inference {
+            net: &self.net,
+            plan: &self.plan,
+            normalizer: &self.normalizer,
+            workers: &mut self.workers,
+        }
+    }
+
+    /// Accuracy, loss and confusion matrix on `data` (see [`Inference::evaluate`]).
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        self.infer().evaluate(data)
+    }
+
+    /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.
+    pub fn probabilities(&mut self, data: &Dataset, indices: &[usize]) -> Result<Array2<f32>> {
+        self.infer().augmented_probabilities(data, indices, &[])
+    }
+
+    /// Class probabilities of normalised `inputs` `[n, c, h, w]`, `[n, classes]`.
+    pub fn probabilities_of(&mut self, inputs: ArrayView4<f32>) -> Result<Array2<f32>> {
+        self.infer().probabilities_of(inputs)
+    }
+
+    /// The gradient of logit `class` with respect to a normalised input `[c, h, w]`.
+    pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
+        self.infer().logit_gradient(input, class)
+    }
+}

@@ -1,0 +1,460 @@
+//! A training run as a library object: it claims its directory, creates or resumes, fits epoch
+//! by epoch, saves a checkpoint after every epoch and when stopped, and reports progress to an
+//! [`Observer`]. See [`crate::store`] for what the directory holds and why a kill at any
+//! instant cannot break it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::arch::LayerSpec;
+use crate::batch::{Augment, Normalizer, draw_augments, epoch_order};
+use crate::budget::Footprint;
+use crate::config::TrainConfig;
+use crate::data::{CHANNELS, CLASSES, Cifar10, SIDE};
+use crate::disk::{Disk, Fault};
+use crate::error::{Error, Result};
+use crate::events::{Event, Observer};
+use crate::history::{EpochRecord, History, StepRecord, encode_lines, peak_rss_mb};
+use crate::infer::EVAL_CHUNK;
+use crate::model::Network;
+use crate::pictures::{self, RunCurves};
+use crate::store::{FORMAT, Place, Progress, RunDir, Settings, Snapshot, State};
+use crate::tensors::{TensorInfo, read_pairs, serialize_pairs};
+use crate::train::{PlanNames, Trainer, total_steps};
+
+/// The training curves' file in a run directory.
+pub const CURVES_FILE: &str = "curves.png";
+
+/// How a run behaves beyond its settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Stop after an operation of the run directory (a test hook; see [`crate::disk`]).
+    pub fault: Option<Fault>,
+    /// Refuse a run that would need more memory than this, in bytes.
+    pub memory_budget: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            fault: None,
+            memory_budget: crate::budget::default_budget(),
+        }
+    }
+}
+
+/// What a new run is.
+#[derive(Clone, Debug, Default)]
+pub struct NewRun {
+    /// The layer list.
+    pub arch: Vec<LayerSpec>,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Starting weights (a safetensors file with PyTorch's names) instead of `config.init`.
+    pub init_from: Option<PathBuf>,
+}
+
+/// Why [`Run::fit`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every epoch is done.
+    Finished,
+    /// The stop flag was raised; a checkpoint was saved.
+    Stopped,
+    /// The step limit was reached; a checkpoint was saved.
+    StepLimit,
+}
+
+/// A run that this process trains: its directory (locked), trainer, progress, history, data.
+pub struct Run {
+    dir: RunDir,
+    trainer: Trainer,
+    state: State,
+    history: History,
+    data: Cifar10,
+    /// Steps and epochs of `history` already in the history files.
+    saved: (usize, usize),
+    resumed: bool,
+}
+
+impl Run {
+    /// Creates a run of `new` on `data` in `place`: everything is checked first, then the
+    /// directory claimed and the starting point saved as generation 0.
+    pub fn create(place: &Place, data: Cifar10, new: NewRun, options: &RunOptions) -> Result<Run> {
+        let config = new.config;
+        config.validate()?;
+        check_fits(&new.arch, &config, &data, options)?;
+        let mut net = Network::new(
+            &new.arch,
+            config.init,
+            &mut StdRng::seed_from_u64(config.seed),
+        )?;
+        if let Some(path) = &new.init_from {
+            let (pairs, _) = read_pairs(&net, path)?;
+            net.set_params(pairs);
+        }
+        let normalizer = Normalizer::fit(&data.train);
+        normalizer.check("the training images")?;
+        let dir = RunDir::create(place, Disk::new(options.fault))?;
+        let trainer = Trainer::new(net, normalizer.clone(), config.clone())?;
+        let settings = Settings {
+            arch: new.arch,
+            config,
+            normalizer,
+            plan: PlanNames::from(&trainer.plan),
+            data: data.describe(),
+        };
+        let state = State {
+            format: FORMAT,
+            run: format!("{:032x}", rand::rng().random::<u128>()),
+            settings,
+            progress: Progress::default(),
+        };
+        let mut run = Run {
+            dir,
+            trainer,
+            state,
+            history: History::default(),
+            data,
+            saved: (0, 0),
+            resumed: false,
+        };
+        run.save()?;
+        Ok(run)
+    }
+
+    /// Continues the run in `path` from its newest complete checkpoint, on the data it
+    /// recorded (or `data`, which must be the same files).
+    pub fn resume(path: &Path, data: Option<&Path>, options: &RunOptions) -> Result<Run> {
+        let (dir, checkpoint) = RunDir::open(path, Disk::new(options.fault))?;
+        let state = checkpoint.state.clone();
+        let s = &state.settings;
+        s.config
+            .validate()
+            .map_err(|e| Error::Checkpoint(format!("{}: {e}", checkpoint.model.display())))?;
+        let data = recorded_data(&s.data, data)?;
+        check_fits(&s.arch, &s.config, &data, options)?;
+        let net = Network::new(
+            &s.arch,
+            s.config.init,
+            &mut StdRng::seed_from_u64(s.config.seed),
+        )?;
+        let plan = s.plan.to_plan(&net)?;
+        let mut trainer =
+            Trainer::with_plan(net, s.normalizer.clone(), s.config.clone(), Some(plan))?;
+        let (weights, info) = read_pairs(&trainer.net, &checkpoint.model)?;
+        checkpoint.check_tensors(info.as_ref(), &checkpoint.model)?;
+        let (momentum, info) = read_pairs(&trainer.net, &checkpoint.optimizer)?;
+        checkpoint.check_tensors(info.as_ref(), &checkpoint.optimizer)?;
+        trainer.net.set_params(weights);
+        trainer.sgd.set_velocity(momentum);
+        let history = checkpoint.history(path)?;
+        Ok(Run {
+            dir,
+            trainer,
+            saved: (history.steps.len(), history.epochs.len()),
+            history,
+            state,
+            data,
+            resumed: true,
+        })
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Settings and progress as of the last step.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Loss and accuracy so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The trainer: network, optimiser, techniques.
+    pub fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    /// The data it trains on.
+    pub fn data(&self) -> &Cifar10 {
+        &self.data
+    }
+
+    /// Trains until every epoch is done, `stop` is raised, or `max_steps` steps are taken in
+    /// all; saves after every epoch and before returning early.
+    pub fn fit(
+        &mut self,
+        max_steps: Option<u64>,
+        stop: &AtomicBool,
+        obs: &mut dyn Observer,
+    ) -> Result<Outcome> {
+        let config = self.state.settings.config.clone();
+        obs.event(&Event::Started {
+            dir: self.dir.path(),
+            resumed: self.resumed,
+            net: &self.trainer.net,
+            plan: &self.trainer.plan,
+            measured: config.technique == crate::config::TechniqueChoice::Auto,
+            step: self.state.progress.step,
+            steps_per_epoch: self.data.train.len().div_ceil(config.batch_size),
+        });
+        while self.state.progress.epoch < config.epochs {
+            let (stopped, seconds, examples) = self.fit_epoch(&config, stop, max_steps, obs)?;
+            if let Some(outcome) = stopped {
+                self.save()?;
+                obs.event(&Event::Saved {
+                    step: self.state.progress.step,
+                });
+                self.draw_curves(obs);
+                return Ok(outcome);
+            }
+            self.end_epoch(&config, seconds, examples, obs)?;
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// The steps of the current epoch: `Some` outcome if stopped before its end, and the
+    /// seconds and examples of the steps taken.
+    fn fit_epoch(
+        &mut self,
+        config: &TrainConfig,
+        stop: &AtomicBool,
+        max_steps: Option<u64>,
+        obs: &mut dyn Observer,
+    ) -> Result<(Option<Outcome>, f64, usize)> {
+        let train_len = self.data.train.len();
+        let steps_per_epoch = train_len.div_ceil(config.batch_size);
+        let horizon = total_steps(config, train_len);
+        let order = epoch_order(config.seed, self.state.progress.epoch as u64, train_len);
+        let mut augments = vec![Augment::default(); config.batch_size];
+        obs.event(&Event::EpochStarted {
+            epoch: self.state.progress.epoch + 1,
+            epochs: config.epochs,
+            step_in_epoch: self.state.progress.step_in_epoch,
+            steps_per_epoch,
+        });
+        let start = Instant::now();
+        let (mut loss_sum, mut right, mut seen) = (0.0f64, 0usize, 0usize);
+        while self.state.progress.step_in_epoch < steps_per_epoch {
+            let p = self.state.progress;
+            let outcome = if stop.load(Ordering::SeqCst) {
+                Some(Outcome::Stopped)
+            } else if max_steps.is_some_and(|m| p.step >= m) {
+                Some(Outcome::StepLimit)
+            } else {
+                None
+            };
+            if outcome.is_some() {
+                return Ok((outcome, start.elapsed().as_secs_f64(), seen));
+            }
+            let begin = p.step_in_epoch * config.batch_size;
+            let indices = &order[begin..(begin + config.batch_size).min(train_len)];
+            let drawn = &mut augments[..indices.len()];
+            if config.augment {
+                draw_augments(config.seed, p.step, drawn);
+            }
+            let aug: &[Augment] = if config.augment { drawn } else { &[] };
+            let factor = config.schedule.factor(p.step, horizon);
+            let (loss, correct) = self.trainer.step(&self.data.train, indices, aug, factor)?;
+            if !loss.is_finite() {
+                return Err(self.diverged(loss));
+            }
+            let n = indices.len();
+            let record = StepRecord {
+                step: p.step + 1,
+                epoch: p.epoch + 1,
+                loss,
+                accuracy: correct as f32 / n as f32,
+                examples: n,
+            };
+            self.state.progress.step += 1;
+            self.state.progress.step_in_epoch += 1;
+            self.history.steps.push(record);
+            loss_sum += f64::from(loss) * n as f64;
+            right += correct;
+            seen += n;
+            let running = (
+                loss_sum / seen as f64,
+                right as f64 / seen as f64,
+                seen as f64 / start.elapsed().as_secs_f64(),
+            );
+            obs.event(&Event::Step {
+                record: &record,
+                running,
+            });
+        }
+        Ok((None, start.elapsed().as_secs_f64(), seen))
+    }
+
+    /// Evaluates the finished epoch (whose steps took `seconds` for `examples` in this
+    /// process), records it, saves, redraws the curves.
+    fn end_epoch(
+        &mut self,
+        config: &TrainConfig,
+        seconds: f64,
+        examples: usize,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
+        let epoch = self.state.progress.epoch + 1;
+        let test = self.trainer.evaluate(&self.data.test)?;
+        let (train_loss, train_accuracy) = self.history.epoch_means(epoch);
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            train_accuracy,
+            test_accuracy: test.accuracy,
+            seconds,
+            examples_per_second: examples as f64 / seconds.max(1e-9),
+            peak_rss_mb: peak_rss_mb(),
+        };
+        self.history.epochs.push(record);
+        self.state.progress.epoch += 1;
+        self.state.progress.step_in_epoch = 0;
+        obs.event(&Event::EpochEnded {
+            record: &record,
+            epochs: config.epochs,
+        });
+        self.save()?;
+        obs.event(&Event::Saved {
+            step: self.state.progress.step,
+        });
+        self.draw_curves(obs);
+        Ok(())
+    }
+
+    /// The error of a non-finite loss at the next step: the weights are as the last step left
+    /// them, and the last checkpoint is kept.
+    fn diverged(&self, loss: f32) -> Error {
+        let p = self.state.progress;
+        let lr = self.state.settings.config.lr;
+        let why = if p.step == 0 {
+            "at the first step, before any update: the starting weights (the architecture, --init-scheme or --init) give non-finite outputs".to_string()
+        } else {
+            format!(
+                "at step {} (epoch {}): training diverged; try a lower --lr than {lr}",
+                p.step + 1,
+                p.epoch + 1
+            )
+        };
+        Error::Diverged(format!(
+            "the loss became {loss} {why}. The last checkpoint in {} is kept.",
+            self.dir.path().display()
+        ))
+    }
+
+    /// Saves a generation with the history since the last save.
+    fn save(&mut self) -> Result<()> {
+        let steps = encode_lines(&self.history.steps[self.saved.0..]);
+        let epochs = encode_lines(&self.history.epochs[self.saved.1..]);
+        let mut state = self.state.clone();
+        state.progress.steps_bytes += steps.len() as u64;
+        state.progress.epochs_bytes += epochs.len() as u64;
+        let info = TensorInfo {
+            run: Some(state.run.clone()),
+            step: state.progress.step,
+            normalizer: Some(state.settings.normalizer.clone()),
+        };
+        let net = &self.trainer.net;
+        let weights = net
+            .layers
+            .iter()
+            .map(|l| l.params().map(|(w, b)| (w.to_owned(), b.clone())));
+        let model = serialize_pairs(net, weights, &info)?;
+        let momentum = net
+            .layers
+            .iter()
+            .zip(&self.trainer.sgd.velocity)
+            .map(|(l, v)| l.params().map(|_| v.clone()));
+        let optimizer = serialize_pairs(
+            net,
+            momentum,
+            &TensorInfo {
+                normalizer: None,
+                ..info
+            },
+        )?;
+        self.dir.save(&Snapshot {
+            state: &state,
+            model: &model,
+            optimizer: &optimizer,
+            steps: &steps,
+            epochs: &epochs,
+        })?;
+        self.state = state;
+        self.saved = (self.history.steps.len(), self.history.epochs.len());
+        Ok(())
+    }
+
+    /// Redraws `curves.png`; a picture that cannot be drawn is a warning, not an error: the
+    /// checkpoint, already saved, is what matters.
+    fn draw_curves(&self, obs: &mut dyn Observer) {
+        let curves = RunCurves {
+            config: &self.state.settings.config,
+            history: &self.history,
+        };
+        let path = self.dir.path().join(CURVES_FILE);
+        let name = self.dir.path().display().to_string();
+        if let Err(e) = pictures::draw_curves(&path, &[(name, curves)]) {
+            obs.event(&Event::Warning(e.to_string()));
+        }
+    }
+}
+
+/// Checks a network against CIFAR-10 and its memory against the budget, before anything is
+/// allocated.
+fn check_fits(
+    arch: &[LayerSpec],
+    config: &TrainConfig,
+    data: &Cifar10,
+    options: &RunOptions,
+) -> Result<()> {
+    let shapes = Network::shapes(arch)?;
+    let input = &shapes[0];
+    if input[..] != [CHANNELS, SIDE, SIDE] {
+        return Err(Error::Arch(format!(
+            "layer 0 (input) takes {}×{}×{} images, but CIFAR-10 images are {CHANNELS}×{SIDE}×{SIDE}",
+            input[0], input[1], input[2]
+        )));
+    }
+    let classes = shapes.last().map_or(0, |s| s[0]);
+    if classes != CLASSES.len() {
+        return Err(Error::Arch(format!(
+            "the network has {classes} outputs, but CIFAR-10 has {} classes",
+            CLASSES.len()
+        )));
+    }
+    let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
+    let bytes = (data.train.images.len() + data.test.images.len()) as u64;
+    Footprint::estimate(arch, config.threads, per_worker, bytes)?.check(options.memory_budget)
+}
+
+/// The data a resumed run trained on: from `given` (which must hold the same files) or from
+/// where the run recorded it.
+fn recorded_data(recorded: &crate::data::DataSource, given: Option<&Path>) -> Result<Cifar10> {
+    let data = match (given, &recorded.dir) {
+        (Some(dir), _) => Cifar10::load_or_sample(dir, false)?,
+        (None, Some(dir)) => Cifar10::load_or_sample(dir, false).map_err(|e| {
+            Error::Data(format!(
+                "the run's data cannot be read ({e}): pass --data DIR with the same files"
+            ))
+        })?,
+        (None, None) => Cifar10::sample(),
+    };
+    if data.describe().files != recorded.files {
+        return Err(Error::Data(format!(
+            "{} is not the data this run was trained on ({}): the files differ in names, sizes or first and last records",
+            data.describe().name(),
+            recorded.name()
+        )));
+    }
+    Ok(data)
+}

@@ -1,0 +1,491 @@
+//! The run directory, and the contract that keeps it whole:
+//!
+//! - `lock`: held (an exclusive file lock) by the one process that trains the run, for its
+//!   whole life; it names that process. A second process is refused.
+//! - `gen-<step>/`: one generation per save, each complete in itself — `model.safetensors`,
+//!   `optimizer.safetensors` and `state.json` (settings, progress, and how many bytes of the
+//!   history belong to it). A generation is written under a temporary name, synced, and renamed
+//!   into place whole; it is never written again.
+//! - `latest`: the pointer, naming the newest complete generation. Replacing it (write, fsync,
+//!   rename, fsync of the directory) is the instant a save takes effect. The generation before
+//!   it is kept, the older ones removed.
+//! - `model.safetensors`: a hard link to the newest generation's model, switched by a rename
+//!   after the pointer: the stable path PyTorch users load.
+//! - `steps.jsonl`, `epochs.jsonl`: the history, appended by each save before the pointer moves.
+//!
+//! A kill at any instant therefore leaves the pointer on a complete generation, which `eval`
+//! loads and `--resume` continues; what a cut-short save wrote is ignored and cleaned up.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::LayerSpec;
+use crate::batch::Normalizer;
+use crate::config::TrainConfig;
+use crate::data::DataSource;
+use crate::disk::{Disk, temp_beside};
+use crate::error::{Error, Result};
+use crate::history::{EpochRecord, History, StepRecord, decode_lines};
+use crate::tensors::TensorInfo;
+use crate::train::PlanNames;
+
+/// The lock file.
+pub const LOCK: &str = "lock";
+/// The pointer to the newest complete generation.
+pub const LATEST: &str = "latest";
+/// A generation's weights, and the stable path of the newest.
+pub const MODEL: &str = "model.safetensors";
+/// A generation's momentum terms.
+pub const OPTIMIZER: &str = "optimizer.safetensors";
+/// A generation's settings and progress.
+pub const STATE: &str = "state.json";
+/// The per-step history.
+pub const STEPS: &str = "steps.jsonl";
+/// The per-epoch history.
+pub const EPOCHS: &str = "epochs.jsonl";
+/// The version of this layout, in every `state.json`.
+pub const FORMAT: u32 = 2;
+
+const GENERATION: &str = "gen-";
+/// Largest `state.json` read (a layer list and a few numbers are a few kilobytes).
+const MAX_STATE_BYTES: u64 = 16 << 20;
+
+/// What a run is: fixed when it is created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The layer list.
+    pub arch: Vec<LayerSpec>,
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Input normalisation.
+    pub normalizer: Normalizer,
+    /// The techniques in use.
+    pub plan: PlanNames,
+    /// What it trains on.
+    pub data: DataSource,
+}
+
+/// How far a run has got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// The epoch in progress (0-based): all before it are complete.
+    pub epoch: usize,
+    /// Steps of that epoch already taken (0 at an epoch boundary).
+    pub step_in_epoch: usize,
+    /// Optimiser steps taken in all.
+    pub step: u64,
+    /// Bytes of `steps.jsonl` that belong to this generation.
+    pub steps_bytes: u64,
+    /// Bytes of `epochs.jsonl` that belong to this generation.
+    pub epochs_bytes: u64,
+}
+
+/// A generation's `state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// The layout's version, [`FORMAT`].
+    pub format: u32,
+    /// The run's identity, also in its tensor files' metadata.
+    pub run: String,
+    /// What the run is.
+    pub settings: Settings,
+    /// How far it has got.
+    pub progress: Progress,
+}
+
+/// A complete generation, as read.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// Its `state.json`.
+    pub state: State,
+    /// Its weights.
+    pub model: PathBuf,
+    /// Its momentum terms.
+    pub optimizer: PathBuf,
+}
+
+impl Checkpoint {
+    /// The newest complete generation of the run in `run`.
+    pub fn latest(run: &Path) -> Result<Checkpoint> {
+        // A save that lands between reading the pointer and reading the generation can remove
+        // the generation before the one it writes; the pointer then names a newer one.
+        match Self::read_latest(run) {
+            Err(Error::Checkpoint(_)) if run.join(LATEST).is_file() => Self::read_latest(run),
+            other => other,
+        }
+    }
+
+    fn read_latest(run: &Path) -> Result<Checkpoint> {
+        let name = read_pointer(run)?;
+        let dir = run.join(&name);
+        let path = dir.join(STATE);
+        let bytes = crate::data::read_checked(&path, MAX_STATE_BYTES)
+            .map_err(|e| Error::Checkpoint(e.to_string()))?;
+        let state: State = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Checkpoint(format!("{} is not a valid state file: {e}", path.display()))
+        })?;
+        if state.format != FORMAT {
+            return Err(Error::Checkpoint(format!(
+                "{}: format {} is not this version's {FORMAT}",
+                path.display(),
+                state.format
+            )));
+        }
+        if name != generation_name(state.progress.step) {
+            return Err(Error::Checkpoint(format!(
+                "{}: step {} does not match its generation {name}",
+                path.display(),
+                state.progress.step
+            )));
+        }
+        state
+            .settings
+            .normalizer
+            .check(&path.display().to_string())?;
+        Ok(Checkpoint {
+            model: dir.join(MODEL),
+            optimizer: dir.join(OPTIMIZER),
+            state,
+        })
+    }
+
+    /// Checks that a tensor file's metadata says it belongs to this generation.
+    pub fn check_tensors(&self, info: Option<&TensorInfo>, path: &Path) -> Result<()> {
+        let (run, step) = (&self.state.run, self.state.progress.step);
+        match info {
+            Some(i) if i.run.as_ref() == Some(run) && i.step == step => Ok(()),
+            found => Err(Error::Checkpoint(format!(
+                "{} is from {}, not from run {run} at step {step}: it belongs to another checkpoint",
+                path.display(),
+                found.map_or("no known run".into(), |i| format!(
+                    "run {} at step {}",
+                    i.run.as_deref().unwrap_or("(none)"),
+                    i.step
+                )),
+            ))),
+        }
+    }
+
+    /// The history up to this generation.
+    pub fn history(&self, run: &Path) -> Result<History> {
+        let p = &self.state.progress;
+        let read = |name: &str, len: u64| -> Result<Vec<u8>> {
+            let path = run.join(name);
+            let mut bytes = Vec::new();
+            if len > 0 {
+                File::open(&path)
+                    .and_then(|f| f.take(len).read_to_end(&mut bytes))
+                    .map_err(|e| {
+                        Error::Checkpoint(format!("cannot read {}: {e}", path.display()))
+                    })?;
+            }
+            Ok(bytes)
+        };
+        let steps: Vec<StepRecord> =
+            decode_lines(&read(STEPS, p.steps_bytes)?, p.steps_bytes, STEPS)?;
+        let epochs: Vec<EpochRecord> =
+            decode_lines(&read(EPOCHS, p.epochs_bytes)?, p.epochs_bytes, EPOCHS)?;
+        Ok(History { steps, epochs })
+    }
+}
+
+/// The name of the generation at `step`.
+fn generation_name(step: u64) -> String {
+    format!("{GENERATION}{step:012}")
+}
+
+/// The generation the pointer of `run` names, checked to be a generation's name.
+fn read_pointer(run: &Path) -> Result<String> {
+    let path = run.join(LATEST);
+    if !path.exists() {
+        let why = if run.join(STATE).exists() {
+            "it was saved by an older version of network, whose checkpoints this one does not read"
+        } else if run.is_dir() {
+            "it holds no complete checkpoint"
+        } else {
+            "no such directory"
+        };
+        return Err(Error::Checkpoint(format!("{}: {why}", run.display())));
+    }
+    let bytes =
+        crate::data::read_checked(&path, 64).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let name = String::from_utf8_lossy(&bytes).trim().to_string();
+    let digits = name.strip_prefix(GENERATION).unwrap_or("");
+    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Checkpoint(format!(
+            "{} does not name a generation: {name:?}",
+            path.display()
+        )));
+    }
+    Ok(name)
+}
+
+/// Where a new run goes.
+#[derive(Clone, Debug)]
+pub enum Place {
+    /// This directory (created if absent; an existing one must be empty).
+    Dir(PathBuf),
+    /// The first free `N` (from 1) under this directory.
+    Next(PathBuf),
+}
+
+/// One save: a generation's files and the history since the last save.
+pub struct Snapshot<'a> {
+    /// The generation's `state.json` (its history counts include `steps` and `epochs`).
+    pub state: &'a State,
+    /// `model.safetensors`.
+    pub model: &'a [u8],
+    /// `optimizer.safetensors`.
+    pub optimizer: &'a [u8],
+    /// New lines of `steps.jsonl`.
+    pub steps: &'a [u8],
+    /// New lines of `epochs.jsonl`.
+    pub epochs: &'a [u8],
+}
+
+/// A run directory claimed by this process: the lock is held until the value is dropped.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    disk: Disk,
+    _lock: File,
+    /// The generation the pointer names, if any.
+    latest: Option<String>,
+}
+
+impl RunDir {
+    /// Claims a directory for a new run: the lock, and a directory holding no run.
+    pub fn create(place: &Place, disk: Disk) -> Result<RunDir> {
+        let (path, lock) = match place {
+            Place::Dir(dir) => {
+                make_dir(dir, "--out")?;
+                let lock = claim(dir, "--out")?;
+                check_empty(dir)?;
+                (dir.clone(), lock)
+            }
+            Place::Next(root) => next_free(root)?,
+        };
+        let run = RunDir {
+            path,
+            disk,
+            _lock: lock,
+            latest: None,
+        };
+        run.clear_leftovers()?;
+        Ok(run)
+    }
+
+    /// Claims an existing run to continue it; returns its newest complete generation too.
+    pub fn open(path: &Path, disk: Disk) -> Result<(RunDir, Checkpoint)> {
+        if !path.is_dir() {
+            return Err(Error::Usage(format!(
+                "--resume {}: no such directory",
+                path.display()
+            )));
+        }
+        let lock = claim(path, "--resume")?;
+        let checkpoint = Checkpoint::latest(path)?;
+        let run = RunDir {
+            path: path.to_path_buf(),
+            disk,
+            _lock: lock,
+            latest: Some(generation_name(checkpoint.state.progress.step)),
+        };
+        // What a cut-short save appended past the checkpoint is not part of the run.
+        let p = &checkpoint.state.progress;
+        run.disk.truncate(&path.join(STEPS), p.steps_bytes)?;
+        run.disk.truncate(&path.join(EPOCHS), p.epochs_bytes)?;
+        run.clear_leftovers()?;
+        Ok((run, checkpoint))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Saves a generation and makes it the newest (see the module's docs for the order).
+    pub fn save(&mut self, snap: &Snapshot) -> Result<()> {
+        let name = generation_name(snap.state.progress.step);
+        if self.latest.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        let (run, disk) = (&self.path, &self.disk);
+        let partial = run.join(format!(".{name}.partial"));
+        disk.remove_all(&partial)?;
+        disk.create_dir(&partial)?;
+        disk.write_new(&partial.join(MODEL), snap.model)?;
+        disk.write_new(&partial.join(OPTIMIZER), snap.optimizer)?;
+        // A state of numbers and names always serialises.
+        let state = serde_json::to_vec_pretty(snap.state).expect("the state serialises");
+        disk.write_new(&partial.join(STATE), &state)?;
+        disk.sync_dir(&partial)?;
+        let generation = run.join(&name);
+        disk.remove_all(&generation)?;
+        disk.rename(&partial, &generation)?;
+        disk.sync_dir(run)?;
+        let p = &snap.state.progress;
+        for (file, lines, total) in [
+            (STEPS, snap.steps, p.steps_bytes),
+            (EPOCHS, snap.epochs, p.epochs_bytes),
+        ] {
+            // A save that failed after appending (a full disk) left lines past the last
+            // checkpoint: cut them before appending again.
+            let path = run.join(file);
+            disk.truncate(&path, total - lines.len() as u64)?;
+            if !lines.is_empty() {
+                disk.append(&path, lines)?;
+            }
+        }
+        disk.replace(&run.join(LATEST), format!("{name}\n").as_bytes())?;
+        let previous = self.latest.replace(name);
+        let stable = run.join(MODEL);
+        let tmp = temp_beside(&stable);
+        disk.remove_all(&tmp)?;
+        disk.link_or_copy(&generation.join(MODEL), &tmp)?;
+        disk.rename(&tmp, &stable)?;
+        disk.sync_dir(run)?;
+        self.prune(previous.as_deref())
+    }
+
+    /// Removes every generation but the newest and `keep`.
+    fn prune(&self, keep: Option<&str>) -> Result<()> {
+        for name in self.names()? {
+            let old = name.starts_with(GENERATION)
+                && Some(name.as_str()) != self.latest.as_deref()
+                && Some(name.as_str()) != keep;
+            if old {
+                self.disk.remove_all(&self.path.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what a cut-short save or creation left: partial generations and temporary files
+    /// (and, before the first checkpoint, everything but the lock).
+    fn clear_leftovers(&self) -> Result<()> {
+        for name in self.names()? {
+            let leftover = name.starts_with('.') || (self.latest.is_none() && name != LOCK);
+            if leftover {
+                self.disk.remove_all(&self.path.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        entries(&self.path)
+    }
+}
+
+fn entries(dir: &Path) -> Result<Vec<String>> {
+    let list = std::fs::read_dir(dir)
+        .map_err(|e| Error::Io(format!("cannot list {}: {e}", dir.display())))?;
+    list.map(|e| {
+        e.map(|e| e.file_name().to_string_lossy().into_owned())
+            .map_err(|e| Error::Io(format!("cannot list {}: {e}", dir.display())))
+    })
+    .collect()
+}
+
+/// Makes `dir` and its parents; `flag` names the argument in errors.
+fn make_dir(dir: &Path, flag: &str) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {} is not a directory",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("{flag} {}: cannot create it: {e}", dir.display())))
+}
+
+/// A new run may go into a directory that is empty but for what a creation cut short left
+/// (the lock, generations, history and temporary files, but no pointer).
+fn check_empty(dir: &Path) -> Result<()> {
+    let names = entries(dir)?;
+    if names.iter().any(|n| n == LATEST) {
+        return Err(Error::Usage(format!(
+            "--out {0} already holds a run: continue it with --resume {0}, or choose another --out",
+            dir.display()
+        )));
+    }
+    let ours = |n: &str| {
+        n == LOCK || n == STEPS || n == EPOCHS || n.starts_with(GENERATION) || n.starts_with('.')
+    };
+    if let Some(other) = names.iter().find(|n| !ours(n)) {
+        return Err(Error::Usage(format!(
+            "--out {} is not empty (it holds {other}): choose a new or empty directory",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the lock of the run directory `dir`, writing this process's id into it.
+fn claim(dir: &Path, flag: &str) -> Result<File> {
+    let path = dir.join(LOCK);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::Io(format!("{flag} {}: cannot write in it: {e}", dir.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(Error::Usage(format!(
+                "{flag} {} is in use by {} (it holds {})",
+                dir.display(),
+                if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    holder.to_string()
+                },
+                path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::Io(format!(
+                "{flag} {}: cannot lock {}: {e}",
+                dir.display(),
+                path.display()
+            )));
+        }
+    }
+    let stamp = format!("process {}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.write_all(stamp.as_bytes()))
+        .map_err(|e| Error::Io(format!("{flag} {}: cannot write in it: {e}", dir.display())))?;
+    Ok(file)
+}
+
+/// Claims the first free `root/N`, N from 1: `create_dir` either makes a directory nobody else
+/// has, or fails, so two processes never pick the same N.
+fn next_free(root: &Path) -> Result<(PathBuf, File)> {
+    make_dir(root, "the runs directory")?;
+    for n in 1..=1_000_000u32 {
+        let dir = root.join(n.to_string());
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((dir.clone(), claim(&dir, "--out")?)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::Io(format!("cannot create {}: {e}", dir.display())));
+            }
+        }
+    }
+    Err(Error::Usage(format!(
+        "{} holds a million runs: choose --out",
+        root.display()
+    )))
+}
