@@ -8,10 +8,11 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use network::arch::seed_network;
 use network::batch::{Normalizer, draw_augments};
+use network::config::TrainConfig;
 use network::data::Cifar10;
 use network::model::{Init, Network};
 use network::optim::Schedule;
-use network::train::{TrainConfig, Trainer};
+use network::train::Trainer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use study::{TRAINER_EXAMPLES, TRAINER_GROUP, register_fonts, trainer_cases};
@@ -36,7 +37,7 @@ fn trainer(c: &mut Criterion) {
             schedule: Schedule::Constant,
             seed: 1,
             threads: case.threads,
-            technique: case.technique.to_string(),
+            technique: case.technique.parse().expect("a technique name or auto"),
             augment: true,
             init: Init::He,
         };

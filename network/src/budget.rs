@@ -41,23 +41,25 @@ impl Footprint {
         let shapes = Network::shapes(spec)?;
         let (cap, workers) = (capacity as u64, threads as u64);
         let volume = |s: &[usize]| s.iter().fold(1u64, |v, &d| v.saturating_mul(d as u64));
-        let (mut params, mut acts, mut scratch) = (0u64, 0u64, 0u64);
+        let mut sum = Needs::default();
         for s in &shapes {
             // The activation and its gradient.
-            acts = acts.saturating_add(volume(s).saturating_mul(2));
+            sum.acts = sum.acts.saturating_add(volume(s).saturating_mul(2));
         }
         for (layer, input) in spec[1..spec.len() - 1].iter().zip(&shapes) {
-            let (p, a, sc) = layer_needs(layer, input)?;
-            params = params.saturating_add(p);
-            acts = acts.saturating_add(a);
-            scratch = scratch.saturating_add(sc);
+            let n = layer_needs(layer, input)?;
+            sum.params = sum.params.saturating_add(n.params);
+            sum.acts = sum.acts.saturating_add(n.acts);
+            sum.scratch = sum.scratch.saturating_add(n.scratch);
+            sum.fixed = sum.fixed.saturating_add(n.fixed);
         }
         let f32s = |n: u64| n.saturating_mul(4);
+        let scratch = sum.scratch.saturating_mul(cap).saturating_add(sum.fixed);
         Ok(Footprint {
             // Weights, momentum, the step's mean gradient, and each worker's gradient.
-            parameters: f32s(params.saturating_mul(workers.saturating_add(3))),
-            activations: f32s(acts.saturating_mul(cap).saturating_mul(workers)),
-            scratch: f32s(scratch.saturating_mul(cap).saturating_mul(workers)),
+            parameters: f32s(sum.params.saturating_mul(workers.saturating_add(3))),
+            activations: f32s(sum.acts.saturating_mul(cap).saturating_mul(workers)),
+            scratch: f32s(scratch.saturating_mul(workers)),
             data,
         })
     }
@@ -79,10 +81,20 @@ impl Footprint {
     }
 }
 
-/// One layer's parameters (once), and its extra activations and scratch per example, for an
-/// `input` of one example.
-fn layer_needs(layer: &LayerSpec, input: &[usize]) -> Result<(u64, u64, u64)> {
+/// What one layer needs, in f32s: parameters (once), and per worker: activations and scratch
+/// per example, and scratch whatever the batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    params: u64,
+    acts: u64,
+    scratch: u64,
+    fixed: u64,
+}
+
+/// One layer's needs for an `input` of one example.
+fn layer_needs(layer: &LayerSpec, input: &[usize]) -> Result<Needs> {
     let n = |v: usize| v as u64;
+    let volume = input.iter().fold(1u64, |v, &d| v.saturating_mul(d as u64));
     Ok(match *layer {
         LayerSpec::Conv {
             filters,
@@ -94,35 +106,40 @@ fn layer_needs(layer: &LayerSpec, input: &[usize]) -> Result<(u64, u64, u64)> {
             let (c, h, w) = (n(input[0]), n(input[1]), n(input[2]));
             let p = n(resolved_pad(0, size, stride, pad)?);
             let (d, k) = (n(filters), n(size));
-            let padded = c.saturating_mul(h + 2 * p).saturating_mul(w + 2 * p);
+            let (hp, wp) = (h + 2 * p, w + 2 * p);
             let taps = c.saturating_mul(k * k);
-            let weights = d.saturating_mul(taps).saturating_add(d);
-            // Padded input and input gradient, one image's unfolded windows (at most every
-            // tap of every padded position), broadcast products and the spread gradient.
-            let per_example = padded
-                .saturating_mul(3)
-                .saturating_add(taps.saturating_mul((h + 2 * p) * (w + 2 * p)))
-                .saturating_add(d.saturating_mul(taps))
-                .saturating_add(d.saturating_mul((h + 2 * k + 2 * p) * (w + 2 * k + 2 * p)));
-            (weights, 0, per_example)
+            Needs {
+                params: d.saturating_mul(taps).saturating_add(d),
+                acts: 0,
+                // Padded input and input gradient (and a direct copy), the axis-reduce
+                // products, the gradient spread for the input-gradient convolution.
+                scratch: c
+                    .saturating_mul(hp * wp)
+                    .saturating_mul(3)
+                    .saturating_add(d.saturating_mul(taps))
+                    .saturating_add(d.saturating_mul((hp + 2 * k) * (wp + 2 * k))),
+                // One image's unfolded windows, and a weight gradient.
+                fixed: taps
+                    .saturating_mul(hp * wp)
+                    .saturating_add(d.saturating_mul(taps)),
+            }
         }
         LayerSpec::Pool { size, .. } => {
             let plane = n(input[1]).saturating_mul(n(input[2]));
-            let all = n(input[0]).saturating_mul(plane);
-            // Argmax, and the unfolded windows of a plane.
-            (
-                0,
-                all,
-                all.saturating_add(plane.saturating_mul(n(size * size))),
-            )
+            // The argmax, and one plane's unfolded windows.
+            Needs {
+                acts: volume,
+                fixed: plane.saturating_mul(n(size * size)).saturating_add(plane),
+                ..Needs::default()
+            }
         }
-        LayerSpec::Fc { outputs, .. } => {
-            let i = input.iter().fold(1u64, |v, &d| v.saturating_mul(d as u64));
-            let weights = n(outputs).saturating_mul(i).saturating_add(n(outputs));
+        LayerSpec::Fc { outputs, .. } => Needs {
+            params: n(outputs).saturating_mul(volume).saturating_add(n(outputs)),
             // The axis-reduce technique's broadcast products `[b, o, i]`.
-            (weights, 0, n(outputs).saturating_mul(i))
-        }
-        _ => (0, 0, 0),
+            scratch: n(outputs).saturating_mul(volume),
+            ..Needs::default()
+        },
+        _ => Needs::default(),
     })
 }
 
@@ -149,7 +166,11 @@ mod tests {
     fn the_seed_network_fits_and_a_huge_batch_does_not() {
         let data = 60_000 * 3073;
         let small = Footprint::estimate(&seed_network(), 2, 100, data).unwrap();
-        assert!(small.total() < 400 << 20, "{small:?}");
+        // Measured: a full-data run peaks at 304 MB (VmHWM); the estimate stays near it.
+        assert!(
+            small.total() > 250 << 20 && small.total() < 500 << 20,
+            "{small:?}"
+        );
         assert!(small.check(default_budget()).is_ok());
         let huge = Footprint::estimate(&seed_network(), 1024, 65_536, data).unwrap();
         let e = huge.check(16 << 30).unwrap_err().to_string();

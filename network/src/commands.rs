@@ -60,16 +60,16 @@ impl DataArgs {
         }
     }
 
-    /// Loads the data, saying on stderr where it came from.
+    /// Loads the data.
     pub fn load(&self) -> Result<Cifar10> {
-        let data = Cifar10::load_or_sample(&self.dir, self.is_default)?;
-        note_data(&data, Some(&self.dir));
-        Ok(data)
+        Cifar10::load_or_sample(&self.dir, self.is_default)
     }
 }
 
-fn note_data(data: &Cifar10, asked: Option<&Path>) {
-    match (&data.source, asked) {
+/// Says on stderr where the data came from, `missing` being the default directory that was
+/// looked for (once every input is checked, so that a failed command prints only its error).
+fn note_data(data: &Cifar10, missing: Option<&Path>) {
+    match (&data.source, missing) {
         (Source::Sample, Some(dir)) => eprintln!(
             "{} not found: using the embedded sample ({} training, {} test images). For the full \
              CIFAR-10, run scripts/fetch_cifar10.sh or pass --data DIR.",
@@ -86,6 +86,13 @@ fn note_data(data: &Cifar10, asked: Option<&Path>) {
             data.train.len(),
             data.test.len()
         ),
+    }
+}
+
+impl DataArgs {
+    /// [`note_data`] for data loaded from these arguments.
+    fn note(&self, data: &Cifar10) {
+        note_data(data, self.is_default.then_some(self.dir.as_path()));
     }
 }
 
@@ -111,19 +118,28 @@ pub struct TrainArgs {
 pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
     let started = Instant::now();
     let mut run = match &args.resume {
-        Some(dir) => Run::resume(dir, args.data.as_deref(), &args.options)?,
+        Some(dir) => {
+            let run = Run::resume(dir, args.data.as_deref(), &args.options)?;
+            note_data(run.data(), None);
+            run
+        }
         None => {
-            let data = DataArgs::resolve(args.data.clone()).load()?;
+            args.new.check()?;
+            let source = DataArgs::resolve(args.data.clone());
+            let data = source.load()?;
             let place = match &args.out {
                 Some(dir) => Place::Dir(dir.clone()),
                 None => Place::Next(runs_root()),
             };
-            Run::create(&place, data, args.new, &args.options)?
+            let init = args.new.init_from.clone();
+            let run = Run::create(&place, data, args.new, &args.options)?;
+            source.note(run.data());
+            if let Some(path) = init {
+                eprintln!("weights from {}", path.display());
+            }
+            run
         }
     };
-    if args.resume.is_some() {
-        note_data(run.data(), None);
-    }
     let mut bars = progress::Bars::new(args.json);
     let outcome = run.fit(args.max_steps, &stop, &mut bars)?;
     let examples = bars.examples();
@@ -214,12 +230,10 @@ fn shell_quote(s: &str) -> String {
 fn model_data(model: &Path, flag: Option<PathBuf>) -> Result<Cifar10> {
     if flag.is_none() && model.is_dir() {
         let recorded = Checkpoint::latest(model)?.state.settings.data;
-        let data = match &recorded.dir {
-            Some(dir) => Cifar10::load_or_sample(dir, false)?,
-            None => Cifar10::sample(),
+        return match &recorded.dir {
+            Some(dir) => Cifar10::load_or_sample(dir, false),
+            None => Ok(Cifar10::sample()),
         };
-        note_data(&data, None);
-        return Ok(data);
     }
     DataArgs::resolve(flag).load()
 }
@@ -306,6 +320,7 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
         .collect();
     refuse_overwrite("--confusion", &picture, &inputs)?;
     let (mut model, data) = args.load()?;
+    note_data(&data, None);
     let e = model.evaluate(&data.test)?;
     let title = format!(
         "{}: confusion matrix on {} test images",
@@ -357,6 +372,7 @@ pub fn test(args: &ModelArgs, start: usize, count: usize) -> Result<()> {
             "--start {start} is past the {n} test images"
         )));
     }
+    note_data(&data, None);
     let indices: Vec<usize> = (start..start.saturating_add(count).min(n)).collect();
     let probs = model.probabilities(&data.test, &indices)?;
     if args.json {

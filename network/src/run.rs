@@ -58,6 +58,16 @@ pub struct NewRun {
     pub init_from: Option<PathBuf>,
 }
 
+impl NewRun {
+    /// Checks everything that needs no data: the settings, the layer list, that the network
+    /// takes CIFAR-10 images to its 10 classes. [`Run::create`] checks it again, with the
+    /// memory budget.
+    pub fn check(&self) -> Result<()> {
+        self.config.validate()?;
+        check_shape(&self.arch)
+    }
+}
+
 /// Why [`Run::fit`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -85,8 +95,8 @@ impl Run {
     /// Creates a run of `new` on `data` in `place`: everything is checked first, then the
     /// directory claimed and the starting point saved as generation 0.
     pub fn create(place: &Place, data: Cifar10, new: NewRun, options: &RunOptions) -> Result<Run> {
+        new.check()?;
         let config = new.config;
-        config.validate()?;
         check_fits(&new.arch, &config, &data, options)?;
         let mut net = Network::new(
             &new.arch,
@@ -417,6 +427,14 @@ fn check_fits(
     data: &Cifar10,
     options: &RunOptions,
 ) -> Result<()> {
+    check_shape(arch)?;
+    let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
+    let bytes = (data.train.images.len() + data.test.images.len()) as u64;
+    Footprint::estimate(arch, config.threads, per_worker, bytes)?.check(options.memory_budget)
+}
+
+/// Checks that a network takes CIFAR-10 images to its classes.
+fn check_shape(arch: &[LayerSpec]) -> Result<()> {
     let shapes = Network::shapes(arch)?;
     let input = &shapes[0];
     if input[..] != [CHANNELS, SIDE, SIDE] {
@@ -432,9 +450,7 @@ fn check_fits(
             CLASSES.len()
         )));
     }
-    let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
-    let bytes = (data.train.images.len() + data.test.images.len()) as u64;
-    Footprint::estimate(arch, config.threads, per_worker, bytes)?.check(options.memory_budget)
+    Ok(())
 }
 
 /// The data a resumed run trained on: from `given` (which must hold the same files) or from

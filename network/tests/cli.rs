@@ -28,26 +28,40 @@ fn trains_evaluates_and_tests_end_to_end() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("techniques (fastest measured per layer and pass)"),
-        "{stdout}"
+        stderr.contains("techniques (fastest measured per layer and pass)"),
+        "{stderr}"
     );
     for file in [
         "model.safetensors",
-        "optimizer.safetensors",
-        "state.json",
-        "history.json",
+        "latest",
+        "lock",
+        "steps.jsonl",
+        "epochs.jsonl",
+        "curves.png",
+        "gen-000000000020/model.safetensors",
+        "gen-000000000020/optimizer.safetensors",
+        "gen-000000000020/state.json",
+        "gen-000000000010/state.json",
     ] {
         assert!(run.join(file).exists(), "{file} missing");
     }
-    let history: serde_json::Value =
-        serde_json::from_slice(&bytes(&run.join("history.json"))).unwrap();
-    assert_eq!(history["steps"].as_array().unwrap().len(), 20);
-    assert_eq!(history["epochs"].as_array().unwrap().len(), 2);
+    // Generation 0 (the starting point) is gone: the newest and the one before are kept.
+    assert!(!run.join("gen-000000000000").exists());
+    let lines = |f: &str| -> Vec<serde_json::Value> {
+        String::from_utf8(bytes(&run.join(f)))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(lines("steps.jsonl").len(), 20);
+    let epochs = lines("epochs.jsonl");
+    assert_eq!(epochs.len(), 2);
 
+    // --json: stdout is exactly one JSON document.
     let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d, "--json"]);
     assert!(ok, "{stderr}");
-    let json_start = stdout.find('{').unwrap();
-    let eval: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let confusion = eval["confusion"].as_array().unwrap();
     let total: u64 = confusion
         .iter()
@@ -55,10 +69,7 @@ fn trains_evaluates_and_tests_end_to_end() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(total, 100);
-    let state: serde_json::Value = serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
-    let last = state["history"]["epochs"][1]["test_accuracy"]
-        .as_f64()
-        .unwrap();
+    let last = epochs[1]["test_accuracy"].as_f64().unwrap();
     assert!(
         (eval["accuracy"].as_f64().unwrap() - last).abs() < 1e-6,
         "eval and training disagree on test accuracy"
@@ -68,6 +79,25 @@ fn trains_evaluates_and_tests_end_to_end() {
     assert!(ok, "{stderr}");
     assert_eq!(stdout.matches("example ").count(), 2, "{stdout}");
     assert!(stdout.contains("airplane"), "{stdout}");
+    // Without --data, a run directory is evaluated on the data it recorded.
+    let (ok, stdout, stderr) = run_cli(&[
+        "test",
+        "--model",
+        r,
+        "--json",
+        "--count",
+        "18446744073709551615",
+    ]);
+    assert!(ok, "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(rows["examples"].as_array().unwrap().len(), 100);
+    assert!(
+        stderr.contains(&format!(
+            "data: {}",
+            std::path::absolute(&data).unwrap().display()
+        )),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(run);
 }
@@ -120,9 +150,14 @@ fn bad_hyper_parameters_are_one_line_errors() {
     for (flags, needle) in [
         (&["--lr", "-1"][..], "--lr must be a positive number"),
         (&["--momentum", "1.5"], "--momentum must be in [0, 1)"),
-        (&["--batch-size", "0"], "--batch-size must be at least 1"),
-        (&["--epochs", "0"], "--epochs must be at least 1"),
-        (&["--threads", "0"], "--threads must be at least 1"),
+        (&["--batch-size", "0"], "--batch-size must be between 1 and"),
+        (&["--epochs", "0"], "--epochs must be between 1 and"),
+        (&["--threads", "0"], "--threads must be between 1 and"),
+        (&["--epochs", "-1"], "--epochs"),
+        (
+            &["--batch-size", "99999999999"],
+            "--batch-size must be between 1 and",
+        ),
         (&["--technique", "einsum"], "unknown technique"),
         (&["--weight-decay", "NaN"], "--weight-decay"),
     ] {
@@ -171,7 +206,7 @@ fn bad_architectures_are_one_line_errors() {
         (
             "wrong-classes",
             format!(r#"[{input},{{"type":"fc","outputs":7}},{{"type":"softmax"}}]"#),
-            "7 outputs but CIFAR-10 has 10",
+            "7 outputs, but CIFAR-10 has 10",
         ),
     ] {
         let path = dir.join(format!("{name}.json"));
@@ -255,28 +290,27 @@ fn bad_checkpoints_are_one_line_errors_and_are_never_damaged() {
     );
 
     // A run that diverges stops with the step, suggests a lower rate, and keeps the last good
-    // checkpoint. (The rate is raised in state.json to make the resumed run diverge.)
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
-    state["config"]["lr"] = serde_json::json!(1e30);
-    state["config"]["epochs"] = serde_json::json!(3);
-    std::fs::write(run.join("state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
-    let saved: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "state.json"]
-        .iter()
-        .map(|f| bytes(&run.join(f)))
-        .collect();
-    let result = run_cli(&["--data", d, "--resume", r]);
-    assert_one_line_error(&result, "training diverged; try a lower --lr");
+    // checkpoint. (The rate is raised in the checkpoint's state.json to make the resumed run
+    // diverge.)
+    let generation = run.join(
+        String::from_utf8(bytes(&run.join("latest")))
+            .unwrap()
+            .trim(),
+    );
+    let state_file = generation.join("state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&bytes(&state_file)).unwrap();
+    state["settings"]["config"]["lr"] = serde_json::json!(1e30);
+    state["settings"]["config"]["epochs"] = serde_json::json!(3);
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let saved = snapshot(&run);
+    let result = run_cli(&["--resume", r]);
+    assert_ends_in_error(&result, "training diverged; try a lower --lr");
     assert!(
         result.2.contains("at step ") && result.2.contains("is kept"),
         "{}",
         result.2
     );
-    let after: Vec<Vec<u8>> = ["model.safetensors", "optimizer.safetensors", "state.json"]
-        .iter()
-        .map(|f| bytes(&run.join(f)))
-        .collect();
-    assert!(saved == after, "the checkpoint changed");
+    assert!(saved == snapshot(&run), "the checkpoint changed");
     let fresh = dir.join("fresh-run");
     let result = run_cli(&[
         "--data",
@@ -286,25 +320,46 @@ fn bad_checkpoints_are_one_line_errors_and_are_never_damaged() {
         "--lr",
         "1e30",
     ]);
-    assert_one_line_error(&result, "Nothing was saved");
+    assert_ends_in_error(&result, "training diverged");
 
-    // An inconsistent set (a crash between two renames) is refused on resume.
+    // A state that does not match its generation, tensors of another run, a state file that
+    // does not parse: each refused, nothing changed.
+    let mut bad = state.clone();
+    bad["progress"]["step"] = serde_json::json!(999);
+    std::fs::write(&state_file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    assert_one_line_error(&run_cli(&["--resume", r]), "does not match its generation");
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let other = dir.join("other-run");
+    let (ok, _, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        other.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--technique",
+        "im2col",
+    ]);
+    assert!(ok, "{stderr}");
+    let theirs = other.join(
+        String::from_utf8(bytes(&other.join("latest")))
+            .unwrap()
+            .trim(),
+    );
     std::fs::copy(
-        run.join("optimizer.safetensors"),
-        dir.join("optimizer-backup"),
+        theirs.join("optimizer.safetensors"),
+        generation.join("optimizer.safetensors"),
     )
     .unwrap();
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
-    state["step"] = serde_json::json!(999);
-    std::fs::write(run.join("state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    let saved = snapshot(&run);
+    assert_one_line_error(&run_cli(&["--resume", r]), "belongs to another checkpoint");
+    assert!(saved == snapshot(&run), "a refused resume changed the run");
+    std::fs::write(&state_file, b"{ nope").unwrap();
+    assert_one_line_error(&run_cli(&["--resume", r]), "is not a valid state file");
     assert_one_line_error(
-        &run_cli(&["--data", d, "--resume", r]),
-        "the checkpoint is inconsistent",
-    );
-    std::fs::write(run.join("state.json"), b"{ nope").unwrap();
-    assert_one_line_error(
-        &run_cli(&["--data", d, "--resume", r]),
+        &run_cli(&["eval", "--model", r]),
         "is not a valid state file",
     );
 }
@@ -397,9 +452,15 @@ fn ctrl_c_saves_and_says_how_to_resume() {
         ])
         .args(["--technique", "im2col"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -416,25 +477,39 @@ fn ctrl_c_saves_and_says_how_to_resume() {
         .unwrap();
     assert!(status.success());
     seen.extend(lines.map(|l| l.unwrap()));
-    assert!(child.wait().unwrap().success(), "{seen:?}");
-    let text = seen.join("\n");
+    let status = child.wait().unwrap();
+    let text = errors.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?} {text}");
     assert!(text.contains("interrupted at step"), "{text}");
-    assert!(
-        text.contains(&format!("--resume {}", run.display())),
-        "{text}"
+    // The hint is the binary as invoked, and works as printed.
+    let hint = format!(
+        "{} train --resume {}",
+        env!("CARGO_BIN_EXE_network"),
+        run.display()
     );
-    let state: serde_json::Value = serde_json::from_slice(&bytes(&run.join("state.json"))).unwrap();
-    assert!(state["step"].as_u64().unwrap() >= 4);
-    // The saved run resumes.
+    assert!(text.contains(&hint), "{text}");
+    let step: u64 = String::from_utf8(bytes(&run.join("latest")))
+        .unwrap()
+        .trim()["gen-".len()..]
+        .parse()
+        .unwrap();
+    assert!(step >= 4);
+    // The saved run resumes, on the data it recorded.
     let (ok, stdout, stderr) = run_cli(&[
-        "--data",
-        data.to_str().unwrap(),
+        "train",
         "--resume",
         run.to_str().unwrap(),
         "--max-steps",
-        &(state["step"].as_u64().unwrap() + 2).to_string(),
+        &(step + 2).to_string(),
     ]);
-    assert!(ok && stdout.contains("resuming"), "{stdout}\n{stderr}");
+    assert!(ok && stderr.contains("resuming"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "data: {}",
+            std::path::absolute(&data).unwrap().display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -472,7 +547,7 @@ fn init_starts_from_saved_weights() {
         "im2col",
     ]);
     assert!(
-        ok && stdout.contains(&format!("weights from {}", model.display())),
+        ok && stderr.contains(&format!("weights from {}", model.display())),
         "{stdout}\n{stderr}"
     );
     // Stopped before any step: the saved weights are the ones it started from.
@@ -488,37 +563,50 @@ fn init_starts_from_saved_weights() {
     }
 }
 
+/// Defaults resolve against the current directory: `runs/N` there, `data/…` there, or the
+/// environment variables; never the build tree.
 #[test]
-fn the_default_data_directory_or_the_embedded_sample() {
-    let run = temp_dir("default-data").join("run");
-    let (ok, stdout, stderr) = run_cli(&[
-        "--epochs",
-        "1",
-        "--max-steps",
-        "3",
-        "--out",
-        run.to_str().unwrap(),
-        "--technique",
-        "im2col",
-    ]);
+fn defaults_resolve_against_the_current_directory() {
+    let cwd = temp_dir("default-cwd");
+    let quick = ["--epochs", "1", "--max-steps", "3", "--technique", "im2col"];
+    let (ok, stdout, stderr) = run_cli_in(&cwd, &quick, &[]);
     assert!(ok, "{stdout}\n{stderr}");
-    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("data/cifar-10-batches-bin");
-    if default.exists() {
-        assert!(
-            stdout.contains(&format!("data: {}", default.display())),
-            "{stdout}"
-        );
-    } else {
-        assert!(
-            stdout.contains("using the embedded sample (800 training, 200 test images)"),
-            "{stdout}"
-        );
-        assert!(stdout.contains("scripts/fetch_cifar10.sh"), "{stdout}");
+    assert!(
+        stderr.contains("using the embedded sample (800 training, 200 test images)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scripts/fetch_cifar10.sh"), "{stderr}");
+    assert!(stderr.contains("stopped at --max-steps"), "{stderr}");
+    assert!(
+        cwd.join("runs/1/latest").exists(),
+        "no runs/1 in the current directory"
+    );
+    // A data directory where the default says, and a second run in runs/2.
+    let data = cifar_dir("default-data", 32, 16);
+    std::fs::create_dir_all(cwd.join("data")).unwrap();
+    std::fs::rename(&data, cwd.join("data/cifar-10-batches-bin")).unwrap();
+    let (ok, _, stderr) = run_cli_in(&cwd, &quick, &[]);
+    assert!(
+        ok && stderr.contains("cifar-10-batches-bin (32 training, 16 test images)"),
+        "{stderr}"
+    );
+    assert!(cwd.join("runs/2/latest").exists());
+    // The environment variables.
+    let elsewhere = temp_dir("default-env");
+    let runs = elsewhere.join("my-runs");
+    let env = [
+        ("NETWORK_RUNS", runs.to_str().unwrap()),
+        ("NETWORK_DATA", "/nonexistent/data"),
+    ];
+    let (ok, _, stderr) = run_cli_in(&elsewhere, &quick, &env);
+    assert!(
+        ok && stderr.contains("/nonexistent/data not found"),
+        "{stderr}"
+    );
+    assert!(runs.join("1/latest").exists());
+    for dir in [cwd, elsewhere] {
+        let _ = std::fs::remove_dir_all(dir);
     }
-    assert!(stdout.contains("stopped at --max-steps"), "{stdout}");
 }
 
 #[test]

@@ -10,11 +10,10 @@ use common::*;
 use ndarray::{Array3, Axis, s};
 use network::arch::{LayerSpec, Rates};
 use network::batch::Normalizer;
-use network::model::{Init, Layer, Network, Workspace};
-use network::optim::Schedule;
+use network::infer::Model;
+use network::model::{Init, Layer, Network, Plan, Workspace};
 use network::pictures::{CONFUSION_SIZE, CURVES_SIZE, maps_size};
 use network::saliency::{occlusion_map, patch_starts, responsibility_map};
-use network::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -75,7 +74,7 @@ fn every_command_draws_a_png_of_the_expected_size() {
 
     let r = a.to_str().unwrap();
     let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d]);
-    assert!(ok && stdout.contains("confusion.png"), "{stdout}\n{stderr}");
+    assert!(ok && stderr.contains("confusion.png"), "{stdout}\n{stderr}");
     assert_png(&a.join("confusion.png"), CONFUSION_SIZE);
 
     let own = a.join("own.png");
@@ -153,26 +152,13 @@ fn bad_visualize_input_is_a_one_line_error() {
     }
 }
 
-fn trainer(spec: &[LayerSpec], technique: &str, seed: u64) -> Trainer {
+fn model(spec: &[LayerSpec], technique: &str, seed: u64) -> Model {
     let net = Network::new(spec, Init::He, &mut StdRng::seed_from_u64(seed)).unwrap();
-    let config = TrainConfig {
-        epochs: 1,
-        batch_size: 8,
-        lr: 0.01,
-        momentum: 0.0,
-        weight_decay: 0.0,
-        schedule: Schedule::Constant,
-        seed: 0,
-        threads: 2,
-        technique: technique.into(),
-        augment: false,
-        init: Init::He,
-    };
     let identity = Normalizer {
         mean: [0.0; 3],
         std: [1.0; 3],
     };
-    Trainer::new(net, identity, config).unwrap()
+    Model::new(net, identity, 2, technique.parse().unwrap()).unwrap()
 }
 
 fn input(c: usize, side: usize) -> LayerSpec {
@@ -205,9 +191,9 @@ fn occlusion_is_lowest_where_the_evidence_is() {
         },
         LayerSpec::Softmax,
     ];
-    let mut trainer = trainer(&spec, "im2col", 1);
+    let mut model = model(&spec, "im2col", 1);
     let evidence = (20..28, 4..12);
-    if let Layer::Fc { w, b, .. } = &mut trainer.net.layers[0] {
+    if let Layer::Fc { w, b, .. } = &mut model.net.layers[0] {
         w.fill(0.0);
         b.fill(0.0);
         let mut class0 = w.row_mut(0).into_shape_with_order((3, 32, 32)).unwrap();
@@ -216,7 +202,7 @@ fn occlusion_is_lowest_where_the_evidence_is() {
             .fill(0.05);
     }
     let image = Array3::<f32>::ones((3, 32, 32));
-    let map = occlusion_map(&mut trainer, image.view(), 0, 8, 2).unwrap();
+    let map = occlusion_map(&mut model, image.view(), 0, 8, 2).unwrap();
     let (argmin, _) = map
         .indexed_iter()
         .fold(((0, 0), f32::INFINITY), |best, (i, &v)| {
@@ -226,7 +212,7 @@ fn occlusion_is_lowest_where_the_evidence_is() {
         evidence.0.contains(&argmin.0) && evidence.1.contains(&argmin.1),
         "lowest at {argmin:?}"
     );
-    let untouched = trainer
+    let untouched = model
         .probabilities_of(image.view().insert_axis(Axis(0)))
         .unwrap()[[0, 0]];
     // Far from the square no patch touches the evidence: the probability is the image's own.
@@ -264,12 +250,13 @@ fn responsibility_is_the_finite_difference_gradient_of_the_logit() {
     let image = Array3::from_shape_simple_fn((3, 8, 8), || rng.random_range(-1.0f32..1.0));
     let class = 3;
     for technique in ["naive", "per-output", "axis-reduce", "im2col"] {
-        let mut trainer = trainer(&spec, technique, 2);
-        let gradient = trainer.logit_gradient(image.view(), class).unwrap();
-        let mut ws = Workspace::new(&trainer.net, 1);
+        let mut model = model(&spec, technique, 2);
+        let gradient = model.logit_gradient(image.view(), class).unwrap();
+        let mut ws = Workspace::new(&model.net, 1);
+        let plan = Plan::uniform(&model.net, technique.parse().unwrap());
         let mut logit = |x: &Array3<f32>| {
             ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(x);
-            ws.forward(&trainer.net, &trainer.plan, 1).unwrap();
+            ws.forward(&model.net, &plan, 1).unwrap();
             f64::from(ws.logits(1)[[0, class]])
         };
         let h = 1e-3f32;
@@ -288,7 +275,7 @@ fn responsibility_is_the_finite_difference_gradient_of_the_logit() {
                 "{technique}: element {i}: backward {g}, central difference {n}"
             );
         }
-        let map = responsibility_map(&mut trainer, image.view(), class).unwrap();
+        let map = responsibility_map(&mut model, image.view(), class).unwrap();
         let expected = numeric.mapv(f64::abs).sum_axis(Axis(0));
         let top = expected.fold(0.0f64, |m, &v| m.max(v));
         for (&m, &e) in map.iter().zip(&expected) {

@@ -3,17 +3,22 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use common::*;
 use network::arch::seed_network;
 use network::batch::{Normalizer, draw_augments, epoch_order};
-use network::commands::{DataArgs, TrainArgs, train};
+use network::config::TrainConfig;
 use network::data::Cifar10;
+use network::events::Quiet;
+use network::history::History;
 use network::model::{Init, Network};
 use network::optim::Schedule;
-use network::train::{TrainConfig, Trainer};
+use network::run::{NewRun, Run, RunOptions};
+use network::store::{Checkpoint, Place};
+use network::tensors::{read_pairs, serialize_pairs};
+use network::train::Trainer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -27,7 +32,7 @@ fn config(threads: usize) -> TrainConfig {
         schedule: Schedule::Cosine,
         seed: 7,
         threads,
-        technique: "im2col".into(),
+        technique: "im2col".parse().unwrap(),
         augment: true,
         init: Init::He,
     }
@@ -57,24 +62,40 @@ fn a_few_hundred_steps_lower_the_loss() {
     assert!(last < first - 0.4, "loss went from {first} to {last}");
 }
 
-fn train_args(
-    data: &std::path::Path,
-    out: &std::path::Path,
-    max_steps: Option<u64>,
-    resume: bool,
-) -> TrainArgs {
-    TrainArgs {
-        data: DataArgs {
-            dir: data.to_path_buf(),
-            is_default: false,
-        },
-        config: config(2),
-        arch: None,
-        out: out.to_path_buf(),
-        resume: resume.then(|| out.to_path_buf()),
-        init_from: None,
-        max_steps,
+/// Creates (or resumes) the run `out` on `data` and fits it up to `max_steps`.
+fn fit(data: &Path, out: &Path, max_steps: Option<u64>, resume: bool) -> Run {
+    let options = RunOptions::default();
+    let mut run = if resume {
+        Run::resume(out, None, &options).unwrap()
+    } else {
+        let new = NewRun {
+            arch: seed_network(),
+            config: config(2),
+            init_from: None,
+        };
+        let data = Cifar10::load_dir(data).unwrap();
+        Run::create(&Place::Dir(out.to_path_buf()), data, new, &options).unwrap()
+    };
+    run.fit(max_steps, &AtomicBool::new(false), &mut Quiet)
+        .unwrap();
+    run
+}
+
+/// Every tensor of a run's newest checkpoint, by file and name.
+fn tensors(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let checkpoint = Checkpoint::latest(run).unwrap();
+    let mut all = Vec::new();
+    for file in [&checkpoint.model, &checkpoint.optimizer] {
+        let bytes = bytes(file);
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for (name, view) in st.tensors() {
+            all.push((format!("{}:{name}", file.display()), view.data().to_vec()));
+        }
     }
+    all.sort();
+    all.into_iter()
+        .map(|(n, v)| (n.rsplit('/').next().unwrap().to_string(), v))
+        .collect()
 }
 
 #[test]
@@ -82,28 +103,30 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     let data = cifar_dir("resume-data", 96, 32);
     let whole = temp_dir("resume-whole");
     let parts = temp_dir("resume-parts");
-    let stop = Arc::new(AtomicBool::new(false));
-    let full = train(train_args(&data, &whole, None, false), stop.clone()).unwrap();
-    assert_eq!(full.step, 18, "3 epochs of 6 steps");
+    let full = fit(&data, &whole, None, false);
+    assert_eq!(full.state().progress.step, 18, "3 epochs of 6 steps");
     // Stop mid-epoch (step 8 of 18), then after an epoch boundary (step 12), then finish.
-    train(train_args(&data, &parts, Some(8), false), stop.clone()).unwrap();
-    train(train_args(&data, &parts, Some(12), true), stop.clone()).unwrap();
-    let resumed = train(train_args(&data, &parts, None, true), stop).unwrap();
-    assert_eq!(resumed.step, full.step);
-    for file in ["model.safetensors", "optimizer.safetensors"] {
-        assert!(
-            bytes(&whole.join(file)) == bytes(&parts.join(file)),
-            "{file} differs after resuming"
-        );
-    }
-    assert_eq!(resumed.history.steps, full.history.steps);
-    let untimed = |h: &network::train::History| -> Vec<(usize, f32, f32, f32)> {
+    drop(fit(&data, &parts, Some(8), false));
+    drop(fit(&data, &parts, Some(12), true));
+    let resumed = fit(&data, &parts, None, true);
+    assert_eq!(resumed.state().progress, full.state().progress);
+    assert!(
+        tensors(&whole) == tensors(&parts),
+        "the tensors differ after resuming"
+    );
+    assert_eq!(resumed.history().steps, full.history().steps);
+    let untimed = |h: &History| -> Vec<(usize, f32, f32, f32)> {
         h.epochs
             .iter()
             .map(|e| (e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy))
             .collect()
     };
-    assert_eq!(untimed(&resumed.history), untimed(&full.history));
+    assert_eq!(untimed(resumed.history()), untimed(full.history()));
+    // What is on disk is what was in memory.
+    let on_disk = Checkpoint::latest(&parts).unwrap().history(&parts).unwrap();
+    assert_eq!(on_disk.steps, full.history().steps);
+    assert_eq!(untimed(&on_disk), untimed(full.history()));
+    drop((full, resumed));
     for dir in [data, whole, parts] {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -113,36 +136,29 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
 fn checkpoints_round_trip_bit_exactly() {
     let data = cifar_dir("roundtrip-data", 64, 16);
     let out = temp_dir("roundtrip-run");
-    let state = train(
-        TrainArgs {
-            config: TrainConfig {
-                epochs: 1,
-                ..config(1)
-            },
-            ..train_args(&data, &out, None, false)
-        },
-        Arc::new(AtomicBool::new(false)),
+    drop(fit(&data, &out, Some(4), false));
+    let checkpoint = Checkpoint::latest(&out).unwrap();
+    let state = &checkpoint.state;
+    let net = Network::new(
+        &state.settings.arch,
+        Init::He,
+        &mut StdRng::seed_from_u64(99),
     )
     .unwrap();
-    let net = Network::new(&state.arch, Init::He, &mut StdRng::seed_from_u64(99)).unwrap();
-    let mut loaded = Trainer::new(net, state.normalizer.clone(), config(1)).unwrap();
-    loaded.load_weights(&out.join("model.safetensors")).unwrap();
-    loaded
-        .load_momentum(&out.join("optimizer.safetensors"))
-        .unwrap();
-    let resaved = temp_dir("roundtrip-resaved");
-    loaded.save(&resaved, &state).unwrap();
-    for file in [
-        "model.safetensors",
-        "optimizer.safetensors",
-        "state.json",
-        "history.json",
-    ] {
+    for file in [&checkpoint.model, &checkpoint.optimizer] {
+        let (pairs, info) = read_pairs(&net, file).unwrap();
+        let info = info.unwrap();
+        assert_eq!(info.step, 4);
+        assert_eq!(info.run.as_deref(), Some(state.run.as_str()));
+        let again = serialize_pairs(&net, pairs.into_iter(), &info).unwrap();
         assert!(
-            bytes(&out.join(file)) == bytes(&resaved.join(file)),
-            "{file} changed on a load and save"
+            bytes(file) == again,
+            "{} changed on a load and save",
+            file.display()
         );
     }
+    // The stable path is the newest generation's model.
+    assert!(bytes(&out.join("model.safetensors")) == bytes(&checkpoint.model));
     // The names and shapes of PyTorch's nn.Sequential state_dict.
     let tensors = bytes(&out.join("model.safetensors"));
     let st = safetensors::SafeTensors::deserialize(&tensors).unwrap();
@@ -166,7 +182,7 @@ fn checkpoints_round_trip_bit_exactly() {
     .map(|(n, s)| (n.to_string(), s))
     .collect();
     assert_eq!(names, want);
-    for dir in [data, out, resaved] {
+    for dir in [data, out] {
         let _ = std::fs::remove_dir_all(dir);
     }
 }

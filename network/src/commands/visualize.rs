@@ -9,7 +9,7 @@ use crate::infer::Model;
 use crate::pictures::{self, Map};
 use crate::saliency::{occlusion_map, responsibility_map};
 
-use super::{model_data, model_dir, model_inputs, refuse_overwrite};
+use super::{model_data, model_dir, model_inputs, note_data, refuse_overwrite};
 
 /// Largest image file `--image` reads (a 32×32 PNG is a few kilobytes).
 const MAX_IMAGE_BYTES: u64 = 16 << 20;
@@ -149,6 +149,7 @@ fn subjects(args: &VisualizeArgs, class: Option<usize>) -> Result<Vec<Subject>> 
                 stem: format!("test-{i}"),
             });
         }
+        note_data(&data, None);
     }
     for path in &args.images {
         subjects.push(read_image(path, class)?);

@@ -39,10 +39,24 @@ pub fn cifar_dir(name: &str, train: usize, test: usize) -> PathBuf {
     dir
 }
 
-/// Runs the `network` binary; returns (success, stdout, stderr).
+/// Runs the `network` binary in a scratch current directory (so that no default writes into
+/// the source tree); returns (success, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let cwd = std::env::temp_dir().join(format!("network-test-{}-cwd", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    run_cli_in(&cwd, args, &[])
+}
+
+/// Runs the `network` binary in `cwd` with extra environment variables (and without the
+/// `NETWORK_*` ones of the caller); returns (success, stdout, stderr).
+pub fn run_cli_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_network"))
         .args(args)
+        .current_dir(cwd)
+        .env_remove("NETWORK_RUNS")
+        .env_remove("NETWORK_DATA")
+        .env_remove("NETWORK_FAULT_AFTER")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -64,7 +78,38 @@ pub fn assert_one_line_error(result: &(bool, String, String), needle: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Checks a command that failed after it started working (notes before are fine): its last
+/// stderr line is the `error:` holding `needle`, and no panic.
+pub fn assert_ends_in_error(result: &(bool, String, String), needle: &str) {
+    let (ok, _, stderr) = result;
+    assert!(!ok, "the command succeeded; stderr: {stderr}");
+    let last = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(
+        last.starts_with("error: ") && last.contains(needle),
+        "{stderr:?} lacks {needle:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The bytes of a file.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every file below `dir` (but the lock) with its bytes, sorted: to show that nothing changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != "lock") {
+                files.push((path.clone(), bytes(&path)));
+            }
+        }
+    }
+    files.sort();
+    files
 }
