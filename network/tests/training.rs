@@ -109,7 +109,12 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     drop(fit(&data, &parts, Some(8), false));
     drop(fit(&data, &parts, Some(12), true));
     let resumed = fit(&data, &parts, None, true);
-    assert_eq!(resumed.state().progress, full.state().progress);
+    let place = |r: &Run| {
+        let p = r.state().progress;
+        // epochs.jsonl holds timings, whose digits differ from run to run.
+        (p.epoch, p.step_in_epoch, p.step, p.steps_bytes)
+    };
+    assert_eq!(place(&resumed), place(&full));
     assert!(
         tensors(&whole) == tensors(&parts),
         "the tensors differ after resuming"
