@@ -10,7 +10,7 @@
 //!   rename, fsync of the directory) is the instant a save takes effect. The generation before
 //!   it is kept, the older ones removed.
 //! - `model.safetensors`: a hard link to the newest generation's model, switched by a rename
-//!   after the pointer: the stable path PyTorch users load.
+//!   just before the pointer: the stable path PyTorch users load, always a complete model.
 //! - `steps.jsonl`, `epochs.jsonl`: the history, appended by each save before the pointer moves.
 //!
 //! A kill at any instant therefore leaves the pointer on a complete generation, which `eval`
@@ -343,14 +343,15 @@ impl RunDir {
                 disk.append(&path, lines)?;
             }
         }
-        disk.replace(&run.join(LATEST), format!("{name}\n").as_bytes())?;
-        let previous = self.latest.replace(name);
+        // The stable path moves first, so that it always holds a complete model: the pointer's
+        // generation's, or (until the pointer moves) this complete one's.
         let stable = run.join(MODEL);
         let tmp = temp_beside(&stable);
         disk.remove_all(&tmp)?;
         disk.link_or_copy(&generation.join(MODEL), &tmp)?;
         disk.rename(&tmp, &stable)?;
-        disk.sync_dir(run)?;
+        disk.replace(&run.join(LATEST), format!("{name}\n").as_bytes())?;
+        let previous = self.latest.replace(name);
         self.prune(previous.as_deref())
     }
 
@@ -407,7 +408,7 @@ fn make_dir(dir: &Path, flag: &str) -> Result<()> {
 }
 
 /// A new run may go into a directory that is empty but for what a creation cut short left
-/// (the lock, generations, history and temporary files, but no pointer).
+/// (the lock, generations, history, the stable model and temporary files, but no pointer).
 fn check_empty(dir: &Path) -> Result<()> {
     let names = entries(dir)?;
     if names.iter().any(|n| n == LATEST) {
@@ -416,8 +417,15 @@ fn check_empty(dir: &Path) -> Result<()> {
             dir.display()
         )));
     }
+    // The stable model is ours only where our lock shows that a run was started here.
+    let claimed = names.iter().any(|n| n == LOCK);
     let ours = |n: &str| {
-        n == LOCK || n == STEPS || n == EPOCHS || n.starts_with(GENERATION) || n.starts_with('.')
+        n == LOCK
+            || n == STEPS
+            || n == EPOCHS
+            || (claimed && n == MODEL)
+            || n.starts_with(GENERATION)
+            || n.starts_with('.')
     };
     if let Some(other) = names.iter().find(|n| !ours(n)) {
         return Err(Error::Usage(format!(

@@ -1,0 +1,373 @@
+//! A run survives anything: a stop after every single write, fsync, rename, link or removal of
+//! its directory (deterministic fault injection, every k), real SIGKILLs at random moments, and
+//! a second process. After each, what was saved loads, and resuming reaches the uninterrupted
+//! run's weights bit for bit.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use common::*;
+use network::Error;
+use network::arch::seed_network;
+use network::config::TrainConfig;
+use network::data::Cifar10;
+use network::disk::{Fault, FaultAction};
+use network::events::Quiet;
+use network::infer::Model;
+use network::run::{NewRun, Run, RunOptions};
+use network::store::{Checkpoint, Place};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        threads: 1,
+        seed: 3,
+        technique: "direct".parse().unwrap(),
+        ..TrainConfig::default()
+    }
+}
+
+fn options(fault: Option<u64>) -> RunOptions {
+    RunOptions {
+        fault: fault.map(|after| Fault {
+            after,
+            action: FaultAction::Fail,
+        }),
+        ..RunOptions::default()
+    }
+}
+
+/// Every tensor value of the run's newest checkpoint (weights and momentum), by name.
+fn tensors(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let checkpoint = Checkpoint::latest(run).unwrap();
+    let mut all = Vec::new();
+    for (kind, file) in [
+        ("model", &checkpoint.model),
+        ("optimizer", &checkpoint.optimizer),
+    ] {
+        let bytes = bytes(file);
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for (name, view) in st.tensors() {
+            all.push((format!("{kind}:{name}"), view.data().to_vec()));
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Creates a run in `dir` and trains it to the end, stopping at the `fault`-th operation.
+fn create_and_fit(data: &Path, dir: &Path, fault: Option<u64>) -> network::Result<()> {
+    let new = NewRun {
+        arch: seed_network(),
+        config: config(),
+        init_from: None,
+    };
+    let data = Cifar10::load_dir(data)?;
+    let mut run = Run::create(&Place::Dir(dir.to_path_buf()), data, new, &options(fault))?;
+    run.fit(None, &AtomicBool::new(false), &mut Quiet).map(drop)
+}
+
+/// What a stop must leave: a run that loads and resumes to `want` — or, if the stop came before
+/// the first checkpoint was complete, a directory that says so and takes a new run.
+fn check_survivor(data: &Path, dir: &Path, want: &[(String, Vec<u8>)], k: u64) {
+    if !dir.join("latest").exists() {
+        let e = Run::resume(dir, None, &options(None)).err().unwrap();
+        assert!(
+            e.to_string().contains("no complete checkpoint"),
+            "k={k}: {e}"
+        );
+        create_and_fit(data, dir, None).unwrap_or_else(|e| panic!("k={k}: a new run: {e}"));
+        assert!(tensors(dir) == want, "k={k}: the new run differs");
+        return;
+    }
+    let checkpoint = Checkpoint::latest(dir).unwrap();
+    // The stable path holds a complete model: the newest generation's or the one before.
+    let stable = bytes(&dir.join("model.safetensors"));
+    let step = checkpoint.state.progress.step;
+    let generations: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("gen-"))
+        .map(|p| bytes(&p.join("model.safetensors")))
+        .collect();
+    assert!(
+        generations.contains(&stable),
+        "k={k}: model.safetensors is no generation's"
+    );
+    Model::load(dir, None, 1)
+        .unwrap_or_else(|e| panic!("k={k}: eval cannot load step {step}: {e}"));
+    let mut run = Run::resume(dir, None, &options(None)).unwrap_or_else(|e| panic!("k={k}: {e}"));
+    run.fit(None, &AtomicBool::new(false), &mut Quiet).unwrap();
+    drop(run);
+    assert!(
+        tensors(dir) == want,
+        "k={k}: resumed from step {step}, the weights differ"
+    );
+}
+
+#[test]
+fn a_stop_after_any_operation_of_a_save_loses_nothing() {
+    let data = cifar_dir("fault-data", 48, 16);
+    let reference = temp_dir("fault-reference");
+    create_and_fit(&data, &reference, None).unwrap();
+    let want = tensors(&reference);
+    let steps = Checkpoint::latest(&reference)
+        .unwrap()
+        .history(&reference)
+        .unwrap()
+        .steps;
+    let mut k = 1;
+    loop {
+        let dir = temp_dir(&format!("fault-{k}"));
+        match create_and_fit(&data, &dir, Some(k)) {
+            Err(Error::Injected(n)) => assert_eq!(n, k),
+            Ok(()) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                break;
+            }
+            Err(e) => panic!("k={k}: {e}"),
+        }
+        check_survivor(&data, &dir, &want, k);
+        let history = Checkpoint::latest(&dir).unwrap().history(&dir).unwrap();
+        assert_eq!(history.steps, steps, "k={k}: the history differs");
+        let _ = std::fs::remove_dir_all(&dir);
+        k += 1;
+    }
+    // Three saves (the start, two epochs), each of more than twenty operations.
+    assert!(k > 60, "only {} operations were stopped at", k - 1);
+    eprintln!("stopped after each of {} operations, every one survived", k - 1);
+    for dir in [data, reference] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The CLI's hook: `NETWORK_FAULT_AFTER=k` stops the process after operation k, exit 86.
+#[test]
+fn the_fault_hook_stops_the_binary_and_the_run_resumes() {
+    let data = cifar_dir("hook-data", 48, 16);
+    let d = data.to_str().unwrap();
+    let args = |dir: &Path| -> Vec<String> {
+        [
+            "--data",
+            d,
+            "--out",
+            dir.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+        ]
+        .into_iter()
+        .chain(["--threads", "1", "--seed", "3", "--technique", "direct"])
+        .map(String::from)
+        .collect()
+    };
+    let reference = temp_dir("hook-reference");
+    let a: Vec<String> = args(&reference);
+    let (ok, _, stderr) = run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    let want = tensors(&reference);
+    for k in [3, 17, 29, 40, 55, 70] {
+        let dir = temp_dir(&format!("hook-{k}"));
+        let status = Command::new(env!("CARGO_BIN_EXE_network"))
+            .args(args(&dir))
+            .env("NETWORK_FAULT_AFTER", k.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(86), "k={k}");
+        let r = dir.to_str().unwrap();
+        if dir.join("latest").exists() {
+            let (ok, _, stderr) = run_cli(&["eval", "--model", r, "--json"]);
+            assert!(ok, "k={k}: {stderr}");
+            let (ok, _, stderr) = run_cli(&["train", "--resume", r]);
+            assert!(ok, "k={k}: {stderr}");
+            assert!(tensors(&dir) == want, "k={k}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    assert_one_line_error(
+        &run_cli_in(
+            &data,
+            &["--epochs", "1"],
+            &[("NETWORK_FAULT_AFTER", "soon")],
+        ),
+        "NETWORK_FAULT_AFTER",
+    );
+    for dir in [data, reference] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Real kills: SIGKILL at random moments, at least twenty times; after each, `eval` loads the
+/// run and `--resume` continues it; the finished run equals the uninterrupted one.
+#[test]
+fn random_sigkills_never_break_the_run() {
+    let data = cifar_dir("kill-data", 32, 16);
+    let d = data.to_str().unwrap();
+    let args = |dir: &Path, resume: bool| -> Vec<String> {
+        let r = dir.to_str().unwrap().to_string();
+        let head: Vec<String> = if resume {
+            vec!["train".into(), "--resume".into(), r]
+        } else {
+            [
+                "--data",
+                d,
+                "--out",
+                &r,
+                "--epochs",
+                "60",
+                "--batch-size",
+                "8",
+                "--threads",
+                "1",
+            ]
+            .into_iter()
+            .chain(["--seed", "5", "--technique", "direct", "--lr", "0.005"])
+            .map(String::from)
+            .collect()
+        };
+        head
+    };
+    let reference = temp_dir("kill-reference");
+    let a = args(&reference, false);
+    let (ok, _, stderr) = run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+    let want = tensors(&reference);
+
+    let dir = temp_dir("kill-run");
+    let mut rng = StdRng::seed_from_u64(11);
+    let (mut kills, mut finished) = (0, false);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !finished && Instant::now() < deadline {
+        let resume = dir.join("latest").exists();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_network"))
+            .args(args(&dir, resume))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill quickly at first, so that the creation itself is hit too.
+        let wait = rng.random_range(5..if kills < 3 { 40 } else { 250 });
+        std::thread::sleep(Duration::from_millis(wait));
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the run failed on its own: {status}");
+            finished = true;
+            continue;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        if dir.join("latest").exists() {
+            let (ok, _, stderr) = run_cli(&["eval", "--model", dir.to_str().unwrap(), "--json"]);
+            assert!(ok, "after kill {kills}: {stderr}");
+        }
+        if kills >= 20 && rng.random_bool(0.2) {
+            let (ok, _, stderr) = run_cli(&["train", "--resume", dir.to_str().unwrap()]);
+            assert!(ok, "{stderr}");
+            finished = true;
+        }
+    }
+    assert!(finished, "the run did not finish in time ({kills} kills)");
+    assert!(kills >= 20, "only {kills} kills");
+    eprintln!("{kills} kills survived");
+    assert!(
+        tensors(&dir) == want,
+        "after {kills} kills the weights differ"
+    );
+    for dir in [data, reference, dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A run directory belongs to one process: a second claim is refused while the first holds
+/// it, and the default `runs/N` gives concurrent runs different directories.
+#[test]
+fn a_second_process_is_refused() {
+    let data = cifar_dir("claim-data", 32, 16);
+    let dir = temp_dir("claim-run");
+    let new = || NewRun {
+        arch: seed_network(),
+        config: config(),
+        init_from: None,
+    };
+    let load = || Cifar10::load_dir(&data).unwrap();
+    let place = Place::Dir(dir.clone());
+    let first = Run::create(&place, load(), new(), &options(None)).unwrap();
+    let e = Run::create(&place, load(), new(), &options(None))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("is in use by process"), "{e}");
+    let e = Run::resume(&dir, None, &options(None)).err().unwrap();
+    assert!(
+        e.to_string()
+            .contains(&format!("is in use by process {}", std::process::id())),
+        "{e}"
+    );
+    drop(first);
+    let e = Run::create(&place, load(), new(), &options(None))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("already holds a run"), "{e}");
+    drop(Run::resume(&dir, None, &options(None)).unwrap());
+
+    // Processes: two at once into one --out; two at once with the default runs/N.
+    let cwd = temp_dir("claim-cwd");
+    let spawn = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_network"))
+            .args([
+                "--data",
+                data.to_str().unwrap(),
+                "--epochs",
+                "3",
+                "--technique",
+                "direct",
+            ])
+            .args(extra)
+            .current_dir(&cwd)
+            .env_remove("NETWORK_RUNS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let shared = cwd.join("shared");
+    let both = [
+        spawn(&["--out", shared.to_str().unwrap()]),
+        spawn(&["--out", shared.to_str().unwrap()]),
+    ];
+    let results: Vec<_> = both
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let wins = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(wins, 1, "exactly one of two processes may own the run");
+    let loser = results.iter().find(|o| !o.status.success()).unwrap();
+    let message = String::from_utf8_lossy(&loser.stderr);
+    assert!(
+        message.contains("is in use by process") || message.contains("already holds a run"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
+    let both = [spawn(&[]), spawn(&[])];
+    for child in both {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(cwd.join("runs/1/latest").exists() && cwd.join("runs/2/latest").exists());
+    for dir in [data, dir, cwd] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
