@@ -343,3 +343,35 @@ fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+/// Largest image file read (a 32×32 PNG is a few kilobytes).
+const MAX_IMAGE_BYTES: u64 = 16 << 20;
+
+/// A 32×32 image file (PNG), as bytes `[3, 32, 32]`: size-checked before it is read,
+/// dimensions checked from the header before the pixels are decoded.
+pub fn read_image(path: &Path) -> Result<ndarray::Array3<u8>> {
+    let bytes = read_checked(path, MAX_IMAGE_BYTES)?;
+    decode_image(&bytes, &path.display().to_string())
+}
+
+/// [`read_image`] of bytes in memory; `name` names them in errors.
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<ndarray::Array3<u8>> {
+    let fail =
+        |e: &dyn std::fmt::Display| Error::Data(format!("{name}: cannot read the image: {e}"));
+    let reader = image::io::Reader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(&e))?;
+    let (w, h) = reader.into_dimensions().map_err(|e| fail(&e))?;
+    if (w, h) != (SIDE as u32, SIDE as u32) {
+        return Err(Error::Data(format!(
+            "{name} is {w}×{h} pixels; the network takes {SIDE}×{SIDE} images"
+        )));
+    }
+    let picture = image::load_from_memory(bytes)
+        .map_err(|e| fail(&e))?
+        .to_rgb8();
+    Ok(ndarray::Array3::from_shape_fn(
+        (CHANNELS, SIDE, SIDE),
+        |(c, r, q)| picture.get_pixel(q as u32, r as u32)[c],
+    ))
+}

@@ -142,7 +142,10 @@ fn a_stop_after_any_operation_of_a_save_loses_nothing() {
     }
     // Three saves (the start, two epochs), each of more than twenty operations.
     assert!(k > 60, "only {} operations were stopped at", k - 1);
-    eprintln!("stopped after each of {} operations, every one survived", k - 1);
+    eprintln!(
+        "stopped after each of {} operations, every one survived",
+        k - 1
+    );
     for dir in [data, reference] {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -11,9 +11,6 @@ use crate::saliency::{occlusion_map, responsibility_map};
 
 use super::{model_data, model_dir, model_inputs, note_data, refuse_overwrite};
 
-/// Largest image file `--image` reads (a 32×32 PNG is a few kilobytes).
-const MAX_IMAGE_BYTES: u64 = 16 << 20;
-
 /// What `visualize` draws maps of.
 pub struct VisualizeArgs {
     /// A run directory or a model file.
@@ -157,31 +154,10 @@ fn subjects(args: &VisualizeArgs, class: Option<usize>) -> Result<Vec<Subject>> 
     Ok(subjects)
 }
 
-/// A 32×32 PNG, read defensively: size-checked before decoding, dimensions checked from the
-/// header before the pixels are decoded.
+/// The user's own 32×32 image.
 fn read_image(path: &Path, class: Option<usize>) -> Result<Subject> {
-    let bytes = crate::data::read_checked(path, MAX_IMAGE_BYTES)?;
-    let fail = |e: &dyn std::fmt::Display| {
-        Error::Data(format!("{}: cannot read the image: {e}", path.display()))
-    };
-    let reader = image::io::Reader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| fail(&e))?;
-    let (w, h) = reader.into_dimensions().map_err(|e| fail(&e))?;
-    if (w, h) != (SIDE as u32, SIDE as u32) {
-        return Err(Error::Data(format!(
-            "{} is {w}×{h} pixels; the network takes {SIDE}×{SIDE} images",
-            path.display()
-        )));
-    }
-    let picture = image::load_from_memory(&bytes)
-        .map_err(|e| fail(&e))?
-        .to_rgb8();
-    let pixels = ndarray::Array3::from_shape_fn((CHANNELS, SIDE, SIDE), |(c, r, q)| {
-        picture.get_pixel(q as u32, r as u32)[c]
-    });
     Ok(Subject {
-        bytes: pixels,
+        bytes: crate::data::read_image(path)?,
         truth: class,
         name: path.display().to_string(),
         stem: path
