@@ -55,6 +55,10 @@ pub enum Event<'a> {
     Saved {
         /// The step it holds.
         step: u64,
+        /// Bytes written: tensors and new history lines (the few-kilobyte `state.json` aside).
+        bytes: u64,
+        /// How long the save took.
+        seconds: f64,
     },
     /// Something went wrong that does not stop training (a picture not drawn).
     Warning(String),

@@ -220,11 +220,7 @@ impl Run {
         while self.state.progress.epoch < config.epochs {
             let (stopped, seconds, examples) = self.fit_epoch(&config, stop, max_steps, obs)?;
             if let Some(outcome) = stopped {
-                self.save()?;
-                obs.event(&Event::Saved {
-                    step: self.state.progress.step,
-                });
-                self.draw_curves(obs);
+                self.checkpoint(obs)?;
                 return Ok(outcome);
             }
             self.end_epoch(&config, seconds, examples, obs)?;
@@ -333,9 +329,17 @@ impl Run {
             record: &record,
             epochs: config.epochs,
         });
-        self.save()?;
+        self.checkpoint(obs)
+    }
+
+    /// Saves, reports what the save wrote and how long it took, redraws the curves.
+    fn checkpoint(&mut self, obs: &mut dyn Observer) -> Result<()> {
+        let start = Instant::now();
+        let bytes = self.save()?;
         obs.event(&Event::Saved {
             step: self.state.progress.step,
+            bytes,
+            seconds: start.elapsed().as_secs_f64(),
         });
         self.draw_curves(obs);
         Ok(())
@@ -361,8 +365,8 @@ impl Run {
         ))
     }
 
-    /// Saves a generation with the history since the last save.
-    fn save(&mut self) -> Result<()> {
+    /// Saves a generation with the history since the last save; returns the bytes written.
+    fn save(&mut self) -> Result<u64> {
         let steps = encode_lines(&self.history.steps[self.saved.0..]);
         let epochs = encode_lines(&self.history.epochs[self.saved.1..]);
         let mut state = self.state.clone();
@@ -401,7 +405,10 @@ impl Run {
         })?;
         self.state = state;
         self.saved = (self.history.steps.len(), self.history.epochs.len());
-        Ok(())
+        Ok([model.len(), optimizer.len(), steps.len(), epochs.len()]
+            .iter()
+            .map(|&n| n as u64)
+            .sum())
     }
 
     /// Redraws `curves.png`; a picture that cannot be drawn is a warning, not an error: the
