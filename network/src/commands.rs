@@ -44,18 +44,24 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// `--data DIR`, or the default: `$NETWORK_DATA`, else `data/cifar-10-batches-bin` in the
-    /// current directory.
+    /// `--data DIR`, or `$NETWORK_DATA`, or the default `data/cifar-10-batches-bin` in the
+    /// current directory (which alone may fall back to the embedded sample).
     pub fn resolve(flag: Option<PathBuf>) -> Self {
         match flag {
             Some(dir) => DataArgs {
                 dir,
                 is_default: false,
             },
-            None => DataArgs {
-                dir: std::env::var_os(DATA_ENV)
-                    .map_or_else(|| PathBuf::from(DEFAULT_DATA), PathBuf::from),
-                is_default: true,
+            // A directory named by the environment is asked for: no fallback.
+            None => match std::env::var_os(DATA_ENV) {
+                Some(dir) => DataArgs {
+                    dir: dir.into(),
+                    is_default: false,
+                },
+                None => DataArgs {
+                    dir: PathBuf::from(DEFAULT_DATA),
+                    is_default: true,
+                },
             },
         }
     }
@@ -102,6 +108,8 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
     /// The run to create (ignored when resuming).
     pub new: NewRun,
+    /// The architecture file it was read from, for messages.
+    pub arch_file: Option<PathBuf>,
     /// `--out`: the run directory (default: the next free `runs/N`).
     pub out: Option<PathBuf>,
     /// `--resume`: a run directory to continue.
@@ -120,11 +128,21 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
     let mut run = match &args.resume {
         Some(dir) => {
             let run = Run::resume(dir, args.data.as_deref(), &args.options)?;
+            let step = run.state().progress.step;
+            if let Some(max) = args.max_steps.filter(|&m| m <= step) {
+                return Err(Error::Usage(format!(
+                    "--max-steps {max} is not past step {step}, where the run in {} stands",
+                    dir.display()
+                )));
+            }
             note_data(run.data(), None);
             run
         }
         None => {
-            args.new.check()?;
+            args.new.check().map_err(|e| match (&e, &args.arch_file) {
+                (Error::Arch(why), Some(file)) => Error::Arch(format!("{}: {why}", file.display())),
+                _ => e,
+            })?;
             let source = DataArgs::resolve(args.data.clone());
             let data = source.load()?;
             let place = match &args.out {
@@ -238,24 +256,40 @@ fn model_data(model: &Path, flag: Option<PathBuf>) -> Result<Cifar10> {
     DataArgs::resolve(flag).load()
 }
 
-/// Refuses an output path that is also one of the command's inputs (`flag` names it).
-fn refuse_overwrite(flag: &str, out: &Path, inputs: &[&Path]) -> Result<()> {
+/// Refuses an output path (`flag` names it) that cannot be written, is a directory, is one of
+/// the command's inputs, or is a file a run directory manages.
+fn check_output(flag: &str, out: &Path, inputs: &[&Path]) -> Result<()> {
+    let fail = |why: String| Err(Error::Usage(format!("{flag} {}: {why}", out.display())));
+    if out.is_dir() {
+        return fail("is a directory; give a file name".into());
+    }
+    let parent = crate::disk::parent(out);
+    if !parent.is_dir() {
+        return fail(format!("{} is not a directory", parent.display()));
+    }
+    if crate::store::is_run_file(out) {
+        return fail("is a file of a run directory, which only the run writes".into());
+    }
     let canonical = |p: &Path| -> Option<PathBuf> {
         if let Ok(c) = p.canonicalize() {
             return Some(c);
         }
-        let parent = crate::disk::parent(p).canonicalize().ok()?;
-        Some(parent.join(p.file_name()?))
+        Some(
+            crate::disk::parent(p)
+                .canonicalize()
+                .ok()?
+                .join(p.file_name()?),
+        )
     };
     let target = canonical(out);
-    for input in inputs {
-        if target.is_some() && canonical(input) == target {
-            return Err(Error::Usage(format!(
-                "{flag} {} is also an input of this command ({}): choose another path",
-                out.display(),
-                input.display()
-            )));
-        }
+    if let Some(input) = inputs
+        .iter()
+        .find(|i| target.is_some() && canonical(i) == target)
+    {
+        return fail(format!(
+            "is also an input of this command ({})",
+            input.display()
+        ));
     }
     Ok(())
 }
@@ -271,6 +305,17 @@ fn model_inputs(model: &Path) -> Vec<PathBuf> {
     } else {
         vec![model.to_path_buf()]
     }
+}
+
+/// Refuses a `--model` that is not there, before anything is derived from its path.
+fn model_exists(model: &Path) -> Result<()> {
+    if model.exists() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--model {}: no such run directory or file",
+        model.display()
+    )))
 }
 
 /// The directory a model belongs to: the run directory itself, or the file's directory.
@@ -308,6 +353,7 @@ impl ModelArgs {
 /// Evaluates on the test set; prints tables, or JSON; draws the confusion matrix into
 /// `picture` (default: `confusion.png` beside the model).
 pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
+    model_exists(&args.model)?;
     let picture = picture.map_or_else(
         || model_dir(&args.model).join(CONFUSION_FILE),
         Path::to_path_buf,
@@ -318,7 +364,7 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
         .map(PathBuf::as_path)
         .chain(args.arch.as_deref())
         .collect();
-    refuse_overwrite("--confusion", &picture, &inputs)?;
+    check_output("--confusion", &picture, &inputs)?;
     let (mut model, data) = args.load()?;
     note_data(&data, None);
     let e = model.evaluate(&data.test)?;
@@ -365,6 +411,9 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
 
 /// The seed's `test`: for each example, the one-hot label beside the output for every class.
 pub fn test(args: &ModelArgs, start: usize, count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(Error::Usage("--count must be at least 1".into()));
+    }
     let (mut model, data) = args.load()?;
     let n = data.test.len();
     if start >= n {
@@ -423,7 +472,7 @@ pub fn plot(runs: &[PathBuf], out: Option<&Path>) -> Result<PathBuf> {
     };
     let inputs: Vec<PathBuf> = runs.iter().flat_map(|r| model_inputs(r)).collect();
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    refuse_overwrite("--out", &path, &inputs)?;
+    check_output("--out", &path, &inputs)?;
     let curves: Vec<(String, RunCurves)> = read
         .iter()
         .map(|(name, config, history): &(String, TrainConfig, _)| {

@@ -127,18 +127,21 @@ impl Disk {
         self.op("sync", path, || file.sync_all())
     }
 
-    /// Cuts `path` to `len` bytes, synced (a no-op, not counted, when it is that long).
+    /// Cuts `path` to `len` bytes, synced (a no-op, not counted, when it is that long). A file
+    /// shorter than `len` is an error: cutting never lengthens.
     pub fn truncate(&self, path: &Path, len: u64) -> Result<()> {
         let current = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if current == len {
             return Ok(());
         }
+        if current < len {
+            return Err(Error::Checkpoint(format!(
+                "{} holds {current} bytes, fewer than the {len} the checkpoint counts",
+                path.display()
+            )));
+        }
         self.op("truncate", path, || {
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)?;
+            let f = OpenOptions::new().write(true).open(path)?;
             f.set_len(len)?;
             f.sync_all()
         })
@@ -212,8 +215,29 @@ pub fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename), for files outside a
-/// run's checkpoints: pictures and reports.
+/// Writes `bytes` to `path` atomically, for files outside a run's checkpoints (pictures,
+/// reports): a temporary file of a name nobody else uses, created new beside `path`, synced,
+/// renamed over it; on failure the temporary file is removed and `path` is as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Disk::default().replace(path, bytes)
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let tmp = path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let fail = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(fail)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })
 }

@@ -250,31 +250,39 @@ impl Model {
     /// file with the architecture `arch` (the seed network if `None`) and the normalisation
     /// its metadata carries.
     pub fn load(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
-        let (spec, file, normalizer) = if path.is_dir() {
-            if arch.is_some() {
-                return Err(Error::Usage(format!(
-                    "--arch is for a bare model file; {} is a run directory, which knows its own",
-                    path.display()
-                )));
-            }
-            let checkpoint = Checkpoint::latest(path)?;
-            let settings = checkpoint.state.settings;
-            (settings.arch, checkpoint.model, Some(settings.normalizer))
-        } else {
+        if !path.is_dir() {
             let spec = match arch {
                 Some(a) => crate::arch::read(a)?,
                 None => crate::arch::seed_network(),
             };
-            (spec, path.to_path_buf(), None)
-        };
-        Self::from_file(&spec, &file, normalizer, threads)
+            return Self::from_file(&spec, path, None, threads, None);
+        }
+        if arch.is_some() {
+            return Err(Error::Usage(format!(
+                "--arch is for a bare model file; {} is a run directory, which knows its own",
+                path.display()
+            )));
+        }
+        let checkpoint = Checkpoint::latest(path)?;
+        let settings = &checkpoint.state.settings;
+        let normalizer = Some(settings.normalizer.clone());
+        Self::from_file(
+            &settings.arch,
+            &checkpoint.model,
+            normalizer,
+            threads,
+            Some(&checkpoint),
+        )
     }
 
+    /// The model in `file` of architecture `spec`; from a run's `checkpoint`, whose identity
+    /// the file must carry.
     fn from_file(
         spec: &[LayerSpec],
         file: &Path,
         normalizer: Option<Normalizer>,
         threads: usize,
+        checkpoint: Option<&Checkpoint>,
     ) -> Result<Self> {
         if !file.exists() {
             return Err(Error::Checkpoint(format!(
@@ -285,6 +293,9 @@ impl Model {
         crate::config::in_range("--threads", threads, 1, crate::config::MAX_THREADS)?;
         let net = Network::new(spec, Init::He, &mut StdRng::seed_from_u64(0))?;
         let (pairs, info) = read_pairs(&net, file)?;
+        if let Some(checkpoint) = checkpoint {
+            checkpoint.check_tensors(info.as_ref(), file)?;
+        }
         let normalizer = match (normalizer, info.and_then(|i: TensorInfo| i.normalizer)) {
             (Some(n), _) | (None, Some(n)) => n,
             (None, None) => {

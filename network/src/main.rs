@@ -395,6 +395,7 @@ fn train(f: TrainFlags) -> network::Result<u8> {
             config,
             init_from: f.init,
         },
+        arch_file: f.arch,
         out: f.out,
         resume: f.resume,
         max_steps: f.max_steps,

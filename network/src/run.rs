@@ -110,7 +110,13 @@ impl Run {
         let normalizer = Normalizer::fit(&data.train);
         normalizer.check("the training images")?;
         let dir = RunDir::create(place, Disk::new(options.fault))?;
-        let trainer = Trainer::new(net, normalizer.clone(), config.clone())?;
+        let trainer = match Trainer::new(net, normalizer.clone(), config.clone()) {
+            Ok(trainer) => trainer,
+            Err(e) => {
+                dir.abandon();
+                return Err(e);
+            }
+        };
         let settings = Settings {
             arch: new.arch,
             config,
@@ -133,8 +139,16 @@ impl Run {
             saved: (0, 0),
             resumed: false,
         };
-        run.save()?;
-        Ok(run)
+        // Generation 0: the claim complete, the directory proven writable before any step.
+        match run.save() {
+            Ok(_) => Ok(run),
+            // An injected fault stands for a kill: nothing may be tidied up after it.
+            Err(e @ Error::Injected(_)) => Err(e),
+            Err(e) => {
+                run.dir.abandon();
+                Err(e)
+            }
+        }
     }
 
     /// Continues the run in `path` from its newest complete checkpoint, on the data it

@@ -208,6 +208,8 @@ fn read_pointer(run: &Path) -> Result<String> {
             "it was saved by an older version of network, whose checkpoints this one does not read"
         } else if run.is_dir() {
             "it holds no complete checkpoint"
+        } else if run.exists() {
+            "not a run directory"
         } else {
             "no such directory"
         };
@@ -257,25 +259,38 @@ pub struct RunDir {
     _lock: File,
     /// The generation the pointer names, if any.
     latest: Option<String>,
+    /// Whether this process made the directory.
+    created: bool,
 }
 
 impl RunDir {
     /// Claims a directory for a new run: the lock, and a directory holding no run.
     pub fn create(place: &Place, disk: Disk) -> Result<RunDir> {
-        let (path, lock) = match place {
+        let (path, lock, created) = match place {
             Place::Dir(dir) => {
+                refuse_inside_run(dir)?;
+                let existed = dir.is_dir();
+                if existed {
+                    // Checked before the lock is written, so that a refused directory is left
+                    // as it was, and again after, against a process that got there first.
+                    check_empty(dir)?;
+                }
                 make_dir(dir, "--out")?;
                 let lock = claim(dir, "--out")?;
                 check_empty(dir)?;
-                (dir.clone(), lock)
+                (dir.clone(), lock, !existed)
             }
-            Place::Next(root) => next_free(root)?,
+            Place::Next(root) => {
+                let (dir, lock) = next_free(root)?;
+                (dir, lock, true)
+            }
         };
         let run = RunDir {
             path,
             disk,
             _lock: lock,
             latest: None,
+            created,
         };
         run.clear_leftovers()?;
         Ok(run)
@@ -289,13 +304,18 @@ impl RunDir {
                 path.display()
             )));
         }
+        // A directory without a pointer is no run: refused before the lock is written.
+        read_pointer(path)?;
         let lock = claim(path, "--resume")?;
         let checkpoint = Checkpoint::latest(path)?;
+        // The history the checkpoint counts must be there, whole, before anything is cut.
+        checkpoint.history(path)?;
         let run = RunDir {
             path: path.to_path_buf(),
             disk,
             _lock: lock,
             latest: Some(generation_name(checkpoint.state.progress.step)),
+            created: false,
         };
         // What a cut-short save appended past the checkpoint is not part of the run.
         let p = &checkpoint.state.progress;
@@ -303,6 +323,20 @@ impl RunDir {
         run.disk.truncate(&path.join(EPOCHS), p.epochs_bytes)?;
         run.clear_leftovers()?;
         Ok((run, checkpoint))
+    }
+
+    /// Removes the directory of a run whose creation failed before its first checkpoint, if
+    /// this process made it (an existing empty directory is emptied again instead).
+    pub fn abandon(self) {
+        if self.latest.is_some() {
+            return;
+        }
+        if self.created {
+            let _ = std::fs::remove_dir_all(&self.path);
+        } else {
+            let _ = self.clear_leftovers();
+            let _ = std::fs::remove_file(self.path.join(LOCK));
+        }
     }
 
     /// The directory.
@@ -395,6 +429,44 @@ fn entries(dir: &Path) -> Result<Vec<String>> {
     .collect()
 }
 
+/// Refuses a new run inside another run's directory (whose generations are pruned, whose
+/// files are its own).
+fn refuse_inside_run(dir: &Path) -> Result<()> {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for ancestor in absolute.ancestors().skip(1) {
+        if ancestor.join(LATEST).is_file() && ancestor.join(LOCK).is_file() {
+            return Err(Error::Usage(format!(
+                "--out {} lies inside the run {}: choose a directory outside it",
+                dir.display(),
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` is, or would overwrite, a file that a run directory manages (its lock,
+/// pointer, history, stable model, or anything in a generation).
+pub fn is_run_file(path: &Path) -> bool {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let is_run = |dir: &Path| dir.join(LATEST).is_file();
+    let managed = |name: &str| {
+        [LOCK, LATEST, MODEL, STEPS, EPOCHS].contains(&name)
+            || name.starts_with(GENERATION)
+            || name.starts_with('.')
+    };
+    let mut child = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    for dir in absolute.ancestors().skip(1) {
+        if is_run(dir) && child.as_deref().is_some_and(managed) {
+            return true;
+        }
+        child = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    }
+    false
+}
+
 /// Makes `dir` and its parents; `flag` names the argument in errors.
 fn make_dir(dir: &Path, flag: &str) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
@@ -412,6 +484,12 @@ fn make_dir(dir: &Path, flag: &str) -> Result<()> {
 fn check_empty(dir: &Path) -> Result<()> {
     let names = entries(dir)?;
     if names.iter().any(|n| n == LATEST) {
+        if let Some(holder) = holder(dir) {
+            return Err(Error::Usage(format!(
+                "--out {} is in use by {holder}",
+                dir.display()
+            )));
+        }
         return Err(Error::Usage(format!(
             "--out {0} already holds a run: continue it with --resume {0}, or choose another --out",
             dir.display()
@@ -434,6 +512,25 @@ fn check_empty(dir: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The process holding the lock of `dir`, if one does (the lock is tried, not taken, and
+/// nothing is written).
+fn holder(dir: &Path) -> Option<String> {
+    let mut file = File::open(dir.join(LOCK)).ok()?;
+    match file.try_lock() {
+        Ok(()) => None,
+        Err(_) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let text = text.trim();
+            Some(if text.is_empty() {
+                "another process".into()
+            } else {
+                text.to_string()
+            })
+        }
+    }
 }
 
 /// Takes the lock of the run directory `dir`, writing this process's id into it.

@@ -591,16 +591,20 @@ fn defaults_resolve_against_the_current_directory() {
         "{stderr}"
     );
     assert!(cwd.join("runs/2/latest").exists());
-    // The environment variables.
+    // The environment variables; a data directory named there is asked for: no fallback.
     let elsewhere = temp_dir("default-env");
     let runs = elsewhere.join("my-runs");
+    let r = runs.to_str().unwrap();
+    let env = [("NETWORK_RUNS", r), ("NETWORK_DATA", "/nonexistent/data")];
+    assert_one_line_error(&run_cli_in(&elsewhere, &quick, &env), "/nonexistent/data");
+    let data = cwd.join("data/cifar-10-batches-bin");
     let env = [
-        ("NETWORK_RUNS", runs.to_str().unwrap()),
-        ("NETWORK_DATA", "/nonexistent/data"),
+        ("NETWORK_RUNS", r),
+        ("NETWORK_DATA", data.to_str().unwrap()),
     ];
     let (ok, _, stderr) = run_cli_in(&elsewhere, &quick, &env);
     assert!(
-        ok && stderr.contains("/nonexistent/data not found"),
+        ok && stderr.contains("(32 training, 16 test images)"),
         "{stderr}"
     );
     assert!(runs.join("1/latest").exists());

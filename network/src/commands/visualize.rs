@@ -9,7 +9,7 @@ use crate::infer::Model;
 use crate::pictures::{self, Map};
 use crate::saliency::{occlusion_map, responsibility_map};
 
-use super::{model_data, model_dir, model_inputs, note_data, refuse_overwrite};
+use super::{check_output, model_data, model_dir, model_exists, model_inputs, note_data};
 
 /// What `visualize` draws maps of.
 pub struct VisualizeArgs {
@@ -62,6 +62,7 @@ pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
         })?),
     };
     crate::saliency::patch_starts(SIDE, args.patch, args.stride)?;
+    model_exists(&args.model)?;
     let out = args
         .out
         .clone()
@@ -116,8 +117,21 @@ fn check_outputs(args: &VisualizeArgs, out: &Path, stems: &[String]) -> Result<(
     inputs.extend(args.images.iter().cloned());
     inputs.extend(args.arch.iter().cloned());
     let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
-    for stem in stems {
-        refuse_overwrite("--out", &out.join(format!("{stem}.png")), &inputs)?;
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out {} is not a directory",
+            out.display()
+        )));
+    }
+    if out.is_dir() {
+        for stem in stems {
+            check_output("--out", &out.join(format!("{stem}.png")), &inputs)?;
+        }
+    } else if crate::store::is_run_file(out) {
+        return Err(Error::Usage(format!(
+            "--out {} is a file of a run directory, which only the run writes",
+            out.display()
+        )));
     }
     Ok(())
 }
