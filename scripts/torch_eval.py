@@ -11,6 +11,7 @@ import sys
 
 import torch
 import torch.nn as nn
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 
@@ -22,8 +23,11 @@ def main():
         nn.Conv2d(20, 20, 5, padding=2), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
         nn.Flatten(), nn.Linear(320, 10),
     )
-    model.load_state_dict(load_file(f"{run}/model.safetensors"))
-    norm = json.load(open(f"{run}/state.json"))["normalizer"]
+    path = f"{run}/model.safetensors"
+    model.load_state_dict(load_file(path))
+    # The input normalisation travels in the file's own metadata.
+    with safe_open(path, "pt") as f:
+        norm = json.loads(f.metadata()["network"])["normalizer"]
     mean = torch.tensor(norm["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(norm["std"]).view(1, 3, 1, 1)
     raw = open(f"{data}/test_batch.bin", "rb").read()
