@@ -192,7 +192,7 @@ fn summarise(run: &Run, outcome: Outcome, seconds: f64, examples: usize, json: b
     if json {
         let doc = serde_json::json!({
             "run": run.dir(),
-            "outcome": format!("{outcome:?}").to_lowercase(),
+            "outcome": outcome.name(),
             "epochs": run.state().progress.epoch,
             "step": run.state().progress.step,
             "test_accuracy": last.map(|e| e.test_accuracy),

@@ -79,6 +79,17 @@ pub enum Outcome {
     StepLimit,
 }
 
+impl Outcome {
+    /// Its name in JSON documents.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Finished => "finished",
+            Outcome::Stopped => "stopped",
+            Outcome::StepLimit => "step-limit",
+        }
+    }
+}
+
 /// A run that this process trains: its directory (locked), trainer, progress, history, data.
 pub struct Run {
     dir: RunDir,
@@ -325,7 +336,7 @@ impl Run {
         obs: &mut dyn Observer,
     ) -> Result<()> {
         let epoch = self.state.progress.epoch + 1;
-        let test = self.trainer.evaluate(&self.data.test)?;
+        let test = self.trainer.infer().evaluate(&self.data.test)?;
         let (train_loss, train_accuracy) = self.history.epoch_means(epoch);
         let record = EpochRecord {
             epoch,

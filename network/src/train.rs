@@ -14,7 +14,7 @@ use crate::batch::{Augment, Normalizer, fill_batch};
 use crate::config::{TechniqueChoice, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::infer::{EVAL_CHUNK, Evaluation, Inference, Workers, argmax_row};
+use crate::infer::{EVAL_CHUNK, Inference, Workers, argmax_row};
 use crate::model::{Network, ParamPair, Plan, Workspace};
 use crate::optim::Sgd;
 
@@ -284,11 +284,6 @@ impl Trainer {
             normalizer: &self.normalizer,
             workers: &mut self.workers,
         }
-    }
-
-    /// Accuracy, loss and confusion matrix on `data` (see [`Inference::evaluate`]).
-    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
-        self.infer().evaluate(data)
     }
 }
 

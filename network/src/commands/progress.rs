@@ -4,6 +4,8 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::events::{Event, Observer};
+use crate::history::EpochRecord;
+use crate::model::{Network, Plan};
 
 /// Steps between redraws of the progress message.
 const PROGRESS_EVERY: u64 = 16;
@@ -39,6 +41,86 @@ impl Bars {
     }
 }
 
+impl Bars {
+    /// The run directory and the technique plan.
+    fn started(
+        &self,
+        dir: &std::path::Path,
+        resumed: bool,
+        net: &Network,
+        plan: &Plan,
+        measured: bool,
+        step: u64,
+    ) {
+        if resumed {
+            eprintln!("resuming {} at step {step}", dir.display());
+        } else {
+            eprintln!("run directory: {}", dir.display());
+        }
+        let how = if measured {
+            "fastest measured per layer and pass"
+        } else {
+            "as asked"
+        };
+        eprintln!("techniques ({how}):");
+        for (i, layer) in net.layers.iter().enumerate() {
+            eprintln!(
+                "  {:>2} {:<8} forward {:<12} backward {}",
+                i + 1,
+                layer.name(),
+                plan.forward[i].name(),
+                plan.backward[i].name()
+            );
+        }
+        eprintln!("     softmax  {}", plan.softmax.name());
+    }
+
+    /// A bar for the epoch, at the step it resumes from.
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, step_in_epoch: usize, steps: usize) {
+        let bar = ProgressBar::new(steps as u64);
+        // A fixed template: it parses.
+        let style = ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
+            .expect("valid template");
+        bar.set_style(style);
+        bar.set_prefix(format!("{epoch}/{epochs}"));
+        bar.set_position(step_in_epoch as u64);
+        self.bar = Some(bar);
+    }
+
+    /// The bar advanced; its message redrawn every few steps (a formatted string each time).
+    fn step(&mut self, examples: usize, running: (f64, f64, f64)) {
+        self.examples += examples;
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        bar.inc(1);
+        if bar.position() % PROGRESS_EVERY == 0 {
+            bar.set_message(format!(
+                "loss {:.3}  acc {:.1}%  {:.0} ex/s",
+                running.0,
+                100.0 * running.1,
+                running.2
+            ));
+        }
+    }
+
+    /// The epoch's line.
+    fn epoch_ended(&mut self, r: &EpochRecord, epochs: usize) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.line(&format!(
+            "epoch {}/{epochs}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
+            r.epoch,
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            100.0 * r.test_accuracy,
+            r.seconds,
+            r.examples_per_second
+        ));
+    }
+}
+
 impl Observer for Bars {
     fn event(&mut self, event: &Event) {
         match event {
@@ -51,29 +133,7 @@ impl Observer for Bars {
                 step,
                 ..
             } => {
-                if *resumed {
-                    eprintln!("resuming {} at step {step}", dir.display());
-                } else {
-                    eprintln!("run directory: {}", dir.display());
-                }
-                eprintln!(
-                    "techniques ({}):",
-                    if *measured {
-                        "fastest measured per layer and pass"
-                    } else {
-                        "as asked"
-                    }
-                );
-                for (i, layer) in net.layers.iter().enumerate() {
-                    eprintln!(
-                        "  {:>2} {:<8} forward {:<12} backward {}",
-                        i + 1,
-                        layer.name(),
-                        plan.forward[i].name(),
-                        plan.backward[i].name()
-                    );
-                }
-                eprintln!("     softmax  {}", plan.softmax.name());
+                self.started(dir, *resumed, net, plan, *measured, *step);
             }
             Event::EpochStarted {
                 epoch,
@@ -81,45 +141,10 @@ impl Observer for Bars {
                 step_in_epoch,
                 steps_per_epoch,
             } => {
-                let bar = ProgressBar::new(*steps_per_epoch as u64);
-                // A fixed template: it parses.
-                bar.set_style(
-                    ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
-                        .expect("valid template"),
-                );
-                bar.set_prefix(format!("{epoch}/{epochs}"));
-                bar.set_position(*step_in_epoch as u64);
-                self.bar = Some(bar);
+                self.epoch_started(*epoch, *epochs, *step_in_epoch, *steps_per_epoch);
             }
-            Event::Step { record, running } => {
-                self.examples += record.examples;
-                if let Some(bar) = &self.bar {
-                    bar.inc(1);
-                    // The message is a formatted string: redrawn every few steps, not every step.
-                    if bar.position() % PROGRESS_EVERY == 0 {
-                        bar.set_message(format!(
-                            "loss {:.3}  acc {:.1}%  {:.0} ex/s",
-                            running.0,
-                            100.0 * running.1,
-                            running.2
-                        ));
-                    }
-                }
-            }
-            Event::EpochEnded { record: r, epochs } => {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
-                }
-                self.line(&format!(
-                    "epoch {}/{epochs}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
-                    r.epoch,
-                    r.train_loss,
-                    100.0 * r.train_accuracy,
-                    100.0 * r.test_accuracy,
-                    r.seconds,
-                    r.examples_per_second
-                ));
-            }
+            Event::Step { record, running } => self.step(record.examples, *running),
+            Event::EpochEnded { record, epochs } => self.epoch_ended(record, *epochs),
             Event::Saved { .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.abandon();
