@@ -7,10 +7,11 @@ use ndarray::{
     ArrayViewMut4, ArrayViewMut5, Axis, Zip, s,
 };
 
-use crate::direct::{Window, pack_filters, packed_len};
+use crate::direct::{Correlation, pack_filters, packed_len};
 use crate::error::{Result, expect_shape, mismatch};
 use crate::gemm::gemm;
-use crate::lanes::{Lanes, Native};
+use crate::isa::Isa;
+use crate::lanes::vectorized;
 use crate::scratch::Scratch;
 use crate::technique::Technique;
 use crate::window::Geometry;
@@ -311,8 +312,8 @@ fn filter_matrix<'a>(g: &Geometry, w: ArrayView4<'a, f32>) -> ArrayView2<'a, f32
 
 /// Direct: no unfolded matrix. Per image, x is copied once into a zero-padded buffer laid
 /// out so that every read is a whole vector, and a register-blocked kernel accumulates
-/// 4 filters × 4 vectors of output columns at once, in explicit SIMD lanes (AVX-512 where the
-/// build targets it). Shapes as [`conv2d_forward`]; scratch: the padded image, the packed
+/// 4 filters × 4 vectors of output columns at once (4 × 3 on AVX2), in explicit SIMD lanes of
+/// the level [`Isa::active`] chooses. Shapes as [`conv2d_forward`]; scratch: the padded image, the packed
 /// filters, and a staging matrix when y is not in standard layout.
 pub fn conv2d_forward_direct(
     p: &Conv2dParams,
@@ -323,11 +324,19 @@ pub fn conv2d_forward_direct(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.forward_geometry(&x, &w, &bias, &y)?;
-    direct_forward::<Native>(&g, x, w, bias, y, scratch)
+    let isa = Isa::active();
+    // The copies around the kernels vectorised for the level too.
+    vectorized(
+        isa,
+        #[inline(always)]
+        || direct_forward(isa, &g, x, w, bias, y, scratch),
+    )
 }
 
-/// [`conv2d_forward_direct`] in lanes `V`, for checked shapes.
-fn direct_forward<V: Lanes>(
+/// [`conv2d_forward_direct`] at level `isa`, for checked shapes.
+#[inline(always)]
+fn direct_forward(
+    isa: Isa,
     g: &Geometry,
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -335,7 +344,7 @@ fn direct_forward<V: Lanes>(
     mut y: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let win = Window::new::<V>(g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
+    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
     // A view of the caller's bias: a copy only in the rare non-contiguous layout.
     let bias = bias.as_standard_layout();
     let bias = bias.as_slice().expect("standard layout is contiguous");
@@ -349,7 +358,7 @@ fn direct_forward<V: Lanes>(
     for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
         win.fill(x_image, 1, (pad, pad), src);
         as_matrix(y_image, stage, |out| {
-            win.planes::<V>(src, packed, Some(bias), out);
+            win.planes(src, packed, Some(bias), out);
             Ok(())
         })?;
     }
@@ -534,6 +543,7 @@ pub fn conv2d_backward_axis_reduce(
 
 /// dbias `[d]` ← the sum of dy over every axis but axis 1 (the channel axis); shared by the
 /// vectorised techniques of convolution and the fully connected layer.
+#[inline(always)]
 pub(crate) fn channel_sums(dy: ndarray::ArrayViewD<f32>, mut dbias: ArrayViewMut1<f32>) {
     dbias.fill(0.0);
     // Example by example, so that each channel's part is contiguous in a standard-layout dy.
@@ -698,12 +708,20 @@ pub fn conv2d_backward_direct(
         [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
         dx.as_ref().map(|dx| dx.shape()),
     )?;
-    direct_backward::<Native>(&g, x, w, dy, dx, dw, dbias, scratch)
+    let isa = Isa::active();
+    // The copies and bias sums around the kernels vectorised for the level too.
+    vectorized(
+        isa,
+        #[inline(always)]
+        || direct_backward(isa, &g, x, w, dy, dx, dw, dbias, scratch),
+    )
 }
 
-/// [`conv2d_backward_direct`] in lanes `V`, for checked shapes.
+/// [`conv2d_backward_direct`] at level `isa`, for checked shapes.
 #[allow(clippy::too_many_arguments)]
-fn direct_backward<V: Lanes>(
+#[inline(always)]
+fn direct_backward(
+    isa: Isa,
     g: &Geometry,
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -713,21 +731,20 @@ fn direct_backward<V: Lanes>(
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let win = Window::new::<V>(g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
+    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
     let src_len = win.source_len();
     let ckk = g.c * g.kh * g.kw;
-    let [srcs, dy_buf, dw_buf] =
-        scratch.parts([g.b * src_len, win.dy_copy_len::<V>(&dy), g.d * ckk]);
+    let [srcs, dy_buf, dw_buf] = scratch.parts([g.b * src_len, win.dy_copy_len(&dy), g.d * ckk]);
     let pad = g.pad as isize;
     for (x_image, src) in x.outer_iter().zip(srcs.chunks_exact_mut(src_len)) {
         win.fill(x_image, 1, (pad, pad), src);
     }
-    let dys = win.dy_lanes::<V>(dy, dy_buf);
-    win.taps::<V>(srcs, dys, dw_buf);
+    let dys = win.dy_lanes(dy, dy_buf);
+    win.taps(srcs, dys, dw_buf);
     dw.assign(&ArrayView4::from_shape((g.d, g.c, g.kh, g.kw), &*dw_buf).expect("sized d·c·kh·kw"));
     channel_sums(dy.into_dyn(), dbias);
     let Some(mut dx) = dx else { return Ok(()) };
-    let full = Window::new::<V>(g.d, (g.kh, g.kw), 1, (g.h, g.w));
+    let full = Correlation::new(isa, g.d, (g.kh, g.kw), 1, (g.h, g.w));
     let [src, packed, stage] = scratch.parts([
         full.source_len(),
         packed_len(g.c, g.d * g.kh * g.kw),
@@ -739,93 +756,9 @@ fn direct_backward<V: Lanes>(
     for (dy_image, dx_image) in dy.outer_iter().zip(dx.outer_iter_mut()) {
         full.fill(dy_image, g.stride, (at(g.kh), at(g.kw)), src);
         as_matrix(dx_image, stage, |out| {
-            full.planes::<V>(src, packed, None, out);
+            full.planes(src, packed, None, out);
             Ok(())
         })?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use ndarray::{Array1, Array4};
-
-    use super::*;
-    use crate::lanes::Portable;
-
-    /// Values in [-1, 1) from a fixed sequence, different for each `seed`.
-    fn filled(shape: (usize, usize, usize, usize), seed: u32) -> Array4<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        Array4::from_shape_fn(shape, |_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-    }
-
-    /// The portable lanes (what a build without AVX-512 runs) against the naive loops, on
-    /// shapes with tails in every blocked axis, a non-square window, strides 1–3 and rows
-    /// packed two to a vector.
-    #[test]
-    fn portable_direct_matches_naive() {
-        let cases = [
-            // b, c, h, w, d, kh, kw, stride, pad
-            (2, 16, 16, 16, 20, 5, 5, 1, 2),
-            (2, 3, 9, 19, 5, 3, 7, 1, 3),
-            (1, 2, 11, 13, 6, 3, 5, 2, 1),
-            (2, 3, 10, 11, 3, 4, 2, 3, 4),
-            // Rows of 4 columns, two to a vector of 8 portable lanes; 7 rows, one left over.
-            (2, 3, 7, 4, 5, 3, 3, 1, 1),
-        ];
-        for (case, (b, c, h, w, d, kh, kw, stride, pad)) in cases.into_iter().enumerate() {
-            let p = Conv2dParams {
-                stride,
-                padding: pad,
-            };
-            let seed = 4 * case as u32;
-            let x = filled((b, c, h, w), seed);
-            let wt = filled((d, c, kh, kw), seed + 1);
-            let bias = Array1::from_iter((0..d).map(|i| i as f32 * 0.1));
-            let g = p.geometry(FORWARD, x.shape(), wt.shape()).unwrap();
-            let dy = filled((b, d, g.h2, g.w2), seed + 2);
-            let run = |direct: bool| {
-                let mut scratch = Scratch::poisoned(1 << 16);
-                let mut y = Array4::from_elem((b, d, g.h2, g.w2), f32::NAN);
-                let mut dx = Array4::from_elem((b, c, h, w), f32::NAN);
-                let mut dw = Array4::from_elem((d, c, kh, kw), f32::NAN);
-                let mut dbias = Array1::from_elem(d, f32::NAN);
-                if direct {
-                    let (x, wt, dy) = (x.view(), wt.view(), dy.view());
-                    direct_forward::<Portable>(&g, x, wt, bias.view(), y.view_mut(), &mut scratch)
-                        .unwrap();
-                    let (dx, dw, db) = (Some(dx.view_mut()), dw.view_mut(), dbias.view_mut());
-                    direct_backward::<Portable>(&g, x, wt, dy, dx, dw, db, &mut scratch).unwrap();
-                } else {
-                    let s = &mut scratch;
-                    conv2d_forward_naive(&p, x.view(), wt.view(), bias.view(), y.view_mut(), s)
-                        .unwrap();
-                    let (dx, dw, db) = (Some(dx.view_mut()), dw.view_mut(), dbias.view_mut());
-                    conv2d_backward_naive(&p, x.view(), wt.view(), dy.view(), dx, dw, db, s)
-                        .unwrap();
-                }
-                [y.into_dyn(), dx.into_dyn(), dw.into_dyn(), dbias.into_dyn()]
-            };
-            for (name, (got, want)) in ["y", "dx", "dw", "dbias"]
-                .into_iter()
-                .zip(run(true).into_iter().zip(run(false)))
-            {
-                let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                let err = (&got - &want).iter().fold(0.0f32, |m, v| {
-                    if v.is_nan() {
-                        f32::INFINITY
-                    } else {
-                        m.max(v.abs())
-                    }
-                });
-                assert!(
-                    err <= 1e-5 * scale,
-                    "case {case} {name}: error {err}, scale {scale}"
-                );
-            }
-        }
-    }
 }

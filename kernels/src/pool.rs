@@ -12,6 +12,8 @@
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, Zip, s};
 
 use crate::error::{Result, expect_shape, invalid};
+use crate::isa::Isa;
+use crate::lanes::vectorized;
 use crate::scratch::Scratch;
 use crate::technique::Technique;
 use crate::window::Geometry;
@@ -157,6 +159,7 @@ fn keep_first_max(max: &mut f32, arg: &mut u32, value: f32, index: u32) {
 }
 
 /// Flat plane index of tap `(ki, kj)` of the window at output `(i, j)`.
+#[inline(always)]
 fn plane_index(g: &Geometry, i: usize, j: usize, ki: usize, kj: usize) -> u32 {
     ((i * g.stride + ki) * g.w + j * g.stride + kj) as u32
 }
@@ -301,28 +304,36 @@ pub fn max_pool2d_forward_direct(
     let x = x.as_standard_layout();
     let planes = x.as_slice().expect("standard layout is contiguous");
     let [max_buf, tap_buf, val_buf] = scratch.parts([hw2, hw2, g.w2]);
-    for (n, plane) in planes.chunks_exact(hw).enumerate() {
-        // Constant strides let the compiler vectorise the strided reads.
-        match (g.stride, g.kw) {
-            (2, 2) => tiled_running_max::<2>(&g, plane, max_buf, tap_buf),
-            (3, 3) => tiled_running_max::<3>(&g, plane, max_buf, tap_buf),
-            (s, _) => running_max(&g, s, plane, max_buf, tap_buf, val_buf),
-        }
-        let (b, c) = (n / g.c, n % g.c);
-        store_plane(
-            &g,
-            max_buf,
-            tap_buf,
-            y.slice_mut(s![b, c, .., ..]),
-            argmax.slice_mut(s![b, c, .., ..]),
-        );
-    }
+    // The selects vectorised for the active level's lanes.
+    vectorized(
+        Isa::active(),
+        #[inline(always)]
+        || {
+            for (n, plane) in planes.chunks_exact(hw).enumerate() {
+                // Constant strides let the compiler vectorise the strided reads.
+                match (g.stride, g.kw) {
+                    (2, 2) => tiled_running_max::<2>(&g, plane, max_buf, tap_buf),
+                    (3, 3) => tiled_running_max::<3>(&g, plane, max_buf, tap_buf),
+                    (s, _) => running_max(&g, s, plane, max_buf, tap_buf, val_buf),
+                }
+                let (b, c) = (n / g.c, n % g.c);
+                store_plane(
+                    &g,
+                    max_buf,
+                    tap_buf,
+                    y.slice_mut(s![b, c, .., ..]),
+                    argmax.slice_mut(s![b, c, .., ..]),
+                );
+            }
+        },
+    );
     Ok(())
 }
 
 /// Writes one plane's running maxima `[h2·w2]` into y `[h2, w2]` and their winning taps'
 /// offsets ([`tap_offset`]) as plane indices into argmax `[h2, w2]`: with slices when both are
 /// in standard layout, else element by element.
+#[inline(always)]
 fn store_plane(
     g: &Geometry,
     maxes: &[f32],
@@ -354,12 +365,14 @@ fn store_plane(
 /// Offset of tap `(ki, kj)` in the plane from its window's first tap, as f32, the type of
 /// the running maxima it travels with in the vectorised techniques (exact: the geometry
 /// check keeps it below 2²⁴).
+#[inline(always)]
 fn tap_offset(g: &Geometry, ki: usize, kj: usize) -> f32 {
     (ki * g.w + kj) as f32
 }
 
 /// Plane index of the tap at `offset` ([`tap_offset`]) in the window of output `(i, j)`:
 /// an add, where a tap number would need a division.
+#[inline(always)]
 fn tap_index(g: &Geometry, i: usize, j: usize, offset: f32) -> u32 {
     plane_index(g, i, j, 0, 0) + offset as u32
 }
@@ -367,6 +380,7 @@ fn tap_index(g: &Geometry, i: usize, j: usize, offset: f32) -> u32 {
 /// [`running_max`] for windows exactly `S` columns wide at stride `S` (the usual 2×2 and
 /// 3×3 pooling): each output's columns are one `[f32; S]` chunk of the input row, so the taps
 /// of a window row are read in order without gathering.
+#[inline(always)]
 fn tiled_running_max<const S: usize>(
     g: &Geometry,
     plane: &[f32],
@@ -436,6 +450,7 @@ fn running_max(
 /// The tie rule over a row of outputs: where `vals` is strictly greater than the running
 /// maximum, it replaces it and `tap` (an offset) becomes the winner. Selects, not branches, so that the
 /// loop runs on vector lanes (branches mispredict on random data).
+#[inline(always)]
 fn keep_first_max_row(maxes: &mut [f32], taps: &mut [f32], vals: &[f32], tap: f32) {
     for ((m, a), &v) in maxes.iter_mut().zip(taps.iter_mut()).zip(vals) {
         let greater = v > *m;
@@ -578,11 +593,29 @@ pub fn max_pool2d_backward_direct(
     p: &Pool2dParams,
     dy: ArrayView4<f32>,
     argmax: ArrayView4<u32>,
-    mut dx: ArrayViewMut4<f32>,
+    dx: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
     let [stage] = scratch.parts([g.h * g.w]);
+    // The zeroing and scatter compiled for the active level.
+    vectorized(
+        Isa::active(),
+        #[inline(always)]
+        || scatter_planes(&g, dy, argmax, dx, stage),
+    );
+    Ok(())
+}
+
+/// The planes of [`max_pool2d_backward_direct`], for checked shapes.
+#[inline(always)]
+fn scatter_planes(
+    g: &Geometry,
+    dy: ArrayView4<f32>,
+    argmax: ArrayView4<u32>,
+    mut dx: ArrayViewMut4<f32>,
+    stage: &mut [f32],
+) {
     for (b, c) in (0..g.b).flat_map(|b| (0..g.c).map(move |c| (b, c))) {
         let mut dx_plane = dx.slice_mut(s![b, c, .., ..]);
         // as_slice_mut is Some exactly for a plane in standard layout.
@@ -596,5 +629,4 @@ pub fn max_pool2d_backward_direct(
             dx_plane.assign(&ArrayView2::from_shape((g.h, g.w), &*stage).expect("sized h·w"));
         }
     }
-    Ok(())
 }

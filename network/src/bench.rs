@@ -403,7 +403,10 @@ pub fn machine() -> String {
             || "rustc (unknown version)".into(),
             |v| v.trim().to_string(),
         );
-    format!("{cpu}, {cores} cores; {rustc}, built with `-C target-cpu=native`")
+    format!(
+        "{cpu}, {cores} cores; {rustc}, no target-cpu flag; direct kernels at {} (chosen at run time)",
+        kernels::Isa::active()
+    )
 }
 
 /// A finished training run's figures for the report: its directory and state.
