@@ -35,7 +35,6 @@
 
 mod activation;
 mod conv;
-mod direct;
 mod error;
 mod fc;
 mod gemm;

@@ -11,7 +11,7 @@ use crate::lanes::{Lanes, Portable, vectorized};
 /// × 2 pipes on current x86 cores), few enough for 16 registers with the two operands.
 const CHAINS: usize = 12;
 
-/// Runs `iterations` rounds of [`CHAINS`] multiply-adds on vectors of `isa`'s lanes; returns
+/// Runs `iterations` rounds of 12 (`CHAINS`) multiply-adds on vectors of `isa`'s lanes; returns
 /// the floating-point operations done (2 per lane per multiply-add) and a checksum that keeps
 /// the work from being optimised away. [`Isa::Portable`] multiplies and adds separately
 /// where the baseline has no fused instruction.
