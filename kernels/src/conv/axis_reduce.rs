@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, ArrayViewMut5, Axis, Zip, s};
 
-use super::{Conv2dParams, channel_sums};
+use super::{Conv2dParams, Gradients, channel_sums, checked_backward};
 use crate::error::Result;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
@@ -64,19 +64,29 @@ pub fn conv2d_backward_axis_reduce(
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
     dx: Option<ArrayViewMut4<f32>>,
-    mut dw: ArrayViewMut4<f32>,
+    dw: ArrayViewMut4<f32>,
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry(
-        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
-        dx.as_ref().map(|dx| dx.shape()),
-    )?;
+    let grads = Gradients { dx, dw, dbias };
+    checked_backward(p, x, w, dy, grads, scratch, backward)
+}
+
+/// [`conv2d_backward_axis_reduce`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let Gradients { dx, mut dw, dbias } = grads;
     let [pad_buf, dpad_buf, prod_buf] =
-        scratch.parts([g.padded_len(), g.padded_len(), product_len(&g)]);
+        scratch.parts([g.padded_len(), g.padded_len(), product_len(g)]);
     let xp = g.pad(x, pad_buf);
     let mut dxp = g.zeroed_padded(dpad_buf);
-    let mut prod = product_tensor(&g, prod_buf);
+    let mut prod = product_tensor(g, prod_buf);
     let filters = w.insert_axis(Axis(0));
     dw.fill(0.0);
     for i in 0..g.h2 {

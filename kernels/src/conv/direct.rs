@@ -1,10 +1,13 @@
 //! Direct convolution: no unfolded matrix; the register-blocked kernels of [`super::correlation`]
 //! at the level [`Isa::active`] chooses.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, s};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 
 use super::correlation::{Correlation, pack_filters, packed_len};
-use super::{Conv2dParams, as_matrix, channel_sums, staging_len};
+use super::{
+    Conv2dParams, Gradients, as_matrix, channel_sums, checked_backward, flipped_filters,
+    staging_len,
+};
 use crate::error::Result;
 use crate::isa::Isa;
 use crate::lanes::vectorized;
@@ -82,21 +85,29 @@ pub fn conv2d_backward_direct(
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry(
-        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
-        dx.as_ref().map(|dx| dx.shape()),
-    )?;
+    let grads = Gradients { dx, dw, dbias };
+    checked_backward(p, x, w, dy, grads, scratch, backward)
+}
+
+/// [`conv2d_backward_direct`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
     let isa = Isa::active();
     // The copies and bias sums around the kernels vectorised for the level too.
     vectorized(
         isa,
         #[inline(always)]
-        || direct_backward(isa, &g, x, w, dy, dx, dw, dbias, scratch),
+        || direct_backward(isa, g, x, w, dy, grads, scratch),
     )
 }
 
 /// [`conv2d_backward_direct`] at level `isa`, for checked shapes.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn direct_backward(
     isa: Isa,
@@ -104,9 +115,7 @@ fn direct_backward(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    mut dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
+    Gradients { dx, mut dw, dbias }: Gradients,
     scratch: &mut Scratch,
 ) -> Result<()> {
     let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
@@ -128,8 +137,7 @@ fn direct_backward(
         packed_len(g.c, g.d * g.kh * g.kw),
         staging_len(&dx),
     ]);
-    let flipped = w.permuted_axes([1, 0, 2, 3]);
-    let packed = pack_filters(flipped.slice(s![.., .., ..;-1, ..;-1]), packed);
+    let packed = pack_filters(flipped_filters(w), packed);
     let at = |k: usize| k as isize - 1 - pad;
     for (dy_image, dx_image) in dy.outer_iter().zip(dx.outer_iter_mut()) {
         full.fill(dy_image, g.stride, (at(g.kh), at(g.kw)), src);

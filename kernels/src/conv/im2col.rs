@@ -1,10 +1,13 @@
 //! im2col + GEMM: unfolded windows and one `sgemm` per image.
 
 use ndarray::{
-    ArrayView1, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, Axis, s,
+    ArrayView1, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, Axis,
 };
 
-use super::{BACKWARD, Conv2dParams, as_matrix, channel_sums, filter_matrix, staging_len};
+use super::{
+    BACKWARD, Conv2dParams, Gradients, as_matrix, channel_sums, checked_backward, filter_matrix,
+    flipped_filters, staging_len,
+};
 use crate::error::Result;
 use crate::gemm::gemm;
 use crate::scratch::Scratch;
@@ -58,14 +61,24 @@ pub fn conv2d_backward_im2col(
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
     dx: Option<ArrayViewMut4<f32>>,
-    mut dw: ArrayViewMut4<f32>,
+    dw: ArrayViewMut4<f32>,
     dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry(
-        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
-        dx.as_ref().map(|dx| dx.shape()),
-    )?;
+    let grads = Gradients { dx, dw, dbias };
+    checked_backward(p, x, w, dy, grads, scratch, backward)
+}
+
+/// [`conv2d_backward_im2col`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let Gradients { dx, mut dw, dbias } = grads;
     let dy_std = dy.as_standard_layout();
     let dy_images = dy_std
         .view()
@@ -99,9 +112,9 @@ pub fn conv2d_backward_im2col(
                 && g.pad < g.kh
                 && g.c >= MIN_ROWS_FOR_FULL_CONVOLUTION =>
         {
-            input_gradient_by_convolution(&g, w, dy_std.view(), dx, scratch)
+            input_gradient_by_convolution(g, w, dy_std.view(), dx, scratch)
         }
-        Some(dx) => input_gradient_by_col2im(&g, w, dy_images, dx, scratch),
+        Some(dx) => input_gradient_by_col2im(g, w, dy_images, dx, scratch),
         None => Ok(()),
     }
 }
@@ -130,10 +143,7 @@ fn input_gradient_by_convolution(
         scratch.parts([full.cols_len(), g.c * g.d * k * k, staging_len(&dx)]);
     let mut flipped =
         ArrayViewMut4::from_shape((g.c, g.d, k, k), flipped_buf).expect("sized c·d·k·k");
-    flipped.assign(
-        &w.permuted_axes([1, 0, 2, 3])
-            .slice(s![.., .., ..;-1, ..;-1]),
-    );
+    flipped.assign(&flipped_filters(w));
     let flipped = flipped
         .into_shape_with_order((g.c, g.d * k * k))
         .expect("contiguous");
@@ -156,7 +166,7 @@ fn input_gradient_by_col2im(
 ) -> Result<()> {
     let w_std = w.as_standard_layout();
     let filters = filter_matrix(g, w_std.view());
-    let [dcols_buf] = scratch.parts([g.cols_len()]);
+    let [dcols_buf, stage] = scratch.parts([g.cols_len(), g.c * g.h * g.w]);
     for (b, dx_image) in dx.outer_iter_mut().enumerate() {
         let mut dcols =
             ArrayViewMut2::from_shape((g.c * g.kh * g.kw, g.h2 * g.w2), &mut *dcols_buf)
@@ -168,7 +178,7 @@ fn input_gradient_by_col2im(
             0.0,
             dcols.view_mut(),
         )?;
-        g.col2im(dcols.view(), dx_image);
+        g.col2im(dcols_buf, dx_image, stage);
     }
     Ok(())
 }

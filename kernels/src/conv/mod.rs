@@ -11,7 +11,7 @@ mod per_output;
 
 use ndarray::{
     ArrayView1, ArrayView2, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, ArrayViewMut4,
-    Zip,
+    Zip, s,
 };
 
 use crate::error::{Result, expect_shape, mismatch};
@@ -121,6 +121,48 @@ pub type ConvBackwardFn = fn(
     &mut Scratch,
 ) -> Result<()>;
 
+/// A convolution's gradients, which every backward technique overwrites: dx `[b, c, h, w]`
+/// (None: not computed), dw `[d, c, kh, kw]` and dbias `[d]`.
+struct Gradients<'a> {
+    dx: Option<ArrayViewMut4<'a, f32>>,
+    dw: ArrayViewMut4<'a, f32>,
+    dbias: ArrayViewMut1<'a, f32>,
+}
+
+/// A backward technique for checked shapes: `(geometry, x, w, dy, gradients, scratch)`.
+type CheckedBackward = fn(
+    &Geometry,
+    ArrayView4<f32>,
+    ArrayView4<f32>,
+    ArrayView4<f32>,
+    Gradients,
+    &mut Scratch,
+) -> Result<()>;
+
+/// Checks the shapes of a backward call, the one check every technique shares, then runs
+/// `backward` on them.
+fn checked_backward(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+    backward: CheckedBackward,
+) -> Result<()> {
+    let g = p.backward_geometry(
+        [
+            x.shape(),
+            w.shape(),
+            dy.shape(),
+            grads.dw.shape(),
+            grads.dbias.shape(),
+        ],
+        grads.dx.as_ref().map(|dx| dx.shape()),
+    )?;
+    backward(&g, x, w, dy, grads, scratch)
+}
+
 /// The forward function of technique `t`.
 pub fn conv2d_forward_fn(t: Technique) -> ConvForwardFn {
     match t {
@@ -183,6 +225,13 @@ fn as_matrix(
     f(staged.view_mut())?;
     image.assign(&staged.into_shape_with_order((r, h, w)).expect("contiguous"));
     Ok(())
+}
+
+/// The filters of the input gradient as a convolution of dy: w `[d, c, kh, kw]` seen as
+/// `[c, d, kh, kw]`, flipped in both spatial axes (a view, no copy).
+fn flipped_filters(w: ArrayView4<f32>) -> ArrayView4<f32> {
+    w.permuted_axes([1, 0, 2, 3])
+        .slice_move(s![.., .., ..;-1, ..;-1])
 }
 
 /// Filters w `[d, c, kh, kw]` (standard layout) seen as the matrix `[d, c·kh·kw]`.

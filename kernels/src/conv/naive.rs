@@ -2,9 +2,10 @@
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
 
-use super::Conv2dParams;
+use super::{Conv2dParams, Gradients, checked_backward};
 use crate::error::Result;
 use crate::scratch::Scratch;
+use crate::window::Geometry;
 
 /// Naive: seven nested loops, one scalar multiply-add per tap, padding tested per tap.
 /// Shapes as [`conv2d_forward`](super::conv2d_forward); uses no scratch.
@@ -46,15 +47,29 @@ pub fn conv2d_backward_naive(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
-    mut dx: Option<ArrayViewMut4<f32>>,
-    mut dw: ArrayViewMut4<f32>,
-    mut dbias: ArrayViewMut1<f32>,
+    dx: Option<ArrayViewMut4<f32>>,
+    dw: ArrayViewMut4<f32>,
+    dbias: ArrayViewMut1<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let grads = Gradients { dx, dw, dbias };
+    checked_backward(p, x, w, dy, grads, scratch, backward)
+}
+
+/// [`conv2d_backward_naive`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
     _scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry(
-        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
-        dx.as_ref().map(|dx| dx.shape()),
-    )?;
+    let Gradients {
+        mut dx,
+        mut dw,
+        mut dbias,
+    } = grads;
     if let Some(dx) = dx.as_mut() {
         dx.fill(0.0);
     }

@@ -2,9 +2,10 @@
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, Axis, s};
 
-use super::{Conv2dParams, dot};
+use super::{Conv2dParams, Gradients, checked_backward, dot};
 use crate::error::Result;
 use crate::scratch::Scratch;
+use crate::window::Geometry;
 
 /// Per output: pad x once, then each y element is the product-and-sum of filter `w[d]` with
 /// its `[c, kh, kw]` window. Shapes as [`conv2d_forward`](super::conv2d_forward); scratch: the padded x.
@@ -35,14 +36,28 @@ pub fn conv2d_backward_per_output(
     w: ArrayView4<f32>,
     dy: ArrayView4<f32>,
     dx: Option<ArrayViewMut4<f32>>,
-    mut dw: ArrayViewMut4<f32>,
-    mut dbias: ArrayViewMut1<f32>,
+    dw: ArrayViewMut4<f32>,
+    dbias: ArrayViewMut1<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.backward_geometry(
-        [x.shape(), w.shape(), dy.shape(), dw.shape(), dbias.shape()],
-        dx.as_ref().map(|dx| dx.shape()),
-    )?;
+    let grads = Gradients { dx, dw, dbias };
+    checked_backward(p, x, w, dy, grads, scratch, backward)
+}
+
+/// [`conv2d_backward_per_output`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let Gradients {
+        dx,
+        mut dw,
+        mut dbias,
+    } = grads;
     let [pad_buf, dpad_buf] = scratch.parts([g.padded_len(), g.padded_len()]);
     let xp = g.pad(x, pad_buf);
     let mut dxp = g.zeroed_padded(dpad_buf);

@@ -55,7 +55,7 @@ pub fn max_pool2d_backward_im2col(
 ) -> Result<()> {
     let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
     let plane = g.plane();
-    let [dcols_buf] = scratch.parts([plane.cols_len()]);
+    let [dcols_buf, stage] = scratch.parts([plane.cols_len(), g.h * g.w]);
     for b in 0..g.b {
         for c in 0..g.c {
             let mut dcols = ArrayViewMut2::from_shape((g.kh * g.kw, g.h2 * g.w2), &mut *dcols_buf)
@@ -66,7 +66,7 @@ pub fn max_pool2d_backward_im2col(
                 let (ki, kj) = (a / g.w - i * g.stride, a % g.w - j * g.stride);
                 dcols[[ki * g.kw + kj, i * g.w2 + j]] = gy;
             }
-            plane.col2im(dcols.view(), dx.slice_mut(s![b, c..=c, .., ..]));
+            plane.col2im(dcols_buf, dx.slice_mut(s![b, c..=c, .., ..]), stage);
         }
     }
     Ok(())
