@@ -63,7 +63,7 @@ fn bench_measures_and_reports() {
         "{md}"
     );
     assert!(md.contains("| train | 2 | 1 |"), "{md}");
-    assert!(md.contains("## Where a training step's time goes"), "{md}");
+    assert!(md.contains("### Where a training step's time goes"), "{md}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
