@@ -1,9 +1,9 @@
 //! Axis reduction: per output position, broadcast products over batch and filters, reduced
 //! along axes.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, ArrayViewMut5, Axis, Zip, s};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4, ArrayViewMut5, Axis, Zip, s};
 
-use super::{Conv2dParams, Gradients, channel_sums, checked_backward};
+use super::{Conv2dParams, Gradients, channel_sums};
 use crate::error::Result;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
@@ -55,21 +55,11 @@ fn product_tensor<'a>(g: &Geometry, buf: &'a mut [f32]) -> ArrayViewMut5<'a, f32
     ArrayViewMut5::from_shape((g.b, g.d, g.c, g.kh, g.kw), buf).expect("sized by product_len")
 }
 
-/// Axis reduce: at each output position, the broadcast products `dy[b, d]·window[b, c, ·, ·]`
-/// are summed over the batch axis into dw, and `dy[b, d]·w[d, c, ·, ·]` over the filter axis
-/// into the padded dx. Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: padded x, padded dx, products.
-pub fn conv2d_backward_axis_reduce(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let grads = Gradients { dx, dw, dbias };
-    checked_backward(p, x, w, dy, grads, scratch, backward)
+backward_technique! {
+    /// Axis reduce: at each output position, the broadcast products `dy[b, d]·window[b, c, ·, ·]`
+    /// are summed over the batch axis into dw, and `dy[b, d]·w[d, c, ·, ·]` over the filter axis
+    /// into the padded dx. Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: padded x, padded dx, products.
+    conv2d_backward_axis_reduce => backward
 }
 
 /// [`conv2d_backward_axis_reduce`] for checked shapes.

@@ -1,13 +1,10 @@
 //! Direct convolution: no unfolded matrix; the register-blocked kernels of [`super::correlation`]
 //! at the level [`Isa::active`] chooses.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
 use super::correlation::{Correlation, pack_filters, packed_len};
-use super::{
-    Conv2dParams, Gradients, as_matrix, channel_sums, checked_backward, flipped_filters,
-    staging_len,
-};
+use super::{Conv2dParams, Gradients, as_matrix, channel_sums, flipped_filters, staging_len};
 use crate::error::Result;
 use crate::isa::Isa;
 use crate::lanes::vectorized;
@@ -69,24 +66,14 @@ fn direct_forward(
     Ok(())
 }
 
-/// Direct: the weight gradient by a register-blocked kernel that sums `dy·x` over the batch
-/// and the output positions for 4 filters × 5 taps at once, in vectors along output columns;
-/// the input gradient by the forward kernel, run over dy spread by the stride and placed at
-/// `k − 1 − p`, with the filters flipped in both spatial axes and their channel axes swapped
-/// (any stride and padding). Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: every image's padded
-/// copy and lane-padded dy, dw, the flipped filters and a staging matrix for dx.
-pub fn conv2d_backward_direct(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let grads = Gradients { dx, dw, dbias };
-    checked_backward(p, x, w, dy, grads, scratch, backward)
+backward_technique! {
+    /// Direct: the weight gradient by a register-blocked kernel that sums `dy·x` over the batch
+    /// and the output positions for 4 filters × 5 taps at once, in vectors along output columns;
+    /// the input gradient by the forward kernel, run over dy spread by the stride and placed at
+    /// `k − 1 − p`, with the filters flipped in both spatial axes and their channel axes swapped
+    /// (any stride and padding). Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: every image's padded
+    /// copy and lane-padded dy, dw, the flipped filters and a staging matrix for dx.
+    conv2d_backward_direct => backward
 }
 
 /// [`conv2d_backward_direct`] for checked shapes.

@@ -1,12 +1,10 @@
 //! im2col + GEMM: unfolded windows and one `sgemm` per image.
 
-use ndarray::{
-    ArrayView1, ArrayView3, ArrayView4, ArrayViewMut1, ArrayViewMut2, ArrayViewMut4, Axis,
-};
+use ndarray::{ArrayView1, ArrayView3, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
 
 use super::{
-    BACKWARD, Conv2dParams, Gradients, as_matrix, channel_sums, checked_backward, filter_matrix,
-    flipped_filters, staging_len,
+    BACKWARD, Conv2dParams, Gradients, as_matrix, channel_sums, filter_matrix, flipped_filters,
+    staging_len,
 };
 use crate::error::Result;
 use crate::gemm::gemm;
@@ -48,25 +46,15 @@ pub fn conv2d_forward_im2col(
 /// through col2im, 952 µs as a convolution; conv2, 16 channels: 708 µs against 538 µs).
 const MIN_ROWS_FOR_FULL_CONVOLUTION: usize = 8;
 
-/// im2col + GEMM: per image, `dw += dy_b·colsᵀ` with `sgemm`; the input gradient (when asked)
-/// with a second `sgemm` per image: for stride 1, square windows with `p < k` and at least
-/// `MIN_ROWS_FOR_FULL_CONVOLUTION` input channels, as the convolution of dy padded by
-/// `k − 1 − p` with the flipped filters, `[c, d·k·k]`, written straight into dx; otherwise
-/// `dcols = wᵀ·dy_b` folded into dx by col2im.
-/// Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: the unfolded matrices, dw as a matrix, the flipped
-/// filters, and a staging matrix when dx is not in standard layout.
-pub fn conv2d_backward_im2col(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let grads = Gradients { dx, dw, dbias };
-    checked_backward(p, x, w, dy, grads, scratch, backward)
+backward_technique! {
+    /// im2col + GEMM: per image, `dw += dy_b·colsᵀ` with `sgemm`; the input gradient (when asked)
+    /// with a second `sgemm` per image: for stride 1, square windows with `p < k` and at least
+    /// `MIN_ROWS_FOR_FULL_CONVOLUTION` input channels, as the convolution of dy padded by
+    /// `k − 1 − p` with the flipped filters, `[c, d·k·k]`, written straight into dx; otherwise
+    /// `dcols = wᵀ·dy_b` folded into dx by col2im.
+    /// Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: the unfolded matrices, dw as a matrix, the flipped
+    /// filters, and a staging matrix when dx is not in standard layout.
+    conv2d_backward_im2col => backward
 }
 
 /// [`conv2d_backward_im2col`] for checked shapes.

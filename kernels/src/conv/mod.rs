@@ -2,6 +2,28 @@
 //! x `[b, c, h, w]`, w `[d, c, kh, kw]`, bias `[d]` → y `[b, d, h2, w2]`, with
 //! `h2 = (h + 2p − kh) / s + 1` (rounded down, as in the seed) and likewise `w2`.
 
+/// Defines the public backward technique `$name` with the signature every technique shares
+/// ([`ConvBackwardFn`]): the one shape check ([`checked_backward`]), then `$checked` on the
+/// checked shapes and the bundled gradients.
+macro_rules! backward_technique {
+    ($(#[$doc:meta])* $name:ident => $checked:ident) => {
+        $(#[$doc])*
+        pub fn $name(
+            p: &super::Conv2dParams,
+            x: ndarray::ArrayView4<f32>,
+            w: ndarray::ArrayView4<f32>,
+            dy: ndarray::ArrayView4<f32>,
+            dx: Option<ndarray::ArrayViewMut4<f32>>,
+            dw: ndarray::ArrayViewMut4<f32>,
+            dbias: ndarray::ArrayViewMut1<f32>,
+            scratch: &mut crate::scratch::Scratch,
+        ) -> crate::error::Result<()> {
+            let grads = super::Gradients { dx, dw, dbias };
+            super::checked_backward(p, x, w, dy, grads, scratch, $checked)
+        }
+    };
+}
+
 mod axis_reduce;
 mod correlation;
 mod direct;

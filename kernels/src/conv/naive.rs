@@ -1,8 +1,8 @@
 //! Naive convolution: every index a loop, scalar multiply-add, padding tested per tap.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
-use super::{Conv2dParams, Gradients, checked_backward};
+use super::{Conv2dParams, Gradients};
 use crate::error::Result;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
@@ -40,20 +40,10 @@ pub fn conv2d_forward_naive(
     Ok(())
 }
 
-/// Naive: the forward's seven loops, each tap adding `dy·x` to dw and `dy·w` to dx.
-/// Shapes as [`conv2d_backward`](super::conv2d_backward); uses no scratch.
-pub fn conv2d_backward_naive(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let grads = Gradients { dx, dw, dbias };
-    checked_backward(p, x, w, dy, grads, scratch, backward)
+backward_technique! {
+    /// Naive: the forward's seven loops, each tap adding `dy·x` to dw and `dy·w` to dx.
+    /// Shapes as [`conv2d_backward`](super::conv2d_backward); uses no scratch.
+    conv2d_backward_naive => backward
 }
 
 /// [`conv2d_backward_naive`] for checked shapes.

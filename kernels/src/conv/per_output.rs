@@ -1,8 +1,8 @@
 //! Per output: whole-window products and sums on a padded copy.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut1, ArrayViewMut4, Axis, s};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 
-use super::{Conv2dParams, Gradients, checked_backward, dot};
+use super::{Conv2dParams, Gradients, dot};
 use crate::error::Result;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
@@ -27,21 +27,11 @@ pub fn conv2d_forward_per_output(
     Ok(())
 }
 
-/// Per output: for each y element, whole-window updates `dw[d] += dy·window` and
-/// `dx_window += dy·w[d]` on a padded gradient, cropped at the end.
-/// Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: padded x and padded dx.
-pub fn conv2d_backward_per_output(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    dy: ArrayView4<f32>,
-    dx: Option<ArrayViewMut4<f32>>,
-    dw: ArrayViewMut4<f32>,
-    dbias: ArrayViewMut1<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let grads = Gradients { dx, dw, dbias };
-    checked_backward(p, x, w, dy, grads, scratch, backward)
+backward_technique! {
+    /// Per output: for each y element, whole-window updates `dw[d] += dy·window` and
+    /// `dx_window += dy·w[d]` on a padded gradient, cropped at the end.
+    /// Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: padded x and padded dx.
+    conv2d_backward_per_output => backward
 }
 
 /// [`conv2d_backward_per_output`] for checked shapes.
