@@ -537,7 +537,7 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
         out.push(format!(
             "Direct convolution, the fifth technique: im2col + GEMM takes this many times its \
              time at batch {B}: {}. Its register block (4 filters × 4 vectors of output columns \
-             of 16 lanes at AVX-512; 4 × 3 of 8 lanes at AVX2) reuses each loaded input vector \
+             of 16 lanes at AVX-512; 4 × 2 of 8 lanes at AVX2) reuses each loaded input vector \
              for 4 filters and each broadcast weight for every vector, with no unfolded copy and no \
              packing, where the GEMM has only d = 16 or 20 rows to amortise both; conv3's rows of \
              8 columns are packed two to a vector. That is how it can exceed the sgemm peak, a \

@@ -13,7 +13,7 @@ use crate::window::Geometry;
 
 /// Direct: no unfolded matrix. Per image, x is copied once into a zero-padded buffer laid
 /// out so that every read is a whole vector, and a register-blocked kernel accumulates
-/// 4 filters × 4 vectors of output columns at once (4 × 3 on AVX2), in explicit SIMD lanes of
+/// 4 filters × 4 vectors of output columns at once (4 × 2 on AVX2), in explicit SIMD lanes of
 /// the level [`Isa::active`] chooses. Shapes as [`conv2d_forward`](super::conv2d_forward); scratch: the padded image, the packed
 /// filters, and a staging matrix when y is not in standard layout.
 pub fn conv2d_forward_direct(
