@@ -73,7 +73,8 @@ def main():
     mflop = None
     report = {
         "implementation": "pytorch",
-        "version": torch.__version__,
+        # The vector level PyTorch ran at (ATEN_CPU_CAPABILITY and DNNL_MAX_CPU_ISA limit it).
+        "version": f"{torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}",
         "sgemm_peak": [],
         "mflop_per_example": None,
         "measurements": [],

@@ -160,6 +160,10 @@ pub struct Machine {
     pub rustc: String,
     /// Date of the newest benchmark, `YYYY-MM-DD` (UTC).
     pub date: String,
+    /// The instruction-set level of the direct kernels, as the benchmarks chose it
+    /// (`KERNELS_ISA`, else the best this CPU supports): run the renderer with the same
+    /// environment as the benchmarks.
+    pub isa: String,
 }
 
 impl Machine {
@@ -198,6 +202,7 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             rustc,
             date: civil_date(days as i64),
+            isa: kernels::Isa::active().name().into(),
         }
     }
 }

@@ -54,11 +54,11 @@ pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
     );
     let _ = writeln!(
         s,
-        "Measured on {} — {} cores, {} — on {}. Every kernel runs on one thread. Times are \
+        "Measured on {} — {} cores, {}, direct kernels at {} — on {}. Every kernel runs on one thread. Times are \
          medians of criterion's samples (20 per benchmark, 10 for naive ones). Regenerate with \
          `scripts/bench.sh` (the benchmarks, the PyTorch peer where torch is installed, then this \
          report).\n",
-        m.cpu, m.cores, m.rustc, m.date
+        m.cpu, m.cores, m.rustc, m.isa, m.date
     );
     let _ = writeln!(
         s,
@@ -161,10 +161,11 @@ pub fn headline_table(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> St
     headline_rows(&mut s, t, torch, t.peak_gflops(1));
     let _ = writeln!(
         s,
-        "Measured on {} ({} cores, {}) on {}; sgemm peak {} on 1 thread. From `reports/TIMINGS.md`.",
+        "Measured on {} ({} cores, {}, direct kernels at {}) on {}; sgemm peak {} on 1 thread. From `reports/TIMINGS.md`.",
         m.cpu,
         m.cores,
         m.rustc,
+        m.isa,
         m.date,
         opt(t.peak_gflops(1), gflops)
     );
@@ -535,9 +536,9 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
     if !direct.is_empty() {
         out.push(format!(
             "Direct convolution, the fifth technique: im2col + GEMM takes this many times its \
-             time at batch {B}: {}. Its register block (4 filters × 4 vectors of output columns, \
-             16 lanes with the AVX-512 this report was built for) reuses each loaded input vector \
-             for 4 filters and each broadcast weight for 4 vectors, with no unfolded copy and no \
+             time at batch {B}: {}. Its register block (4 filters × 4 vectors of output columns \
+             of 16 lanes at AVX-512; 4 × 2 of 8 lanes at AVX2) reuses each loaded input vector \
+             for 4 filters and each broadcast weight for every vector, with no unfolded copy and no \
              packing, where the GEMM has only d = 16 or 20 rows to amortise both; conv3's rows of \
              8 columns are packed two to a vector. That is how it can exceed the sgemm peak, a \
              large GEMM's speed through matrixmultiply, not the core's limit.",

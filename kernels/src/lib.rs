@@ -35,11 +35,12 @@
 
 mod activation;
 mod conv;
-mod direct;
 mod error;
 mod fc;
 mod gemm;
+mod isa;
 mod lanes;
+mod peak;
 mod pool;
 mod scratch;
 mod softmax;
@@ -68,6 +69,8 @@ pub use fc::{
     fc_forward_per_output, flatten,
 };
 pub use gemm::gemm;
+pub use isa::{ISA_ENV, Isa, IsaError, force_isa, with_isa};
+pub use peak::fma_loop;
 pub use pool::{
     Pool2dParams, PoolBackwardFn, PoolForwardFn, max_pool2d_backward,
     max_pool2d_backward_axis_reduce, max_pool2d_backward_direct, max_pool2d_backward_fn,

@@ -236,20 +236,17 @@ impl Geometry {
     }
 
     /// The adjoint of [`Geometry::im2col`]: overwrites dx `[c, h, w]` with the sum of every
-    /// unfolded entry of `cols` `[c·kh·kw, h2·w2]` at the input element it was read from.
-    /// A dx in another layout than standard is staged through a temporary.
-    pub fn col2im(&self, cols: ArrayView2<f32>, mut dx: ArrayViewMut3<f32>) {
-        let cols = cols.as_standard_layout();
-        let cols = cols.as_slice().expect("standard layout is contiguous");
+    /// unfolded entry of `cols` (`[c·kh·kw, h2·w2]`, standard layout) at the input element it
+    /// was read from. A dx in another layout than standard is staged through `stage` (at least
+    /// `c·h·w` elements, unused otherwise): no allocation.
+    pub fn col2im(&self, cols: &[f32], mut dx: ArrayViewMut3<f32>, stage: &mut [f32]) {
         match dx.as_slice_mut() {
             Some(out) => self.fold_into(cols, out),
             None => {
-                let mut staged = ndarray::Array3::zeros(dx.raw_dim());
-                self.fold_into(
-                    cols,
-                    staged.as_slice_mut().expect("new arrays are contiguous"),
-                );
-                dx.assign(&staged);
+                let staged = &mut stage[..dx.len()];
+                self.fold_into(cols, staged);
+                let dim = dx.raw_dim();
+                dx.assign(&ArrayView3::from_shape(dim, &*staged).expect("sized c·h·w"));
             }
         }
     }

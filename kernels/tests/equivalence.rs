@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{Outputs, assert_techniques_agree, labels, m1, m2, m4, nan, random, v1, v2, v4};
+use common::{
+    Outputs, assert_techniques_agree, labels, m1, m2, m4, nan, random, v1, v2, v4, variants,
+};
 use kernels::*;
 use ndarray::{Array4, ArrayD, Ix2, Ix4};
 use proptest::prelude::*;
@@ -492,119 +494,122 @@ fn strided_views_match_contiguous_arrays() {
     let bias = random(&[4], 42);
     let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
     let dy = random(&y_shape, 43);
-    for t in Technique::ALL {
-        let mut scratch = Scratch::new();
-        let mut y = nan(&y_shape);
-        conv2d_forward(
-            t,
-            &p,
-            x.to_owned().view(),
-            w.to_owned().view(),
-            v1(&bias),
-            m4(&mut y),
-            &mut scratch,
-        )
-        .unwrap();
-        let mut y_big = nan(&[y_shape[0], y_shape[1] * 2, y_shape[2], y_shape[3]]);
-        let y_strided = y_big
-            .slice_mut(s![.., ..;2, .., ..])
-            .into_dimensionality::<Ix4>()
+    for v in variants() {
+        let t = v.t;
+        v.run(|| {
+            let mut scratch = Scratch::new();
+            let mut y = nan(&y_shape);
+            conv2d_forward(
+                t,
+                &p,
+                x.to_owned().view(),
+                w.to_owned().view(),
+                v1(&bias),
+                m4(&mut y),
+                &mut scratch,
+            )
             .unwrap();
-        conv2d_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
-        common::assert_close(
-            &format!("conv forward strided {t}"),
-            &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
-            &y,
-        );
+            let mut y_big = nan(&[y_shape[0], y_shape[1] * 2, y_shape[2], y_shape[3]]);
+            let y_strided = y_big
+                .slice_mut(s![.., ..;2, .., ..])
+                .into_dimensionality::<Ix4>()
+                .unwrap();
+            conv2d_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
+            common::assert_close(
+                &format!("conv forward strided {v}"),
+                &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
+                &y,
+            );
 
-        let (mut dx, mut dw, mut db) = (nan(x.shape()), nan(w.shape()), nan(&[4]));
-        conv2d_backward(
-            t,
-            &p,
-            x.to_owned().view(),
-            w.to_owned().view(),
-            v4(&dy),
-            Some(m4(&mut dx)),
-            m4(&mut dw),
-            m1(&mut db),
-            &mut scratch,
-        )
-        .unwrap();
-        let mut dw_store = nan(&[3, 4, 3, 3]);
-        let dw_strided = dw_store
-            .view_mut()
-            .into_dimensionality::<Ix4>()
-            .unwrap()
-            .permuted_axes([1, 0, 2, 3]);
-        let dy_t = dy
-            .view()
-            .into_dimensionality::<Ix4>()
-            .unwrap()
-            .reversed_axes()
-            .to_owned();
-        let dy_strided = dy_t.view().reversed_axes();
-        let (mut dx_big, mut db2) = (nan(big_x.shape()), nan(&[4]));
-        let dx_strided = dx_big
-            .slice_mut(s![.., ..;2, .., ..;2])
-            .into_dimensionality::<Ix4>()
+            let (mut dx, mut dw, mut db) = (nan(x.shape()), nan(w.shape()), nan(&[4]));
+            conv2d_backward(
+                t,
+                &p,
+                x.to_owned().view(),
+                w.to_owned().view(),
+                v4(&dy),
+                Some(m4(&mut dx)),
+                m4(&mut dw),
+                m1(&mut db),
+                &mut scratch,
+            )
             .unwrap();
-        conv2d_backward(
-            t,
-            &p,
-            x,
-            w,
-            dy_strided,
-            Some(dx_strided),
-            dw_strided,
-            m1(&mut db2),
-            &mut scratch,
-        )
-        .unwrap();
-        let dx2 = dx_big.slice(s![.., ..;2, .., ..;2]).to_owned().into_dyn();
-        common::assert_close(&format!("conv dx strided {t}"), &dx2, &dx);
-        common::assert_close(
-            &format!("conv dw strided {t}"),
-            &dw_store.view().permuted_axes(vec![1, 0, 2, 3]).to_owned(),
-            &dw,
-        );
-        common::assert_close(&format!("conv dbias strided {t}"), &db2, &db);
+            let mut dw_store = nan(&[3, 4, 3, 3]);
+            let dw_strided = dw_store
+                .view_mut()
+                .into_dimensionality::<Ix4>()
+                .unwrap()
+                .permuted_axes([1, 0, 2, 3]);
+            let dy_t = dy
+                .view()
+                .into_dimensionality::<Ix4>()
+                .unwrap()
+                .reversed_axes()
+                .to_owned();
+            let dy_strided = dy_t.view().reversed_axes();
+            let (mut dx_big, mut db2) = (nan(big_x.shape()), nan(&[4]));
+            let dx_strided = dx_big
+                .slice_mut(s![.., ..;2, .., ..;2])
+                .into_dimensionality::<Ix4>()
+                .unwrap();
+            conv2d_backward(
+                t,
+                &p,
+                x,
+                w,
+                dy_strided,
+                Some(dx_strided),
+                dw_strided,
+                m1(&mut db2),
+                &mut scratch,
+            )
+            .unwrap();
+            let dx2 = dx_big.slice(s![.., ..;2, .., ..;2]).to_owned().into_dyn();
+            common::assert_close(&format!("conv dx strided {v}"), &dx2, &dx);
+            common::assert_close(
+                &format!("conv dw strided {v}"),
+                &dw_store.view().permuted_axes(vec![1, 0, 2, 3]).to_owned(),
+                &dw,
+            );
+            common::assert_close(&format!("conv dbias strided {v}"), &db2, &db);
 
-        let pool = Pool2dParams { size: 2, stride: 2 };
-        let shape = pool.output_shape(x.shape()).unwrap();
-        let (mut y1, mut a1) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
-        max_pool2d_forward(
-            t,
-            &pool,
-            x.to_owned().view(),
-            m4(&mut y1),
-            a1.view_mut(),
-            &mut scratch,
-        )
-        .unwrap();
-        let (mut y2, mut a2) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
-        max_pool2d_forward(t, &pool, x, m4(&mut y2), a2.view_mut(), &mut scratch).unwrap();
-        common::assert_close(&format!("pool strided {t}"), &y2, &y1);
-        assert_eq!(a1, a2, "pool argmax strided {t}");
+            let pool = Pool2dParams { size: 2, stride: 2 };
+            let shape = pool.output_shape(x.shape()).unwrap();
+            let (mut y1, mut a1) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
+            max_pool2d_forward(
+                t,
+                &pool,
+                x.to_owned().view(),
+                m4(&mut y1),
+                a1.view_mut(),
+                &mut scratch,
+            )
+            .unwrap();
+            let (mut y2, mut a2) = (nan(&shape), Array4::from_elem(to4(&shape), 0u32));
+            max_pool2d_forward(t, &pool, x, m4(&mut y2), a2.view_mut(), &mut scratch).unwrap();
+            common::assert_close(&format!("pool strided {v}"), &y2, &y1);
+            assert_eq!(a1, a2, "pool argmax strided {v}");
 
-        let fx = random(&[4, 6], 44);
-        let fw_t = random(&[6, 3], 45);
-        let fb = random(&[3], 46);
-        let (mut f1, mut f2) = (nan(&[4, 3]), nan(&[4, 3]));
-        fc_forward(
-            t,
-            v2(&fx),
-            v2(&fw_t).t().to_owned().view(),
-            v1(&fb),
-            m2(&mut f1),
-            &mut scratch,
-        )
-        .unwrap();
-        let fw_view = fw_t
-            .view()
-            .into_dimensionality::<Ix2>()
-            .unwrap()
-            .reversed_axes();
-        fc_forward(t, v2(&fx), fw_view, v1(&fb), m2(&mut f2), &mut scratch).unwrap();
-        common::assert_close(&format!("fc strided {t}"), &f2, &f1);
+            let fx = random(&[4, 6], 44);
+            let fw_t = random(&[6, 3], 45);
+            let fb = random(&[3], 46);
+            let (mut f1, mut f2) = (nan(&[4, 3]), nan(&[4, 3]));
+            fc_forward(
+                t,
+                v2(&fx),
+                v2(&fw_t).t().to_owned().view(),
+                v1(&fb),
+                m2(&mut f1),
+                &mut scratch,
+            )
+            .unwrap();
+            let fw_view = fw_t
+                .view()
+                .into_dimensionality::<Ix2>()
+                .unwrap()
+                .reversed_axes();
+            fc_forward(t, v2(&fx), fw_view, v1(&fb), m2(&mut f2), &mut scratch).unwrap();
+            common::assert_close(&format!("fc strided {v}"), &f2, &f1);
+        });
     }
 }

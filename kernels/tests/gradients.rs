@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{labels, m1, m2, m4, random, v1, v2, v4};
+use common::{labels, m1, m2, m4, random, v1, v2, v4, variants};
 use kernels::*;
 use ndarray::{Array4, ArrayD};
 use rand::SeedableRng;
@@ -71,29 +71,32 @@ fn conv_backward_is_the_derivative_of_forward() {
             conv2d_forward_naive(&p, v4(x), v4(w), v1(bias), yv, &mut Scratch::new()).unwrap();
             weighted_sum(&y, &r)
         };
-        for t in Technique::ALL {
-            let (mut dx, mut dw, mut dbias) = (x.clone(), w.clone(), bias.clone());
-            conv2d_backward(
-                t,
-                &p,
-                v4(&x),
-                v4(&w),
-                v4(&r),
-                Some(m4(&mut dx)),
-                m4(&mut dw),
-                m1(&mut dbias),
-                &mut Scratch::new(),
-            )
-            .unwrap();
-            let what = format!("conv {x_shape:?} k{k} s{stride} p{padding} {t}");
-            assert_gradient(&format!("{what} dx"), &x, &dx, 0.25, |x| {
-                forward(x, &w, &bias)
-            });
-            assert_gradient(&format!("{what} dw"), &w, &dw, 0.25, |w| {
-                forward(&x, w, &bias)
-            });
-            assert_gradient(&format!("{what} dbias"), &bias, &dbias, 0.25, |b| {
-                forward(&x, &w, b)
+        for v in variants() {
+            let t = v.t;
+            v.run(|| {
+                let (mut dx, mut dw, mut dbias) = (x.clone(), w.clone(), bias.clone());
+                conv2d_backward(
+                    t,
+                    &p,
+                    v4(&x),
+                    v4(&w),
+                    v4(&r),
+                    Some(m4(&mut dx)),
+                    m4(&mut dw),
+                    m1(&mut dbias),
+                    &mut Scratch::new(),
+                )
+                .unwrap();
+                let what = format!("conv {x_shape:?} k{k} s{stride} p{padding} {v}");
+                assert_gradient(&format!("{what} dx"), &x, &dx, 0.25, |x| {
+                    forward(x, &w, &bias)
+                });
+                assert_gradient(&format!("{what} dw"), &w, &dw, 0.25, |w| {
+                    forward(&x, w, &bias)
+                });
+                assert_gradient(&format!("{what} dbias"), &bias, &dbias, 0.25, |b| {
+                    forward(&x, &w, b)
+                });
             });
         }
     }
@@ -120,12 +123,16 @@ fn pool_backward_is_the_derivative_of_forward() {
             (weighted_sum(&y, &r), argmax)
         };
         let (_, argmax) = forward(&x);
-        for t in Technique::ALL {
-            let mut dx = x.clone();
-            let dxv = m4(&mut dx);
-            max_pool2d_backward(t, &p, v4(&r), argmax.view(), dxv, &mut Scratch::new()).unwrap();
-            let what = format!("pool {x_shape:?} f{size} s{stride} {t} dx");
-            assert_gradient(&what, &x, &dx, 0.002, |x| forward(x).0);
+        for v in variants() {
+            let t = v.t;
+            v.run(|| {
+                let mut dx = x.clone();
+                let dxv = m4(&mut dx);
+                max_pool2d_backward(t, &p, v4(&r), argmax.view(), dxv, &mut Scratch::new())
+                    .unwrap();
+                let what = format!("pool {x_shape:?} f{size} s{stride} {v} dx");
+                assert_gradient(&what, &x, &dx, 0.002, |x| forward(x).0);
+            });
         }
     }
 }

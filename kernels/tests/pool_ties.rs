@@ -1,6 +1,9 @@
-//! The max-pool tie rule, in every technique: the gradient goes to the first maximum of a
-//! window in row-major order.
+//! The max-pool tie rule, in every technique at every instruction-set level: the gradient goes
+//! to the first maximum of a window in row-major order.
 
+mod common;
+
+use common::variants;
 use kernels::*;
 use ndarray::{Array2, Array4, arr2};
 
@@ -38,16 +41,19 @@ fn pool_plane(
 #[test]
 fn all_equal_windows_route_to_their_top_left() {
     // A plane of zeros, as after a ReLU: every window is one long tie.
-    for t in Technique::ALL {
-        let (argmax, dx) = pool_plane(t, ndarray::Array2::zeros((4, 4)), 2, 2);
-        assert_eq!(argmax, vec![0, 2, 8, 10], "{t}");
-        let want = arr2(&[
-            [1.0, 0.0, 2.0, 0.0],
-            [0.0; 4],
-            [3.0, 0.0, 4.0, 0.0],
-            [0.0; 4],
-        ]);
-        assert_eq!(dx, want, "{t}");
+    for v in variants() {
+        let t = v.t;
+        v.run(|| {
+            let (argmax, dx) = pool_plane(t, ndarray::Array2::zeros((4, 4)), 2, 2);
+            assert_eq!(argmax, vec![0, 2, 8, 10], "{v}");
+            let want = arr2(&[
+                [1.0, 0.0, 2.0, 0.0],
+                [0.0; 4],
+                [3.0, 0.0, 4.0, 0.0],
+                [0.0; 4],
+            ]);
+            assert_eq!(dx, want, "{v}");
+        });
     }
 }
 
@@ -59,14 +65,17 @@ fn a_tie_goes_to_the_first_maximum_in_row_major_order() {
         [1.0, 5.0, 2.0, 1.0, -0.5, -0.7],
         [0.0, 5.0, 3.0, 3.0, -0.5, -0.9],
     ]);
-    for t in Technique::ALL {
-        let (argmax, dx) = pool_plane(t, x.clone(), 2, 2);
-        assert_eq!(argmax, vec![1, 8, 4], "{t}");
-        let want = arr2(&[
-            [0.0, 1.0, 0.0, 0.0, 3.0, 0.0],
-            [0.0, 0.0, 2.0, 0.0, 0.0, 0.0],
-        ]);
-        assert_eq!(dx, want, "{t}");
+    for v in variants() {
+        let t = v.t;
+        v.run(|| {
+            let (argmax, dx) = pool_plane(t, x.clone(), 2, 2);
+            assert_eq!(argmax, vec![1, 8, 4], "{v}");
+            let want = arr2(&[
+                [0.0, 1.0, 0.0, 0.0, 3.0, 0.0],
+                [0.0, 0.0, 2.0, 0.0, 0.0, 0.0],
+            ]);
+            assert_eq!(dx, want, "{v}");
+        });
     }
 }
 
@@ -82,15 +91,18 @@ fn overlapping_windows_sum_at_a_shared_first_maximum() {
     ]);
     let mut peak = x.clone();
     peak[[2, 2]] = 8.0;
-    for t in Technique::ALL {
-        let (argmax, dx) = pool_plane(t, x.clone(), 3, 1);
-        assert_eq!(argmax, vec![0, 1], "{t}");
-        assert_eq!(dx[[0, 0]], 1.0, "{t}");
-        assert_eq!(dx[[0, 1]], 2.0, "{t}");
-        assert_eq!(dx.sum(), 3.0, "{t}");
-        let (argmax, dx) = pool_plane(t, peak.clone(), 3, 1);
-        assert_eq!(argmax, vec![10, 10], "{t}");
-        assert_eq!(dx[[2, 2]], 3.0, "{t}");
-        assert_eq!(dx.sum(), 3.0, "{t}");
+    for v in variants() {
+        let t = v.t;
+        v.run(|| {
+            let (argmax, dx) = pool_plane(t, x.clone(), 3, 1);
+            assert_eq!(argmax, vec![0, 1], "{v}");
+            assert_eq!(dx[[0, 0]], 1.0, "{v}");
+            assert_eq!(dx[[0, 1]], 2.0, "{v}");
+            assert_eq!(dx.sum(), 3.0, "{v}");
+            let (argmax, dx) = pool_plane(t, peak.clone(), 3, 1);
+            assert_eq!(argmax, vec![10, 10], "{v}");
+            assert_eq!(dx[[2, 2]], 3.0, "{v}");
+            assert_eq!(dx.sum(), 3.0, "{v}");
+        });
     }
 }

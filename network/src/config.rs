@@ -173,6 +173,20 @@ pub fn check_rates(
     Ok(())
 }
 
+/// Forces the level of the direct kernels for the whole process: `--isa` where given, else
+/// `KERNELS_ISA` where set, else the best this CPU supports. A level that does not exist or
+/// that this CPU lacks is a one-line usage error.
+pub fn select_isa(flag: Option<&str>) -> Result<kernels::Isa> {
+    let usage = |e: kernels::IsaError| Error::Usage(format!("--isa: {e}"));
+    let chosen = match flag {
+        Some(name) => Some(name.parse::<kernels::Isa>().map_err(usage)?),
+        None => kernels::Isa::from_env().map_err(|e| Error::Usage(e.to_string()))?,
+    };
+    let isa = chosen.unwrap_or_else(kernels::Isa::detect);
+    kernels::force_isa(isa).map_err(usage)?;
+    Ok(isa)
+}
+
 /// The machine's cores (1 if unknown).
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -32,6 +32,10 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     train: TrainFlags,
+    /// Instruction set of the direct kernels: avx512, avx2 or portable (default: KERNELS_ISA,
+    /// else the best this CPU supports).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    isa: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -290,6 +294,7 @@ impl ModelFlags {
 }
 
 fn run(cli: Cli) -> network::Result<u8> {
+    network::config::select_isa(cli.isa.as_deref())?;
     match cli.command {
         None => train(cli.train),
         Some(Command::Train(flags)) => train(flags),

@@ -63,7 +63,7 @@ fn bench_measures_and_reports() {
         "{md}"
     );
     assert!(md.contains("| train | 2 | 1 |"), "{md}");
-    assert!(md.contains("## Where a training step's time goes"), "{md}");
+    assert!(md.contains("### Where a training step's time goes"), "{md}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -100,4 +100,22 @@ fn bad_bench_arguments_are_one_line_errors() {
         &run_cli(&["bench", "--technique", "fastest"]),
         "--technique",
     );
+    assert_one_line_error(&run_cli(&["bench", "--isa", "sse9"]), "--isa");
+    for isa in kernels::Isa::ALL.into_iter().filter(|isa| !isa.supported()) {
+        assert_one_line_error(&run_cli(&["bench", "--isa", isa.name()]), "not supported");
+    }
+}
+
+#[test]
+fn bench_runs_at_a_forced_level_and_states_every_fma_peak() {
+    let (ok, stdout, stderr) = quick_bench(&["--isa", "portable"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("direct kernels at portable"), "{stdout}");
+    for isa in kernels::Isa::available() {
+        assert!(
+            stdout.contains(&format!("FMA peak ({isa}) on 1 thread(s)")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("of the portable FMA peak"), "{stdout}");
 }

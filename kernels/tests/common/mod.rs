@@ -1,8 +1,9 @@
-//! Helpers shared by the kernel tests: seeded random tensors, NaN-filled outputs, and the one
-//! generic check that runs every technique against the naive reference.
+//! Helpers shared by the kernel tests: seeded random tensors, NaN-filled outputs, every
+//! technique at every instruction-set level, and the one generic check that runs each against
+//! the naive reference.
 #![allow(dead_code)]
 
-use kernels::{Scratch, Technique};
+use kernels::{Isa, Scratch, Technique, with_isa};
 use ndarray::{ArrayD, Ix1, Ix2, Ix4, IxDyn};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -49,21 +50,63 @@ pub fn assert_close(what: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) {
 /// Outputs of one run of a layer pass: named tensors (integer outputs converted to f32).
 pub type Outputs = Vec<(&'static str, ArrayD<f32>)>;
 
-/// The one equivalence check: runs `run` with every technique and compares each output with
-/// the naive technique's. `run` must allocate its outputs with [`nan`]. Each technique runs
+/// A technique at an instruction-set level, forced on the test's own thread (so tests running
+/// in parallel threads do not race).
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    pub t: Technique,
+    pub isa: Isa,
+}
+
+impl Variant {
+    /// `f` with this variant's level forced on the calling thread.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        with_isa(self.isa, f).expect("variants() lists supported levels only")
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.t, self.isa)
+    }
+}
+
+/// Every technique, the direct one at every level this CPU supports (the others do not
+/// depend on the level and run once, at the best).
+pub fn variants() -> Vec<Variant> {
+    Technique::ALL
+        .into_iter()
+        .flat_map(|t| {
+            let levels: Vec<Isa> = if t == Technique::Direct {
+                Isa::available().collect()
+            } else {
+                vec![Isa::detect()]
+            };
+            levels.into_iter().map(move |isa| Variant { t, isa })
+        })
+        .collect()
+}
+
+/// The one equivalence check: runs `run` with every variant and compares each output with
+/// the naive technique's. `run` must allocate its outputs with [`nan`]. Each variant runs
 /// twice: once to size its scratch, then with a scratch of that size poisoned with NaN, so a
 /// kernel that reads scratch it has not written fails too.
 pub fn assert_techniques_agree(case: &str, run: impl Fn(Technique, &mut Scratch) -> Outputs) {
-    let run_poisoned = |t: Technique| {
-        let mut sizing = Scratch::new();
-        run(t, &mut sizing);
-        run(t, &mut Scratch::poisoned(sizing.len()))
+    let run_poisoned = |v: Variant| {
+        v.run(|| {
+            let mut sizing = Scratch::new();
+            run(v.t, &mut sizing);
+            run(v.t, &mut Scratch::poisoned(sizing.len()))
+        })
     };
-    let reference = run_poisoned(Technique::Naive);
-    for t in Technique::ALL {
-        let outputs = run_poisoned(t);
+    let reference = run_poisoned(Variant {
+        t: Technique::Naive,
+        isa: Isa::Portable,
+    });
+    for v in variants() {
+        let outputs = run_poisoned(v);
         for ((name, got), (_, want)) in outputs.iter().zip(&reference) {
-            assert_close(&format!("{case}, {name}, {t}"), got, want);
+            assert_close(&format!("{case}, {name}, {v}"), got, want);
         }
     }
 }

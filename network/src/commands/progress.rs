@@ -57,6 +57,10 @@ impl Bars {
         } else {
             eprintln!("run directory: {}", dir.display());
         }
+        eprintln!(
+            "instruction set of the direct kernels: {}",
+            kernels::Isa::active().name()
+        );
         let how = if measured {
             "fastest measured per layer and pass"
         } else {

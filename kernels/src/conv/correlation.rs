@@ -10,17 +10,43 @@
 
 use ndarray::{ArrayView3, ArrayView4, ArrayViewMut2, Axis};
 
-use crate::lanes::Lanes;
+use crate::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::lanes::{Avx2, Avx512};
+use crate::lanes::{Lanes, Portable};
 
-/// Output channels computed together: each filter value, broadcast once, feeds
-/// [`POSITIONS`] vectors.
+/// Output channels computed together, at every level: each filter value, broadcast once,
+/// feeds `P` output vectors, and each input vector loaded feeds `FILTERS` accumulators.
 const FILTERS: usize = 4;
-/// Output vectors computed together for each filter: each input vector loaded feeds
-/// [`FILTERS`] accumulators. 4 × 4 accumulators hide the multiply-add latency.
-const POSITIONS: usize = 4;
-/// Taps of a filter row whose weight gradients are summed together: 4 filters × 5 taps = 20
-/// accumulators, plus 4 dy vectors and the input vector, fit in 32 registers.
-const TAPS: usize = 5;
+
+/// The register blocking of each level: `P` output vectors per filter in the forward kernel
+/// (`FILTERS × P` accumulators, `P` input vectors and a broadcast weight live), and `T` taps
+/// per filter row in the weight gradient (`FILTERS × T` accumulators, `FILTERS` dy vectors
+/// and an input vector live).
+///
+/// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5 (20 + 4 + 1 = 25).
+/// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11), `T` = 2 (8 + 4 + 1 = 13). Measured: with
+///   `P` = 3 (12 + 3 + 1 = 16) LLVM spilled accumulators to the stack, and the forward passes
+///   ran 8–25% slower (conv2 forward at 16 images: 1757 → 1508 µs with `P` = 2).
+/// - Portable, 8 lanes as AVX2: the same blocking.
+///
+/// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
+/// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
+enum Work<'a, 'o> {
+    /// [`Correlation::planes`].
+    Planes {
+        src: &'a [f32],
+        packed: &'a [f32],
+        bias: Option<&'a [f32]>,
+        out: ArrayViewMut2<'o, f32>,
+    },
+    /// [`Correlation::taps`].
+    Taps {
+        srcs: &'a [f32],
+        dys: &'a [f32],
+        dw: &'a mut [f32],
+    },
+}
 
 /// A correlation of `c` input planes with `kh × kw` windows at `stride`, giving `h2 × w2`
 /// outputs per plane, and the layout of its source buffer `[c, rows, row]`: output `(i, j)`
@@ -32,7 +58,11 @@ const TAPS: usize = 5;
 /// position `p` is row `p / blocks` from column `(p % blocks)·N`; with two, rows `2p` and
 /// `2p + 1` (the last row twice if `h2` is odd), each in half of the lanes.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
+pub(crate) struct Correlation {
+    /// The level the kernels run at, supported by this CPU.
+    isa: Isa,
+    /// Lanes per vector at that level.
+    lanes: usize,
     c: usize,
     kh: usize,
     kw: usize,
@@ -45,7 +75,7 @@ pub(crate) struct Window {
     blocks: usize,
     /// Output vectors per plane.
     positions: usize,
-    /// Lanes given to one output row: `blocks·N`, or `N / 2` when packed.
+    /// Lanes given to one output row: `blocks·lanes`, or `lanes / 2` when packed.
     width: usize,
     /// Input rows the outputs reach: `(h2 − 1)·stride + kh`.
     rows: usize,
@@ -63,22 +93,36 @@ struct Position {
     j0: usize,
 }
 
-impl Window {
-    pub fn new<V: Lanes>(
+impl Correlation {
+    /// The correlation at level `isa`.
+    ///
+    /// # Panics
+    /// If this CPU cannot run `isa` (the kernels' soundness rests on this check).
+    pub fn new(
+        isa: Isa,
         c: usize,
         (kh, kw): (usize, usize),
         stride: usize,
         (h2, w2): (usize, usize),
     ) -> Self {
-        let pack = if 2 * w2 <= V::N && h2 > 1 { 2 } else { 1 };
-        let blocks = if pack == 2 { 1 } else { w2.div_ceil(V::N) };
-        let width = if pack == 2 { V::N / 2 } else { blocks * V::N };
+        if let Err(e) = isa.checked() {
+            panic!("{e}");
+        }
+        let lanes = match isa {
+            Isa::Avx512 => 16,
+            Isa::Avx2 | Isa::Portable => 8,
+        };
+        let pack = if 2 * w2 <= lanes && h2 > 1 { 2 } else { 1 };
+        let blocks = if pack == 2 { 1 } else { w2.div_ceil(lanes) };
+        let width = if pack == 2 { lanes / 2 } else { blocks * lanes };
         let (row, tap) = if stride == 1 {
             (width + kw - 1, 1)
         } else {
             (kw * width, width)
         };
         Self {
+            isa,
+            lanes,
             c,
             kh,
             kw,
@@ -109,14 +153,15 @@ impl Window {
         self.c * self.plane()
     }
 
-    /// Elements of one image's output gradient laid out as [`Window::taps`] reads it: one
+    /// Elements of one image's output gradient laid out as [`Correlation::taps`] reads it: one
     /// vector per position, `outs` rounded up to whole filter blocks.
-    fn lanes_len<V: Lanes>(&self, outs: usize) -> usize {
-        outs.next_multiple_of(FILTERS) * self.positions * V::N
+    fn lanes_len(&self, outs: usize) -> usize {
+        outs.next_multiple_of(FILTERS) * self.positions * self.lanes
     }
 
     /// The output rows and first column of position `p` (clamped to the last).
-    fn position<V: Lanes>(&self, p: usize) -> Position {
+    #[inline(always)]
+    fn position(&self, p: usize) -> Position {
         let p = p.min(self.positions - 1);
         if self.pack == 2 {
             Position {
@@ -127,13 +172,14 @@ impl Window {
             let i = p / self.blocks;
             Position {
                 rows: [i, i],
-                j0: p % self.blocks * V::N,
+                j0: p % self.blocks * self.lanes,
             }
         }
     }
 
     /// Offsets in a source plane of the input that position `at` reads at tap (0, 0), for
     /// each half.
+    #[inline(always)]
     fn offsets(&self, at: &Position) -> [usize; 2] {
         at.rows.map(|r| r * self.stride * self.row + at.j0)
     }
@@ -163,6 +209,7 @@ impl Window {
     /// position `(r·spread + top, q·spread + left)` of the correlation (dropped if the
     /// outputs never reach it), every other position is 0. The forward pass places x with
     /// spread 1 at `(pad, pad)`; the input gradient places dy spread by the stride.
+    #[inline(always)]
     pub fn fill(
         &self,
         x: ArrayView3<f32>,
@@ -211,18 +258,19 @@ impl Window {
         }
     }
 
-    /// The output gradients dy `[b, outs, h2, w2]` as [`Window::taps`] reads them: each
-    /// output row at a multiple of [`Window::width`] lanes, zeros in the lanes past it, zero
+    /// The output gradients dy `[b, outs, h2, w2]` as [`Correlation::taps`] reads them: each
+    /// output row at a multiple of [`Correlation::width`] lanes, zeros in the lanes past it, zero
     /// planes up to a whole filter block. That is dy itself when its rows already fill their
     /// lanes and its planes whole blocks (the seed's three convolutions); otherwise a copy in
-    /// `buf`, of [`Window::dy_copy_len`] elements.
-    pub fn dy_lanes<'a, V: Lanes>(&self, dy: ArrayView4<'a, f32>, buf: &'a mut [f32]) -> &'a [f32] {
+    /// `buf`, of [`Correlation::dy_copy_len`] elements.
+    #[inline(always)]
+    pub fn dy_lanes<'a>(&self, dy: ArrayView4<'a, f32>, buf: &'a mut [f32]) -> &'a [f32] {
         let outs = dy.len_of(Axis(1));
-        if self.dy_copy_len::<V>(&dy) == 0 {
+        if self.dy_copy_len(&dy) == 0 {
             return dy.to_slice().expect("checked standard layout");
         }
-        let plane_len = self.positions * V::N;
-        let buf = &mut buf[..dy.len_of(Axis(0)) * self.lanes_len::<V>(outs)];
+        let plane_len = self.positions * self.lanes;
+        let buf = &mut buf[..dy.len_of(Axis(0)) * self.lanes_len(outs)];
         buf.fill(0.0);
         let per_image = outs.next_multiple_of(FILTERS);
         for (plane, src) in buf
@@ -239,39 +287,77 @@ impl Window {
         buf
     }
 
-    /// Elements of the copy [`Window::dy_lanes`] makes of dy: 0 when it reads dy itself.
-    pub fn dy_copy_len<V: Lanes>(&self, dy: &ArrayView4<f32>) -> usize {
+    /// Elements of the copy [`Correlation::dy_lanes`] makes of dy: 0 when it reads dy itself.
+    pub fn dy_copy_len(&self, dy: &ArrayView4<f32>) -> usize {
         let (b, outs) = (dy.len_of(Axis(0)), dy.len_of(Axis(1)));
         let whole = self.w2 == self.width
-            && self.h2 * self.width == self.positions * V::N
+            && self.h2 * self.width == self.positions * self.lanes
             && outs.is_multiple_of(FILTERS)
             && dy.is_standard_layout();
-        if whole {
-            0
-        } else {
-            b * self.lanes_len::<V>(outs)
-        }
+        if whole { 0 } else { b * self.lanes_len(outs) }
     }
 
     /// The forward pass over one source: `out[o, i, j] = bias[o] + Σ filters[o, c, ki, kj] ·
     /// input(c, i·stride + ki, j·stride + kj)`, out `[outs, h2·w2]` (overwritten), filters
     /// packed by [`pack_filters`]; no bias means 0.
-    pub fn planes<V: Lanes>(
+    pub fn planes(
         &self,
         src: &[f32],
         packed: &[f32],
         bias: Option<&[f32]>,
         out: ArrayViewMut2<f32>,
     ) {
-        // One instance per packing, so that the loads inside are fixed.
-        if self.pack == 2 {
-            self.planes_packed::<V, 2>(src, packed, bias, out);
-        } else {
-            self.planes_packed::<V, 1>(src, packed, bias, out);
+        self.run(Work::Planes {
+            src,
+            packed,
+            bias,
+            out,
+        });
+    }
+
+    /// Runs `work` at the level of this correlation.
+    fn run(&self, work: Work) {
+        match self.isa {
+            // SAFETY: `new` checked that this CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { run_avx512(self, work) },
+            // SAFETY: `new` checked that this CPU has AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { run_avx2(self, work) },
+            _ => run_portable(self, work),
         }
     }
 
-    fn planes_packed<V: Lanes, const PACK: usize>(
+    /// `work` in lanes `V` with the blocking `P`, `T` (see [`FILTERS`]).
+    #[inline(always)]
+    fn run_in<V: Lanes, const P: usize, const T: usize>(&self, work: Work) {
+        assert_eq!(V::N, self.lanes, "the lanes of the level");
+        // One instance per packing, so that the loads inside are fixed.
+        match (work, self.pack) {
+            (
+                Work::Planes {
+                    src,
+                    packed,
+                    bias,
+                    out,
+                },
+                2,
+            ) => self.planes_packed::<V, 2, P>(src, packed, bias, out),
+            (
+                Work::Planes {
+                    src,
+                    packed,
+                    bias,
+                    out,
+                },
+                _,
+            ) => self.planes_packed::<V, 1, P>(src, packed, bias, out),
+            (Work::Taps { srcs, dys, dw }, _) => self.taps_in::<V, T>(srcs, dys, dw),
+        }
+    }
+
+    #[inline(always)]
+    fn planes_packed<V: Lanes, const PACK: usize, const P: usize>(
         &self,
         src: &[f32],
         packed: &[f32],
@@ -296,25 +382,34 @@ impl Window {
             let first = std::array::from_fn::<_, FILTERS, _>(|f| {
                 bias.and_then(|b| b.get(o0 + f)).copied().unwrap_or(0.0)
             });
-            for p0 in (0..self.positions).step_by(POSITIONS) {
+            for p0 in (0..self.positions).step_by(P) {
                 // A group past the last position repeats it: the same values, stored twice.
-                let at = std::array::from_fn::<_, POSITIONS, _>(|u| self.position::<V>(p0 + u));
+                let at = std::array::from_fn::<_, P, _>(|u| self.position(p0 + u));
                 let offsets = at.map(|at| self.offsets(&at));
-                let mut acc = first.map(|v| [V::splat(v); POSITIONS]);
+                // Plain loops, no closures, wherever a vector is made: a closure the compiler
+                // leaves out of line would not be compiled for the level's instructions.
+                let mut acc = [[V::zero(); P]; FILTERS];
+                for (acc, &v) in acc.iter_mut().zip(&first) {
+                    *acc = [V::splat(v); P];
+                }
                 for ci in 0..self.c {
                     for ki in 0..self.kh {
                         let base = ci * self.plane() + ki * self.row;
-                        let starts = offsets.map(|o| o.map(|o| src.wrapping_add(base + o)));
+                        let mut starts = [[src; 2]; P];
+                        for (s, o) in starts.iter_mut().zip(&offsets) {
+                            *s = [src.wrapping_add(base + o[0]), src.wrapping_add(base + o[1])];
+                        }
                         let first_tap = (ci * self.kh + ki) * self.kw * FILTERS;
                         let (taps, _) = filters[first_tap..first_tap + self.kw * FILTERS]
                             .as_chunks::<FILTERS>();
                         for (kj, w) in taps.iter().enumerate() {
-                            let x = starts.map(|starts| {
+                            let mut x = [V::zero(); P];
+                            for (x, starts) in x.iter_mut().zip(&starts) {
                                 // SAFETY: rows (i·stride + ki) < rows and columns up to
-                                // kj·tap + j0 + width ≤ row (Window::new sizes both), in
+                                // kj·tap + j0 + width ≤ row (Correlation::new sizes both), in
                                 // plane ci < c, inside source_len, which src holds.
-                                unsafe { Self::load_input::<V, PACK>(&starts, kj * self.tap) }
-                            });
+                                *x = unsafe { Self::load_input::<V, PACK>(starts, kj * self.tap) };
+                            }
                             for (acc, &wv) in acc.iter_mut().zip(w) {
                                 let wv = V::splat(wv);
                                 for (a, &xv) in acc.iter_mut().zip(&x) {
@@ -328,14 +423,12 @@ impl Window {
                     let plane = &mut out[(o0 + f) * self.h2 * self.w2..][..self.h2 * self.w2];
                     for (at, &a) in at.iter().zip(acc) {
                         let n = (V::N / PACK).min(self.w2 - at.j0);
-                        let mut store = |row: usize, v: V| {
+                        let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
+                        for (half, &row) in at.rows.iter().enumerate().take(rows) {
+                            let v = if half == 0 { a } else { a.upper() };
                             let dst = &mut plane[row * self.w2 + at.j0..][..n];
                             // SAFETY: dst holds n ≤ N writable elements of out.
                             unsafe { v.store(dst.as_mut_ptr(), n) }
-                        };
-                        store(at.rows[0], a);
-                        if PACK == 2 && at.rows[1] != at.rows[0] {
-                            store(at.rows[1], a.upper());
                         }
                     }
                 }
@@ -345,47 +438,52 @@ impl Window {
 
     /// The weight gradient over a batch: `dw[o, c, ki, kj] = Σ_b Σ_{i, j} dy_b[o, i, j] ·
     /// input_b(c, i·stride + ki, j·stride + kj)`, from one source per image (`srcs`, each
-    /// [`Window::source_len`] long) and the images' dy from [`Window::dy_lanes`] (`dys`);
+    /// [`Correlation::source_len`] long) and the images' dy from [`Correlation::dy_lanes`] (`dys`);
     /// overwrites dw `[outs, c·kh·kw]`, in standard layout.
-    pub fn taps<V: Lanes>(&self, srcs: &[f32], dys: &[f32], dw: &mut [f32]) {
+    pub fn taps(&self, srcs: &[f32], dys: &[f32], dw: &mut [f32]) {
+        self.run(Work::Taps { srcs, dys, dw });
+    }
+
+    /// [`Correlation::taps`] in lanes `V`, `T` taps at a time.
+    #[inline(always)]
+    fn taps_in<V: Lanes, const T: usize>(&self, srcs: &[f32], dys: &[f32], dw: &mut [f32]) {
         let ckk = self.c * self.kh * self.kw;
         let outs = dw.len() / ckk;
-        let (src_len, dy_len) = (self.source_len(), self.lanes_len::<V>(outs));
+        let (src_len, dy_len) = (self.source_len(), self.lanes_len(outs));
         let images = srcs.len() / src_len;
         assert_eq!(dys.len(), images * dy_len, "one dy per source");
         let mut kj0 = 0;
         while kj0 < self.kw {
-            let n = TAPS.min(self.kw - kj0);
-            // One instance per block width and packing, so that every accumulator is a
+            let n = T.min(self.kw - kj0);
+            // One instance per block width and packing, called directly (not through a
+            // pointer) so that it is inlined into its level's kernel; every accumulator is a
             // register and the loads inside are fixed.
-            let block = match (n, self.pack) {
-                (1, 1) => Self::tap_block::<V, 1, 1>,
-                (2, 1) => Self::tap_block::<V, 2, 1>,
-                (3, 1) => Self::tap_block::<V, 3, 1>,
-                (4, 1) => Self::tap_block::<V, 4, 1>,
-                (_, 1) => Self::tap_block::<V, TAPS, 1>,
-                (1, _) => Self::tap_block::<V, 1, 2>,
-                (2, _) => Self::tap_block::<V, 2, 2>,
-                (3, _) => Self::tap_block::<V, 3, 2>,
-                (4, _) => Self::tap_block::<V, 4, 2>,
-                (_, _) => Self::tap_block::<V, TAPS, 2>,
-            };
-            block(self, srcs, dys, kj0, dw);
+            let args = (srcs, dys, kj0, &mut *dw);
+            match (n, self.pack) {
+                (n, 1) if n == T => self.tap_block::<V, T, 1>(args),
+                (n, _) if n == T => self.tap_block::<V, T, 2>(args),
+                (1, 1) => self.tap_block::<V, 1, 1>(args),
+                (2, 1) => self.tap_block::<V, 2, 1>(args),
+                (3, 1) => self.tap_block::<V, 3, 1>(args),
+                (_, 1) => self.tap_block::<V, 4, 1>(args),
+                (1, _) => self.tap_block::<V, 1, 2>(args),
+                (2, _) => self.tap_block::<V, 2, 2>(args),
+                (3, _) => self.tap_block::<V, 3, 2>(args),
+                (_, _) => self.tap_block::<V, 4, 2>(args),
+            }
             kj0 += n;
         }
     }
 
-    /// [`Window::taps`] for the `K` taps `kj0 .. kj0 + K` of every filter row.
+    /// [`Correlation::taps`] for the `K` taps `kj0 .. kj0 + K` of every filter row.
+    #[inline(always)]
     fn tap_block<V: Lanes, const K: usize, const PACK: usize>(
         &self,
-        srcs: &[f32],
-        dys: &[f32],
-        kj0: usize,
-        dw: &mut [f32],
+        (srcs, dys, kj0, dw): (&[f32], &[f32], usize, &mut [f32]),
     ) {
         let ckk = self.c * self.kh * self.kw;
         let outs = dw.len() / ckk;
-        let (src_len, dy_len) = (self.source_len(), self.lanes_len::<V>(outs));
+        let (src_len, dy_len) = (self.source_len(), self.lanes_len(outs));
         let images = srcs.len() / src_len;
         let dy_plane = self.positions * V::N;
         assert!(kj0 + K <= self.kw);
@@ -412,20 +510,22 @@ impl Window {
                             };
                             for block in 0..blocks {
                                 let p = line * blocks + block;
-                                let starts = self
-                                    .offsets(&Position {
-                                        rows,
-                                        j0: block * V::N,
-                                    })
-                                    .map(|o| srcs.wrapping_add(base + o));
-                                let g = std::array::from_fn::<_, FILTERS, _>(|f| {
+                                let [lo, hi] = self.offsets(&Position {
+                                    rows,
+                                    j0: block * V::N,
+                                });
+                                let starts =
+                                    [srcs.wrapping_add(base + lo), srcs.wrapping_add(base + hi)];
+                                // A loop, not a closure (see planes_packed).
+                                let mut g = [V::zero(); FILTERS];
+                                for (f, g) in g.iter_mut().enumerate() {
                                     // SAFETY: plane o0 + f < outs rounded up to FILTERS,
                                     // position p < positions: inside image b's dy_len,
                                     // b < images, as checked above.
-                                    unsafe { V::load(dys.add(dy0 + f * dy_plane + p * V::N)) }
-                                });
+                                    *g = unsafe { V::load(dys.add(dy0 + f * dy_plane + p * V::N)) };
+                                }
                                 for k in 0..K {
-                                    // SAFETY: as in Window::planes, tap kj0 + k < kw: inside
+                                    // SAFETY: as in Correlation::planes, tap kj0 + k < kw: inside
                                     // image b's source.
                                     let x = unsafe {
                                         Self::load_input::<V, PACK>(&starts, k * self.tap)
@@ -449,6 +549,32 @@ impl Window {
     }
 }
 
+/// The kernels in AVX-512 lanes, compiled for AVX-512F: 4 output vectors per filter, 5 taps.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_avx512(c: &Correlation, work: Work) {
+    c.run_in::<Avx512, 4, 5>(work);
+}
+
+/// The kernels in AVX2 lanes, compiled for AVX2 and FMA, blocked for 16 registers: 2 output
+/// vectors per filter, 2 taps.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2(c: &Correlation, work: Work) {
+    c.run_in::<Avx2, 2, 2>(work);
+}
+
+/// The kernels in portable lanes, for the baseline target, with the AVX2 blocking.
+fn run_portable(c: &Correlation, work: Work) {
+    c.run_in::<Portable, 2, 2>(work);
+}
+
 /// The indices `r < n` whose position `r·spread + offset` lies in `0..reach`: a range.
 fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Range<usize> {
     let (spread, reach) = (spread as isize, reach as isize);
@@ -459,7 +585,7 @@ fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Ra
     first as usize..end as usize
 }
 
-/// Filters w `[o, c, kh, kw]` (any layout, e.g. flipped) packed for [`Window::planes`]: blocks
+/// Filters w `[o, c, kh, kw]` (any layout, e.g. flipped) packed for [`Correlation::planes`]: blocks
 /// of [`FILTERS`] filters, `[o / FILTERS][c][kh][kw][FILTERS]`, zeros past the last filter.
 pub(crate) fn pack_filters<'a>(w: ArrayView4<f32>, buf: &'a mut [f32]) -> &'a [f32] {
     let (o, c, kh, kw) = w.dim();

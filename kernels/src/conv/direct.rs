@@ -1,0 +1,137 @@
+//! Direct convolution: no unfolded matrix; the register-blocked kernels of [`super::correlation`]
+//! at the level [`Isa::active`] chooses.
+
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
+
+use super::correlation::{Correlation, pack_filters, packed_len};
+use super::{Conv2dParams, Gradients, as_matrix, channel_sums, flipped_filters, staging_len};
+use crate::error::Result;
+use crate::isa::Isa;
+use crate::lanes::vectorized;
+use crate::scratch::Scratch;
+use crate::window::Geometry;
+
+/// Direct: no unfolded matrix. Per image, x is copied once into a zero-padded buffer laid
+/// out so that every read is a whole vector, and a register-blocked kernel accumulates
+/// 4 filters × 4 vectors of output columns at once (4 × 2 on AVX2), in explicit SIMD lanes of
+/// the level [`Isa::active`] chooses. Shapes as [`conv2d_forward`](super::conv2d_forward); scratch: the padded image, the packed
+/// filters, and a staging matrix when y is not in standard layout.
+pub fn conv2d_forward_direct(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.forward_geometry(&x, &w, &bias, &y)?;
+    let isa = Isa::active();
+    // The copies around the kernels vectorised for the level too.
+    vectorized(
+        isa,
+        #[inline(always)]
+        || direct_forward(isa, &g, x, w, bias, y, scratch),
+    )
+}
+
+/// [`conv2d_forward_direct`] at level `isa`, for checked shapes.
+#[inline(always)]
+fn direct_forward(
+    isa: Isa,
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
+    // A view of the caller's bias: a copy only in the rare non-contiguous layout.
+    let bias = bias.as_standard_layout();
+    let bias = bias.as_slice().expect("standard layout is contiguous");
+    let [src, packed, stage] = scratch.parts([
+        win.source_len(),
+        packed_len(g.d, g.c * g.kh * g.kw),
+        staging_len(&y),
+    ]);
+    let packed = pack_filters(w, packed);
+    let pad = g.pad as isize;
+    for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
+        win.fill(x_image, 1, (pad, pad), src);
+        as_matrix(y_image, stage, |out| {
+            win.planes(src, packed, Some(bias), out);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+backward_technique! {
+    /// Direct: the weight gradient by a register-blocked kernel that sums `dy·x` over the batch
+    /// and the output positions for 4 filters × 5 taps at once, in vectors along output columns;
+    /// the input gradient by the forward kernel, run over dy spread by the stride and placed at
+    /// `k − 1 − p`, with the filters flipped in both spatial axes and their channel axes swapped
+    /// (any stride and padding). Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: every image's padded
+    /// copy and lane-padded dy, dw, the flipped filters and a staging matrix for dx.
+    conv2d_backward_direct => backward
+}
+
+/// [`conv2d_backward_direct`] for checked shapes.
+fn backward(
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    grads: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let isa = Isa::active();
+    // The copies and bias sums around the kernels vectorised for the level too.
+    vectorized(
+        isa,
+        #[inline(always)]
+        || direct_backward(isa, g, x, w, dy, grads, scratch),
+    )
+}
+
+/// [`conv2d_backward_direct`] at level `isa`, for checked shapes.
+#[inline(always)]
+fn direct_backward(
+    isa: Isa,
+    g: &Geometry,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    dy: ArrayView4<f32>,
+    Gradients { dx, mut dw, dbias }: Gradients,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
+    let src_len = win.source_len();
+    let ckk = g.c * g.kh * g.kw;
+    let [srcs, dy_buf, dw_buf] = scratch.parts([g.b * src_len, win.dy_copy_len(&dy), g.d * ckk]);
+    let pad = g.pad as isize;
+    for (x_image, src) in x.outer_iter().zip(srcs.chunks_exact_mut(src_len)) {
+        win.fill(x_image, 1, (pad, pad), src);
+    }
+    let dys = win.dy_lanes(dy, dy_buf);
+    win.taps(srcs, dys, dw_buf);
+    dw.assign(&ArrayView4::from_shape((g.d, g.c, g.kh, g.kw), &*dw_buf).expect("sized d·c·kh·kw"));
+    channel_sums(dy.into_dyn(), dbias);
+    let Some(mut dx) = dx else { return Ok(()) };
+    let full = Correlation::new(isa, g.d, (g.kh, g.kw), 1, (g.h, g.w));
+    let [src, packed, stage] = scratch.parts([
+        full.source_len(),
+        packed_len(g.c, g.d * g.kh * g.kw),
+        staging_len(&dx),
+    ]);
+    let packed = pack_filters(flipped_filters(w), packed);
+    let at = |k: usize| k as isize - 1 - pad;
+    for (dy_image, dx_image) in dy.outer_iter().zip(dx.outer_iter_mut()) {
+        full.fill(dy_image, g.stride, (at(g.kh), at(g.kw)), src);
+        as_matrix(dx_image, stage, |out| {
+            full.planes(src, packed, None, out);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
