@@ -8,7 +8,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
@@ -62,10 +61,10 @@ impl Fault {
 }
 
 /// The operations on one run directory, counted.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Disk {
     fault: Option<Fault>,
-    done: Arc<AtomicU64>,
+    done: AtomicU64,
 }
 
 impl Disk {
@@ -73,13 +72,8 @@ impl Disk {
     pub fn new(fault: Option<Fault>) -> Self {
         Disk {
             fault,
-            done: Arc::new(AtomicU64::new(0)),
+            done: AtomicU64::new(0),
         }
-    }
-
-    /// Operations done so far.
-    pub fn operations(&self) -> u64 {
-        self.done.load(Ordering::SeqCst)
     }
 
     /// Counts one finished operation; stops here if it is the chosen one.
