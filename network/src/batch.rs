@@ -103,23 +103,33 @@ pub struct Augment {
     pub shift: (i32, i32),
 }
 
-/// Largest move, in pixels, as ConvNetJS's CIFAR-10 demo.
-pub const MAX_SHIFT: i32 = 2;
-
-/// The augmentation of each example of one step, written into `out` (one per example, so a
-/// training loop reuses one buffer), drawn from a generator seeded by (seed, step) so that a
-/// resumed run draws exactly what the uninterrupted run drew.
-pub fn draw_augments(seed: u64, step: u64, out: &mut [Augment]) {
+/// The augmentation of each example of one step, moves of at most `max_shift` pixels, written
+/// into `out` (one per example, so a training loop reuses one buffer), drawn from a generator
+/// seeded by (seed, step) so that a resumed run draws exactly what the uninterrupted run drew.
+pub fn draw_augments(seed: u64, step: u64, max_shift: u32, out: &mut [Augment]) {
     let mut rng = StdRng::seed_from_u64(mix(seed, step ^ 0xA5A5_5A5A_0000_0000));
+    let m = max_shift as i32;
     for a in out {
         *a = Augment {
             flip: rng.random_bool(0.5),
-            shift: (
-                rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
-                rng.random_range(-MAX_SHIFT..=MAX_SHIFT),
-            ),
+            shift: (rng.random_range(-m..=m), rng.random_range(-m..=m)),
         };
     }
+}
+
+/// The first `count` views of test-time augmentation: the image, its mirror, then both of each
+/// crop moved by up to 2 pixels, nearest moves first (25 moves, so at most 50 views).
+pub fn tta_views(count: usize) -> Vec<Augment> {
+    let mut moves: Vec<(i32, i32)> = (-2..=2)
+        .flat_map(|r| (-2..=2).map(move |c| (r, c)))
+        .collect();
+    // Nearest first; a stable sort keeps row-major order among equals.
+    moves.sort_by_key(|&(r, c)| (r.abs().max(c.abs()), r.abs() + c.abs()));
+    moves
+        .into_iter()
+        .flat_map(|shift| [false, true].map(|flip| Augment { flip, shift }))
+        .take(count)
+        .collect()
 }
 
 /// The order of the training set in `epoch`, a permutation drawn from (seed, epoch).

@@ -223,6 +223,7 @@ pub fn bench_trainer(
             .map_err(|e| Error::Usage(format!("--technique: {e}")))?,
         augment: false,
         init: Init::He,
+        ..TrainConfig::default()
     };
     Trainer::new(net, Normalizer::fit(data), config)
 }
@@ -672,10 +673,7 @@ pub fn markdown(
                  {rate:.0} examples/s."
             ));
             if let Some(last) = epochs.last() {
-                line(format!(
-                    "- Test accuracy after the last epoch: {:.2}%.",
-                    100.0 * last.test_accuracy
-                ));
+                line(format!("- After the last epoch: {}.", last.held_out()));
             }
             line(format!(
                 "- Peak resident memory of the process (VmHWM): {} (limit 400 MB). The images \

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use crate::batch::tta_views;
 use crate::config::{TrainConfig, cores};
 use crate::data::{CLASSES, Cifar10, Source};
 use crate::error::{Error, Result};
@@ -152,6 +153,17 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
             let init = args.new.init_from.clone();
             let run = Run::create(&place, data, args.new, &args.options)?;
             source.note(run.data());
+            if let Some(s) = run.sizing() {
+                eprintln!(
+                    "time budget {:.0} s: {} epochs (a step {:.1} ms, an epoch {:.1} s with its evaluation, the final evaluation {:.1} s, {:.1} s spent before training)",
+                    s.budget,
+                    s.epochs,
+                    1e3 * s.step_seconds,
+                    s.epoch_seconds,
+                    s.final_seconds,
+                    s.spent
+                );
+            }
             if let Some(path) = init {
                 eprintln!("weights from {}", path.display());
             }
@@ -195,7 +207,8 @@ fn summarise(run: &Run, outcome: Outcome, seconds: f64, examples: usize, json: b
             "outcome": outcome.name(),
             "epochs": run.state().progress.epoch,
             "step": run.state().progress.step,
-            "test_accuracy": last.map(|e| e.test_accuracy),
+            "test_accuracy": last.and_then(|e| e.test_accuracy),
+            "validation_accuracy": last.and_then(|e| e.validation_accuracy),
             "seconds": seconds,
             "examples_per_second": examples as f64 / seconds.max(1e-9),
             "peak_rss_mb": memory,
@@ -204,11 +217,7 @@ fn summarise(run: &Run, outcome: Outcome, seconds: f64, examples: usize, json: b
         return;
     }
     let accuracy = match last {
-        Some(e) => format!(
-            "test accuracy {:.2}% after {} epochs",
-            100.0 * e.test_accuracy,
-            e.epoch
-        ),
+        Some(e) => format!("{} after {} epochs", e.held_out(), e.epoch),
         None => "no epoch completed yet".to_string(),
     };
     let memory = memory.map_or(String::new(), |mb| format!(", peak memory {mb:.0} MB"));
@@ -367,7 +376,7 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
     check_output("--confusion", &picture, &inputs)?;
     let (mut model, data) = args.load()?;
     note_data(&data, None);
-    let e = model.evaluate(&data.test)?;
+    let e = model.evaluate(&data.test, &tta_views(2))?;
     let title = format!(
         "{}: confusion matrix on {} test images",
         args.model.display(),

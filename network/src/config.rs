@@ -97,6 +97,138 @@ pub struct TrainConfig {
     pub augment: bool,
     /// Weight initialisation.
     pub init: Init,
+    /// Training images held out for validation (runs older than the split held none out).
+    #[serde(default = "Validation::none")]
+    pub validation: Validation,
+    /// How the rate follows the batch size (older runs: it did not).
+    #[serde(default)]
+    pub lr_scaling: LrScaling,
+    /// Epochs of linear learning-rate warm-up from 0 (a fraction is allowed).
+    #[serde(default)]
+    pub warmup: f32,
+    /// Label smoothing ε: the target is `1 − ε` on the label and `ε / classes` spread over all.
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// Largest random shift of an augmented image, in pixels (with `augment`).
+    #[serde(default = "default_shift")]
+    pub shift: u32,
+    /// Views of each test image averaged at the final evaluation: 1 the image, 2 and its
+    /// mirror, more adds shifted crops (see [`crate::batch::tta_views`]).
+    #[serde(default = "default_tta")]
+    pub tta: usize,
+    /// Evaluate the test set after every epoch, not only after the last (older runs did).
+    #[serde(default = "yes")]
+    pub test_every_epoch: bool,
+    /// The wall-time budget the epoch count was sized for, in seconds, if one was given.
+    #[serde(default)]
+    pub time_budget: Option<f64>,
+}
+
+fn default_shift() -> u32 {
+    2
+}
+
+fn default_tta() -> usize {
+    2
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Most pixels an augmented image may move.
+pub const MAX_SHIFT: u32 = 8;
+/// Most views of a test image.
+pub const MAX_TTA: usize = 50;
+
+/// How many training images are held out (after a fixed shuffle) to choose settings on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validation {
+    /// A tenth of the training images (5,000 of CIFAR-10's 50,000).
+    Auto,
+    /// This many.
+    Images(usize),
+}
+
+impl Validation {
+    /// None held out.
+    pub fn none() -> Self {
+        Validation::Images(0)
+    }
+
+    /// The images held out of `train` training images.
+    pub fn count(self, train: usize) -> usize {
+        match self {
+            Validation::Auto => train / 10,
+            Validation::Images(n) => n,
+        }
+    }
+}
+
+impl FromStr for Validation {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Validation::Auto);
+        }
+        s.parse()
+            .map(Validation::Images)
+            .map_err(|_| format!("{s:?} is not a number of images, or auto"))
+    }
+}
+
+impl Serialize for Validation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Validation::Auto => s.serialize_str("auto"),
+            Validation::Images(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Validation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(usize),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(Validation::Images(n)),
+            Raw::Name(name) => name.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// How the learning rate follows the batch size: `--lr` is the rate of a batch of
+/// [`REFERENCE_BATCH`] examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LrScaling {
+    /// `--lr` whatever the batch (runs older than the scaling).
+    #[default]
+    None,
+    /// `--lr × batch / 32`: the same step per example.
+    Linear,
+    /// `--lr × √(batch / 32)`.
+    Sqrt,
+}
+
+/// The batch size `--lr` is meant for when the rate is scaled.
+pub const REFERENCE_BATCH: usize = 32;
+
+impl LrScaling {
+    /// The rate for `batch` examples from the rate `lr` of [`REFERENCE_BATCH`].
+    pub fn rate(self, lr: f32, batch: usize) -> f32 {
+        let ratio = batch as f32 / REFERENCE_BATCH as f32;
+        match self {
+            LrScaling::None => lr,
+            LrScaling::Linear => lr * ratio,
+            LrScaling::Sqrt => lr * ratio.sqrt(),
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -114,6 +246,14 @@ impl Default for TrainConfig {
             technique: TechniqueChoice::Auto,
             augment: true,
             init: Init::He,
+            validation: Validation::Auto,
+            lr_scaling: LrScaling::Linear,
+            warmup: 0.0,
+            label_smoothing: 0.0,
+            shift: default_shift(),
+            tta: default_tta(),
+            test_every_epoch: false,
+            time_budget: None,
         }
     }
 }
@@ -131,7 +271,34 @@ impl TrainConfig {
             self.lr,
             self.momentum,
             self.weight_decay,
-        )
+        )?;
+        if !(self.warmup.is_finite() && (0.0..=self.epochs as f32).contains(&self.warmup)) {
+            return Err(Error::Usage(format!(
+                "--warmup must be between 0 and the {} epochs, not {}",
+                self.epochs, self.warmup
+            )));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::Usage(format!(
+                "--label-smoothing must be in [0, 1), not {}",
+                self.label_smoothing
+            )));
+        }
+        in_range("--shift", self.shift as usize, 0, MAX_SHIFT as usize)?;
+        in_range("--tta", self.tta, 1, MAX_TTA)
+    }
+
+    /// The factor on every learning rate at `step` (from 0) of `total`, with `per_epoch` steps
+    /// an epoch: the batch-size scaling, the warm-up and the schedule.
+    pub fn rate_factor(&self, step: u64, total: u64, per_epoch: usize) -> f32 {
+        let scale = self.lr_scaling.rate(1.0, self.batch_size);
+        let warm = f64::from(self.warmup) * per_epoch as f64;
+        let warm = if warm > 0.0 {
+            ((step + 1) as f64 / warm).min(1.0) as f32
+        } else {
+            1.0
+        };
+        scale * warm * self.schedule.factor(step, total)
     }
 }
 
@@ -216,6 +383,36 @@ pub fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A wall time given on a command line, in seconds: a number with `s`, `m` or `h`, or several
+/// (`1h30m`), or bare seconds; e.g. `15m`, `900`, `2.5h`.
+pub fn parse_duration(text: &str) -> std::result::Result<f64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let bad = || format!("{text:?} is not a duration (e.g. 15m, 900s, 1h30m)");
+    let mut total = 0.0;
+    let mut number = String::new();
+    for ch in t.chars() {
+        let scale = match ch {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            _ => {
+                number.push(ch);
+                continue;
+            }
+        };
+        total += number.parse::<f64>().map_err(|_| bad())? * scale;
+        number.clear();
+    }
+    if !number.is_empty() {
+        total += number.parse::<f64>().map_err(|_| bad())?;
+    }
+    // A week is far past any run this trainer makes; beyond it a typo is likelier.
+    if !(total.is_finite() && total > 0.0 && total <= 7.0 * 86_400.0) || t.is_empty() {
+        return Err(format!("{text:?} must be a positive duration of at most a week"));
+    }
+    Ok(total)
+}
+
 /// Bytes as a short figure: `312 MB`, `4.2 GB`.
 pub fn show_bytes(bytes: u64) -> String {
     let b = bytes as f64;
@@ -241,6 +438,48 @@ mod tests {
         for bad in ["", "-1G", "0", "G", "nan", "inf", "1e30T", "12Q"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(parse_duration("15m"), Ok(900.0));
+        assert_eq!(parse_duration("1h30m"), Ok(5400.0));
+        assert_eq!(parse_duration("90"), Ok(90.0));
+        assert_eq!(parse_duration("2.5s"), Ok(2.5));
+        for bad in ["", "m", "-5m", "0", "1x", "nan", "inf", "9999h", "1mm"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_counts_and_round_trips() {
+        assert_eq!(Validation::Auto.count(50_000), 5_000);
+        assert_eq!(Validation::Images(7).count(50_000), 7);
+        for v in [Validation::Auto, Validation::Images(0), Validation::Images(123)] {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(serde_json::from_str::<Validation>(&json).unwrap(), v);
+        }
+        assert!("x".parse::<Validation>().is_err());
+    }
+
+    #[test]
+    fn the_rate_factor_scales_warms_up_and_follows_the_schedule() {
+        let c = TrainConfig {
+            batch_size: 128,
+            warmup: 2.0,
+            schedule: Schedule::Constant,
+            ..TrainConfig::default()
+        };
+        // Linear scaling: 128 / 32 = 4; warm-up over 2 epochs of 10 steps.
+        assert_eq!(c.rate_factor(0, 100, 10), 4.0 / 20.0);
+        assert_eq!(c.rate_factor(9, 100, 10), 4.0 * 10.0 / 20.0);
+        assert_eq!(c.rate_factor(19, 100, 10), 4.0);
+        assert_eq!(c.rate_factor(50, 100, 10), 4.0);
+        let plain = TrainConfig {
+            lr_scaling: LrScaling::None,
+            ..c
+        };
+        assert_eq!(plain.rate_factor(50, 100, 10), 1.0);
     }
 
     #[test]

@@ -45,13 +45,16 @@ pub const TEST_FILE: &str = "test_batch.bin";
 /// than ten times that is refused before it is read.
 pub const MAX_FILE_RECORDS: u64 = 100_000;
 
+/// The seed of the validation split's fixed shuffle.
+const HOLD_OUT_SEED: u64 = 0x5EED_0F_5B11;
+
 /// The sample embedded in the binary: the first 800 training and 200 test records of the
 /// files in `../shared/data/cifar-10-batches-bin`, for tests and a run without the data set.
 const SAMPLE_TRAIN: &[u8] = include_bytes!("../assets/sample_train.bin");
 const SAMPLE_TEST: &[u8] = include_bytes!("../assets/sample_test.bin");
 
 /// Images as bytes and their labels.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dataset {
     /// `n × 3072` bytes, image after image.
     pub images: Vec<u8>,
@@ -73,6 +76,28 @@ impl Dataset {
     /// The bytes of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         &self.images[i * IMAGE_BYTES..(i + 1) * IMAGE_BYTES]
+    }
+
+    /// Moves `n` images out into a new set: the last `n` of a fixed shuffle (the same whatever
+    /// the run's seed, so that runs compared on it are judged on the same images). The images
+    /// kept stay in their order.
+    pub fn hold_out(&mut self, n: usize) -> Dataset {
+        let order = crate::batch::epoch_order(HOLD_OUT_SEED, 0, self.len());
+        let mut held = vec![false; self.len()];
+        let mut out = Dataset::default();
+        // In the shuffle's order, so that a larger split contains a smaller one.
+        for &i in &order[self.len() - n.min(self.len())..] {
+            held[i] = true;
+            out.images.extend_from_slice(self.image(i));
+            out.labels.push(self.labels[i]);
+        }
+        let mut kept = Dataset::default();
+        for (i, _) in held.iter().enumerate().filter(|(_, h)| !**h) {
+            kept.images.extend_from_slice(self.image(i));
+            kept.labels.push(self.labels[i]);
+        }
+        *self = kept;
+        out
     }
 
     /// Parses whole records; `name` names the source in errors.

@@ -33,8 +33,12 @@ pub struct EpochRecord {
     pub train_loss: f32,
     /// Training accuracy (on augmented images, as they were seen).
     pub train_accuracy: f32,
-    /// Test accuracy after the epoch.
-    pub test_accuracy: f32,
+    /// Accuracy on the held-out training images after the epoch (with the image and its
+    /// mirror; with every test-time view after the last), if any are held out.
+    #[serde(default)]
+    pub validation_accuracy: Option<f32>,
+    /// Test accuracy after the epoch: after the last only, unless asked for every epoch.
+    pub test_accuracy: Option<f32>,
     /// Wall time of the epoch's training steps.
     pub seconds: f64,
     /// Training examples per second.
@@ -42,6 +46,24 @@ pub struct EpochRecord {
     /// Peak resident memory of the process so far, in MB (Linux; absent elsewhere).
     #[serde(default)]
     pub peak_rss_mb: Option<f64>,
+}
+
+impl EpochRecord {
+    /// The accuracies measured after the epoch, for a line of text: validation, test, both
+    /// or neither.
+    pub fn held_out(&self) -> String {
+        let parts: Vec<String> = [
+            ("validation", self.validation_accuracy),
+            ("test", self.test_accuracy),
+        ]
+        .iter()
+        .filter_map(|(what, a)| a.map(|a| format!("{what} accuracy {:.2}%", 100.0 * a)))
+        .collect();
+        match parts.is_empty() {
+            true => "no held-out accuracy".into(),
+            false => parts.join(", "),
+        }
+    }
 }
 
 /// The process's peak resident memory so far, in MB, from `/proc/self/status` (`VmHWM`).

@@ -81,26 +81,22 @@ pub struct Inference<'a> {
 
 impl Inference<'_> {
     /// Forward passes over all of `data`: accuracy, loss and the confusion matrix. Each image's
-    /// prediction averages the probabilities of the image and of its mirror image (the
-    /// training augmentation flips images, so both are views the network knows).
-    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+    /// prediction averages the probabilities of its `views` (see [`crate::batch::tta_views`]; the image and
+    /// its mirror by default: the training augmentation flips images, so both are views the
+    /// network knows).
+    pub fn evaluate(&mut self, data: &Dataset, views: &[Augment]) -> Result<Evaluation> {
         let classes = self.net.classes();
         let mut confusion = vec![vec![0u32; classes]; classes];
         let mut loss = 0.0f64;
         let chunk = EVAL_CHUNK * self.workers.spaces.len();
-        let mirrored = vec![
-            Augment {
-                flip: true,
-                shift: (0, 0)
-            };
-            chunk
-        ];
         let all: Vec<usize> = (0..data.len()).collect();
         for indices in all.chunks(chunk) {
-            let plain = self.augmented_probabilities(data, indices, &[])?;
-            let flipped =
-                self.augmented_probabilities(data, indices, &mirrored[..indices.len()])?;
-            let probs = (plain + flipped) * 0.5;
+            let mut probs = Array2::zeros((indices.len(), classes));
+            for view in views {
+                let same = vec![*view; indices.len()];
+                probs += &self.augmented_probabilities(data, indices, &same)?;
+            }
+            probs /= views.len().max(1) as f32;
             for (r, &i) in indices.iter().enumerate() {
                 let truth = usize::from(data.labels[i]);
                 loss -= f64::from(probs[[r, truth]].max(f32::MIN_POSITIVE)).ln();
@@ -321,9 +317,10 @@ impl Model {
         }
     }
 
-    /// Accuracy, loss and confusion matrix on `data` (see [`Inference::evaluate`]).
-    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
-        self.infer().evaluate(data)
+    /// Accuracy, loss and confusion matrix on `data`, each prediction averaged over `views`
+    /// (see [`Inference::evaluate`]).
+    pub fn evaluate(&mut self, data: &Dataset, views: &[Augment]) -> Result<Evaluation> {
+        self.infer().evaluate(data, views)
     }
 
     /// Class probabilities of `indices` of `data` (no augmentation), `[n, classes]`.

@@ -21,6 +21,7 @@ pub mod optim;
 pub mod pictures;
 pub mod run;
 pub mod saliency;
+pub mod sizing;
 pub mod store;
 pub mod tensors;
 pub mod train;

@@ -5,14 +5,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use network::commands::{self, ModelArgs, TrainArgs, VisualizeArgs};
-use network::config::{TechniqueChoice, TrainConfig, cores, parse_bytes};
+use network::config::{
+    LrScaling, TechniqueChoice, TrainConfig, Validation, cores, parse_bytes, parse_duration,
+};
 use network::disk::Fault;
 use network::model::Init;
 use network::optim::Schedule;
 use network::run::{NewRun, RunOptions};
+use network::sizing::TimeBudget;
 
 #[derive(Parser)]
 #[command(
@@ -194,6 +198,33 @@ struct TrainFlags {
     /// Train without random flips and shifts.
     #[arg(long)]
     no_augment: bool,
+    /// Largest random shift of a training image, in pixels, 0 to 8 [default: 2].
+    #[arg(long, value_parser = whole)]
+    shift: Option<usize>,
+    /// Training images held out (after a fixed shuffle) for validation, or auto: a tenth
+    /// [default: auto].
+    #[arg(long, value_name = "N|auto")]
+    validation: Option<Validation>,
+    /// How the rate follows --batch-size: --lr is the rate of a batch of 32 [default: linear].
+    #[arg(long, value_enum)]
+    lr_scaling: Option<LrScaling>,
+    /// Epochs of linear learning-rate warm-up from 0; a fraction is allowed [default: 0].
+    #[arg(long)]
+    warmup: Option<f32>,
+    /// Label smoothing ε in [0, 1) [default: 0].
+    #[arg(long)]
+    label_smoothing: Option<f32>,
+    /// Views of each image averaged by the final evaluation: 1 the image, 2 and its mirror,
+    /// up to 50 with shifted crops [default: 2].
+    #[arg(long, value_parser = whole)]
+    tta: Option<usize>,
+    /// Evaluate the test set after every epoch, not only after the last.
+    #[arg(long)]
+    test_every_epoch: bool,
+    /// Choose the epoch count so that the whole command finishes within this wall time
+    /// (e.g. 15m, 900s, 1h), from the speed of the first steps; instead of --epochs.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "epochs")]
+    time_budget: Option<f64>,
     /// Weight initialisation [default: he].
     #[arg(long, value_enum)]
     init_scheme: Option<Init>,
@@ -234,6 +265,14 @@ impl TrainFlags {
             ("--threads", self.threads.is_some()),
             ("--technique", self.technique.is_some()),
             ("--no-augment", self.no_augment),
+            ("--shift", self.shift.is_some()),
+            ("--validation", self.validation.is_some()),
+            ("--lr-scaling", self.lr_scaling.is_some()),
+            ("--warmup", self.warmup.is_some()),
+            ("--label-smoothing", self.label_smoothing.is_some()),
+            ("--tta", self.tta.is_some()),
+            ("--test-every-epoch", self.test_every_epoch),
+            ("--time-budget", self.time_budget.is_some()),
             ("--init-scheme", self.init_scheme.is_some()),
             ("--out", self.out.is_some()),
             ("--init", self.init.is_some()),
@@ -257,6 +296,15 @@ impl TrainFlags {
             technique: self.technique.unwrap_or(d.technique),
             augment: !self.no_augment,
             init: self.init_scheme.unwrap_or(d.init),
+            // Out of range saturates, to be refused by the range check naming --shift.
+            shift: self.shift.map_or(d.shift, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+            validation: self.validation.unwrap_or(d.validation),
+            lr_scaling: self.lr_scaling.unwrap_or(d.lr_scaling),
+            warmup: self.warmup.unwrap_or(d.warmup),
+            label_smoothing: self.label_smoothing.unwrap_or(d.label_smoothing),
+            tta: self.tta.unwrap_or(d.tta),
+            test_every_epoch: self.test_every_epoch,
+            time_budget: self.time_budget,
         }
     }
 }
@@ -399,6 +447,11 @@ fn train(f: TrainFlags) -> network::Result<u8> {
             arch,
             config,
             init_from: f.init,
+            // The clock starts here, before the data is read: the budget is the command's.
+            time_budget: f.time_budget.map(|seconds| TimeBudget {
+                seconds,
+                since: Instant::now(),
+            }),
         },
         arch_file: f.arch,
         out: f.out,

@@ -548,6 +548,25 @@ impl Workspace {
         Ok(())
     }
 
+    /// Label smoothing ε after [`Workspace::loss`] and [`Workspace::softmax_backward`]: the
+    /// target becomes `1 − ε` on the label plus `ε / k` on every class, so the gradient at the
+    /// logits gains `ε / n · ([class = label] − 1 / k)`; returns the smoothed mean loss,
+    /// `(1 − ε)·loss + ε / k · mean Σ_k −ln p_k`, from the cross-entropy `loss`.
+    pub fn smooth_labels(&mut self, epsilon: f32, n: usize, loss: f32) -> f32 {
+        let last = self.grads.len() - 1;
+        let mut dlogits = flat_mut(rows_mut(&mut self.grads[last], n));
+        let k = dlogits.ncols() as f32;
+        let (probs, labels) = (&self.probs, &self.labels);
+        let mut spread = 0.0f64;
+        for (r, mut row) in dlogits.rows_mut().into_iter().enumerate() {
+            row.iter_mut().for_each(|d| *d -= epsilon / (n as f32 * k));
+            row[labels[r]] += epsilon / n as f32;
+            let logs: f32 = probs.row(r).iter().map(|p| -p.max(f32::MIN_POSITIVE).ln()).sum();
+            spread += f64::from(logs);
+        }
+        (1.0 - epsilon) * loss + epsilon / k * (spread / n as f64) as f32
+    }
+
     /// Logits of the first `n` examples after [`Workspace::forward`], `[n, classes]`.
     pub fn logits(&self, n: usize) -> ArrayView2<'_, f32> {
         flat(rows(self.acts.last().expect("logits"), n))

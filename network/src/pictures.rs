@@ -7,6 +7,8 @@ use std::sync::Once;
 
 use ndarray::{ArrayView2, ArrayView3};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::chart::DualCoordChartContext;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -14,7 +16,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::config::TrainConfig;
 use crate::disk::write_atomic;
 use crate::error::{Error, Result};
-use crate::history::History;
+use crate::history::{EpochRecord, History};
 use crate::infer::Evaluation;
 
 /// What the training curves of one run are drawn from.
@@ -245,11 +247,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     let heading = if single {
         let (label, state) = &runs[0];
         match state.history.epochs.last() {
-            Some(e) => format!(
-                "{label}: test accuracy {:.2}% after {} epochs",
-                100.0 * e.test_accuracy,
-                e.epoch
-            ),
+            Some(e) => format!("{label}: {} after {} epochs", e.held_out(), e.epoch),
             None => format!("{label}: no epoch complete yet"),
         }
     } else {
@@ -316,34 +314,21 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
                 });
             let epochs = &state.history.epochs;
-            let test_colour = if single { PALETTE[1] } else { colour };
-            let test: Vec<(f64, f64)> = epochs
-                .iter()
-                .map(|e| (e.epoch as f64, 100.0 * f64::from(e.test_accuracy)))
-                .collect();
-            let name = if single {
-                "test accuracy (dashed, right axis)".to_string()
-            } else {
-                format!("{label}: test accuracy (dashed, right axis)")
-            };
-            chart
-                .draw_secondary_series(DashedLineSeries::new(
-                    test.clone(),
-                    8,
-                    5,
-                    test_colour.stroke_width(2),
-                ))
-                .at(path)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], test_colour.stroke_width(2))
-                });
-            chart
-                .draw_secondary_series(
-                    test.iter()
-                        .map(|&p| Circle::new(p, 3, test_colour.filled())),
-                )
-                .at(path)?;
+            let held_colour = if single { PALETTE[1] } else { colour };
+            for (what, dashed, of) in [
+                ("validation", true, (|e| e.validation_accuracy) as fn(&EpochRecord) -> _),
+                ("test", false, |e| e.test_accuracy),
+            ] {
+                let points: Vec<(f64, f64)> = epochs
+                    .iter()
+                    .filter_map(|e| of(e).map(|a| (e.epoch as f64, 100.0 * f64::from(a))))
+                    .collect();
+                let name = match single {
+                    true => format!("{what} accuracy (right axis)"),
+                    false => format!("{label}: {what} accuracy (right axis)"),
+                };
+                draw_accuracy(&mut chart, path, &points, dashed, held_colour, name)?;
+            }
             if single {
                 let train_colour = PALETTE[2];
                 chart
@@ -373,6 +358,44 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
 
 /// Size of `confusion.png`.
 pub const CONFUSION_SIZE: (u32, u32) = (1060, 860);
+
+/// The chart of [`draw_curves`]: loss on the left axis, accuracy on the right.
+type Curves<'a, 'b> = DualCoordChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+/// One accuracy series on the right axis: a dashed line through dots, or dots alone.
+fn draw_accuracy<'a>(
+    chart: &mut Curves<'a, 'a>,
+    path: &Path,
+    points: &[(f64, f64)],
+    dashed: bool,
+    colour: RGBColor,
+    name: String,
+) -> Result<()> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let style = colour.stroke_width(2);
+    let dots = points.iter().map(|&p| Circle::new(p, 3, colour.filled()));
+    let series = match dashed {
+        true => {
+            chart
+                .draw_secondary_series(DashedLineSeries::new(points.to_vec(), 8, 5, style))
+                .at(path)?;
+            chart.draw_secondary_series(dots).at(path)?
+        }
+        false => chart.draw_secondary_series(dots).at(path)?,
+    };
+    series.label(name).legend(move |(x, y)| match dashed {
+        true => PathElement::new(vec![(x, y), (x + 20, y)], style).into_dyn(),
+        false => Circle::new((x + 10, y), 3, colour.filled()).into_dyn(),
+    });
+    Ok(())
+}
 
 /// The confusion matrix as a heat map: rows true classes, columns predictions, each cell's
 /// count written in it and coloured by its share of the row; per-class accuracy beside it.

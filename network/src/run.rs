@@ -11,10 +11,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::arch::LayerSpec;
-use crate::batch::{Augment, Normalizer, draw_augments, epoch_order};
+use crate::batch::{Augment, Normalizer, draw_augments, epoch_order, tta_views};
 use crate::budget::Footprint;
-use crate::config::TrainConfig;
-use crate::data::{CHANNELS, CLASSES, Cifar10, SIDE};
+use crate::config::{TrainConfig, Validation};
+use crate::data::{CHANNELS, CLASSES, Cifar10, Dataset, SIDE};
 use crate::disk::{Disk, Fault};
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
@@ -22,6 +22,7 @@ use crate::history::{EpochRecord, History, StepRecord, encode_lines, peak_rss_mb
 use crate::infer::EVAL_CHUNK;
 use crate::model::Network;
 use crate::pictures::{self, RunCurves};
+use crate::sizing::{Sizing, TimeBudget, fit_epochs};
 use crate::store::{FORMAT, Place, Progress, RunDir, Settings, Snapshot, State};
 use crate::tensors::{TensorInfo, read_pairs, serialize_pairs};
 use crate::train::{PlanNames, Trainer, total_steps};
@@ -56,6 +57,8 @@ pub struct NewRun {
     pub config: TrainConfig,
     /// Starting weights (a safetensors file with PyTorch's names) instead of `config.init`.
     pub init_from: Option<PathBuf>,
+    /// Size the epoch count to finish within this wall time (`config.epochs` is replaced).
+    pub time_budget: Option<TimeBudget>,
 }
 
 impl NewRun {
@@ -97,18 +100,36 @@ pub struct Run {
     state: State,
     history: History,
     data: Cifar10,
+    /// The training images held out to choose settings on (none in older runs).
+    validation: Dataset,
     /// Steps and epochs of `history` already in the history files.
     saved: (usize, usize),
     resumed: bool,
+    /// How `--time-budget` chose the epoch count, when this process chose it.
+    sizing: Option<Sizing>,
 }
 
 impl Run {
     /// Creates a run of `new` on `data` in `place`: everything is checked first, then the
     /// directory claimed and the starting point saved as generation 0.
-    pub fn create(place: &Place, data: Cifar10, new: NewRun, options: &RunOptions) -> Result<Run> {
+    pub fn create(
+        place: &Place,
+        mut data: Cifar10,
+        new: NewRun,
+        options: &RunOptions,
+    ) -> Result<Run> {
         new.check()?;
-        let config = new.config;
+        let mut config = new.config;
         check_fits(&new.arch, &config, &data, options)?;
+        let held = config.validation.count(data.train.len());
+        if held >= data.train.len() {
+            return Err(Error::Usage(format!(
+                "--validation {held} would leave no training image: the data has {} training images",
+                data.train.len()
+            )));
+        }
+        config.validation = Validation::Images(held);
+        let validation = data.train.hold_out(held);
         let mut net = Network::new(
             &new.arch,
             config.init,
@@ -121,13 +142,21 @@ impl Run {
         let normalizer = Normalizer::fit(&data.train);
         normalizer.check("the training images")?;
         let dir = RunDir::create(place, Disk::new(options.fault))?;
-        let trainer = match Trainer::new(net, normalizer.clone(), config.clone()) {
-            Ok(trainer) => trainer,
+        let sized = Trainer::new(net, normalizer.clone(), config.clone()).and_then(|mut t| {
+            let sizing = match &new.time_budget {
+                Some(budget) => Some(size(&mut t, &data, &validation, budget)?),
+                None => None,
+            };
+            Ok((t, sizing))
+        });
+        let (trainer, sizing) = match sized {
+            Ok(done) => done,
             Err(e) => {
                 dir.abandon();
                 return Err(e);
             }
         };
+        let config = trainer.config.clone();
         let settings = Settings {
             arch: new.arch,
             config,
@@ -147,8 +176,10 @@ impl Run {
             state,
             history: History::default(),
             data,
+            validation,
             saved: (0, 0),
             resumed: false,
+            sizing,
         };
         // Generation 0: the claim complete, the directory proven writable before any step.
         match run.save() {
@@ -171,8 +202,17 @@ impl Run {
         s.config
             .validate()
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", checkpoint.model.display())))?;
-        let data = recorded_data(&s.data, data)?;
+        let mut data = recorded_data(&s.data, data)?;
         check_fits(&s.arch, &s.config, &data, options)?;
+        let held = s.config.validation.count(data.train.len());
+        if held >= data.train.len() {
+            return Err(Error::Checkpoint(format!(
+                "{}: the run holds out {held} validation images of {}",
+                checkpoint.model.display(),
+                data.train.len()
+            )));
+        }
+        let validation = data.train.hold_out(held);
         let net = Network::new(
             &s.arch,
             s.config.init,
@@ -195,7 +235,9 @@ impl Run {
             history,
             state,
             data,
+            validation,
             resumed: true,
+            sizing: None,
         })
     }
 
@@ -219,9 +261,19 @@ impl Run {
         &self.trainer
     }
 
-    /// The data it trains on.
+    /// The data it trains on (its training set without the validation images).
     pub fn data(&self) -> &Cifar10 {
         &self.data
+    }
+
+    /// The training images held out for validation.
+    pub fn validation(&self) -> &Dataset {
+        &self.validation
+    }
+
+    /// How a time budget fixed the epoch count, if this process created the run with one.
+    pub fn sizing(&self) -> Option<&Sizing> {
+        self.sizing.as_ref()
     }
 
     /// Trains until every epoch is done, `stop` is raised, or `max_steps` steps are taken in
@@ -291,10 +343,10 @@ impl Run {
             let indices = &order[begin..(begin + config.batch_size).min(train_len)];
             let drawn = &mut augments[..indices.len()];
             if config.augment {
-                draw_augments(config.seed, p.step, drawn);
+                draw_augments(config.seed, p.step, config.shift, drawn);
             }
             let aug: &[Augment] = if config.augment { drawn } else { &[] };
-            let factor = config.schedule.factor(p.step, horizon);
+            let factor = config.rate_factor(p.step, horizon, steps_per_epoch);
             let (loss, correct) = self.trainer.step(&self.data.train, indices, aug, factor)?;
             if !loss.is_finite() {
                 return Err(self.diverged(loss));
@@ -336,13 +388,25 @@ impl Run {
         obs: &mut dyn Observer,
     ) -> Result<()> {
         let epoch = self.state.progress.epoch + 1;
-        let test = self.trainer.infer().evaluate(&self.data.test)?;
+        let last = epoch == config.epochs;
+        // Validation every epoch with the image and its mirror; at the end with every view.
+        let views = tta_views(if last { config.tta } else { 2 });
+        let mut infer = self.trainer.infer();
+        let validation = match self.validation.is_empty() {
+            true => None,
+            false => Some(infer.evaluate(&self.validation, &views)?.accuracy),
+        };
+        let test = match last || config.test_every_epoch {
+            true => Some(infer.evaluate(&self.data.test, &views)?.accuracy),
+            false => None,
+        };
         let (train_loss, train_accuracy) = self.history.epoch_means(epoch);
         let record = EpochRecord {
             epoch,
             train_loss,
             train_accuracy,
-            test_accuracy: test.accuracy,
+            validation_accuracy: validation,
+            test_accuracy: test,
             seconds,
             examples_per_second: examples as f64 / seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
@@ -449,6 +513,21 @@ impl Run {
             obs.event(&Event::Warning(e.to_string()));
         }
     }
+}
+
+/// Fixes the trainer's epoch count to fit `budget` (see [`crate::sizing`]) and checks the
+/// settings again with it.
+fn size(
+    trainer: &mut Trainer,
+    data: &Cifar10,
+    validation: &Dataset,
+    budget: &TimeBudget,
+) -> Result<Sizing> {
+    let sizing = fit_epochs(trainer, &data.train, validation, &data.test, budget)?;
+    trainer.config.epochs = sizing.epochs;
+    trainer.config.time_budget = Some(budget.seconds);
+    trainer.config.validate()?;
+    Ok(sizing)
 }
 
 /// Checks a network against CIFAR-10 and its memory against the budget, before anything is

@@ -188,35 +188,42 @@ impl Trainer {
         augments: &[Augment],
         factor: f32,
     ) -> Result<(f32, usize)> {
+        let (loss, right) = self.gradients(data, indices, augments)?;
+        if loss.is_finite() {
+            self.sgd.step(&mut self.net, &self.grads, factor);
+        }
+        Ok((loss, right))
+    }
+
+    /// The mean gradient of the loss over the examples `indices` of `data` (augmented by
+    /// `augments`), without an update: [`Trainer::step`] but the optimiser's work. Returns the
+    /// mean loss and the number right.
+    pub fn gradients(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        augments: &[Augment],
+    ) -> Result<(f32, usize)> {
         let b = indices.len();
         let per = b.div_ceil(self.workers.spaces.len());
         let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
+        let smoothing = self.config.label_smoothing;
         let results = &mut self.step_results;
         let used = b.div_ceil(per);
         if used == 1 {
             // One share (batch 1): run it here, since waking the pool costs more than it saves.
-            results[0] = Self::worker_step(
-                net,
-                plan,
-                norm,
-                &mut self.workers.spaces[0],
-                data,
-                indices,
-                augments,
-                0,
-            );
+            let share = Share { net, plan, norm, data, augments, smoothing };
+            results[0] = share.run(&mut self.workers.spaces[0], indices, 0);
         } else {
             let Workers { pool, spaces } = &mut self.workers;
+            let share = Share { net, plan, norm, data, augments, smoothing };
             pool.install(|| {
                 spaces
                     .par_iter_mut()
                     .zip(results.par_iter_mut())
                     .zip(indices.par_chunks(per))
                     .enumerate()
-                    .for_each(|(k, ((ws, result), idx))| {
-                        *result =
-                            Self::worker_step(net, plan, norm, ws, data, idx, augments, k * per);
-                    })
+                    .for_each(|(k, ((ws, result), idx))| *result = share.run(ws, idx, k * per))
             });
         }
         let mut total = (0.0, 0);
@@ -224,8 +231,14 @@ impl Trainer {
             let (loss, right) = std::mem::replace(r, Ok((0.0, 0)))?;
             total = (total.0 + loss, total.1 + right);
         }
-        // The mean gradient: each worker's is the mean over its share, weighted by that share,
-        // added in worker order so that a fixed thread count gives bit-identical runs.
+        self.mean_gradient(b, per, used);
+        Ok((total.0 / b as f32, total.1))
+    }
+
+    /// The mean gradient of a batch of `b` split in `used` shares of `per`: each worker's is
+    /// the mean over its share, weighted by that share, added in worker order so that a fixed
+    /// thread count gives bit-identical runs.
+    fn mean_gradient(&mut self, b: usize, per: usize, used: usize) {
         for (l, (gw, gb)) in self.grads.iter_mut().enumerate() {
             for (k, ws) in self.workers.spaces.iter().take(used).enumerate() {
                 let share = (b.min((k + 1) * per) - k * per) as f32 / b as f32;
@@ -243,37 +256,6 @@ impl Trainer {
                 }
             }
         }
-        let loss = total.0 / b as f32;
-        if loss.is_finite() {
-            self.sgd.step(&mut self.net, &self.grads, factor);
-        }
-        Ok((loss, total.1))
-    }
-
-    /// One worker's share of a step: fills its inputs with `idx` of `data` (augmented by the
-    /// entries of `augments` from `first`), runs forward and backward; returns the summed loss
-    /// and the number right.
-    fn worker_step(
-        net: &Network,
-        plan: &Plan,
-        norm: &Normalizer,
-        ws: &mut Workspace,
-        data: &Dataset,
-        idx: &[usize],
-        augments: &[Augment],
-        first: usize,
-    ) -> Result<(f32, usize)> {
-        let n = idx.len();
-        let aug = augments.get(first..first + n).unwrap_or(&[]);
-        fill_batch(data, idx, aug, norm, ws.input_mut(n));
-        ws.labels_mut(n)
-            .iter_mut()
-            .zip(idx)
-            .for_each(|(l, &i)| *l = usize::from(data.labels[i]));
-        ws.forward(net, plan, n)?;
-        let loss = ws.loss(plan, n)?;
-        ws.backward(net, plan, n)?;
-        Ok((loss * n as f32, correct(ws, n)))
     }
 
     /// Forward passes with the trainer's network and workers.
@@ -284,6 +266,39 @@ impl Trainer {
             normalizer: &self.normalizer,
             workers: &mut self.workers,
         }
+    }
+}
+
+/// What every worker's share of a step reads.
+struct Share<'a> {
+    net: &'a Network,
+    plan: &'a Plan,
+    norm: &'a Normalizer,
+    data: &'a Dataset,
+    augments: &'a [Augment],
+    smoothing: f32,
+}
+
+impl Share<'_> {
+    /// One worker's share of a step: fills its inputs with `idx` of the data (augmented by
+    /// the entries of `augments` from `first`), runs forward and backward; returns the summed
+    /// loss and the number right.
+    fn run(&self, ws: &mut Workspace, idx: &[usize], first: usize) -> Result<(f32, usize)> {
+        let n = idx.len();
+        let aug = self.augments.get(first..first + n).unwrap_or(&[]);
+        fill_batch(self.data, idx, aug, self.norm, ws.input_mut(n));
+        ws.labels_mut(n)
+            .iter_mut()
+            .zip(idx)
+            .for_each(|(l, &i)| *l = usize::from(self.data.labels[i]));
+        ws.forward(self.net, self.plan, n)?;
+        let mut loss = ws.loss(self.plan, n)?;
+        ws.softmax_backward(self.plan, n)?;
+        if self.smoothing > 0.0 {
+            loss = ws.smooth_labels(self.smoothing, n, loss);
+        }
+        ws.backward_layers(self.net, self.plan, n, false)?;
+        Ok((loss * n as f32, correct(ws, n)))
     }
 }
 

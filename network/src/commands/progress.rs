@@ -114,11 +114,11 @@ impl Bars {
             bar.finish_and_clear();
         }
         self.line(&format!(
-            "epoch {}/{epochs}: loss {:.4}, train accuracy {:.1}%, test accuracy {:.2}%, {:.1} s ({:.0} examples/s)",
+            "epoch {}/{epochs}: loss {:.4}, train accuracy {:.1}%, {}, {:.1} s ({:.0} examples/s)",
             r.epoch,
             r.train_loss,
             100.0 * r.train_accuracy,
-            100.0 * r.test_accuracy,
+            r.held_out(),
             r.seconds,
             r.examples_per_second
         ));
