@@ -18,8 +18,10 @@ use crate::run::{NewRun, Outcome, Run, RunOptions};
 use crate::store::{Checkpoint, Place};
 
 mod progress;
+mod sweep;
 mod visualize;
 
+pub use sweep::{SweepArgs, sweep};
 pub use visualize::{VisualizeArgs, visualize};
 
 /// The confusion matrix's file, beside the model.

@@ -408,7 +408,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<f64, String> {
     }
     // A week is far past any run this trainer makes; beyond it a typo is likelier.
     if !(total.is_finite() && total > 0.0 && total <= 7.0 * 86_400.0) || t.is_empty() {
-        return Err(format!("{text:?} must be a positive duration of at most a week"));
+        return Err(format!(
+            "{text:?} must be a positive duration of at most a week"
+        ));
     }
     Ok(total)
 }
@@ -455,7 +457,11 @@ mod tests {
     fn validation_counts_and_round_trips() {
         assert_eq!(Validation::Auto.count(50_000), 5_000);
         assert_eq!(Validation::Images(7).count(50_000), 7);
-        for v in [Validation::Auto, Validation::Images(0), Validation::Images(123)] {
+        for v in [
+            Validation::Auto,
+            Validation::Images(0),
+            Validation::Images(123),
+        ] {
             let json = serde_json::to_string(&v).unwrap();
             assert_eq!(serde_json::from_str::<Validation>(&json).unwrap(), v);
         }

@@ -156,6 +156,7 @@ pub enum Source {
 }
 
 /// Training and test sets.
+#[derive(Clone)]
 pub struct Cifar10 {
     /// Training images.
     pub train: Dataset,
@@ -168,6 +169,14 @@ pub struct Cifar10 {
 }
 
 impl Cifar10 {
+    /// The directory the files were read from (none for the embedded sample).
+    pub fn source_dir(&self) -> Option<&Path> {
+        match &self.source {
+            Source::Dir(dir) => Some(dir),
+            Source::Sample => None,
+        }
+    }
+
     /// Loads the training files that exist in `dir` (at least one) and its test file.
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let mut train: Option<Dataset> = None;

@@ -23,6 +23,7 @@ pub mod run;
 pub mod saliency;
 pub mod sizing;
 pub mod store;
+pub mod sweep;
 pub mod tensors;
 pub mod train;
 

@@ -105,6 +105,27 @@ enum Command {
         #[arg(long, value_name = "RUN")]
         run: Option<PathBuf>,
     },
+    /// Train every trial of a space of settings (a JSON file: {"base": {...}, "grid":
+    /// {"lr": [0.01, 0.02], ...}, "samples": N}), one after another, each a run directory in
+    /// --out; then the table and chart of validation accuracy per trial. Run it again to go on
+    /// after an interruption.
+    Sweep {
+        /// The space's JSON file: TrainConfig field names (as in a run's state.json).
+        #[arg(value_name = "SPACE.json")]
+        space: PathBuf,
+        /// The sweep's directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Directory of the CIFAR-10 binary files.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Architecture: a JSON layer list (the seed network if absent).
+        #[arg(long, value_name = "FILE")]
+        arch: Option<PathBuf>,
+        /// Print the results as one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the training curves of one run, or of several on one chart to compare them.
     Plot {
         /// Run directories.
@@ -297,7 +318,9 @@ impl TrainFlags {
             augment: !self.no_augment,
             init: self.init_scheme.unwrap_or(d.init),
             // Out of range saturates, to be refused by the range check naming --shift.
-            shift: self.shift.map_or(d.shift, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+            shift: self
+                .shift
+                .map_or(d.shift, |v| u32::try_from(v).unwrap_or(u32::MAX)),
             validation: self.validation.unwrap_or(d.validation),
             lr_scaling: self.lr_scaling.unwrap_or(d.lr_scaling),
             warmup: self.warmup.unwrap_or(d.warmup),
@@ -383,6 +406,13 @@ fn run(cli: Cli) -> network::Result<u8> {
         )
         .map(|()| 0),
         Some(Command::Plot { runs, out }) => commands::plot(&runs, out.as_deref()).map(|_| 0),
+        Some(Command::Sweep {
+            space,
+            out,
+            data,
+            arch,
+            json,
+        }) => sweep(space, out, data, arch, json),
         Some(Command::Visualize {
             model,
             indices,
@@ -405,6 +435,43 @@ fn run(cli: Cli) -> network::Result<u8> {
         })
         .map(|_| 0),
     }
+}
+
+/// Ctrl-C: finish the current step, save, say how to resume; a second Ctrl-C quits at once.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(commands::EXIT_INTERRUPTED));
+        }
+        eprintln!("\nstopping after this step…");
+    });
+    stop
+}
+
+fn sweep(
+    space: PathBuf,
+    out: PathBuf,
+    data: Option<PathBuf>,
+    arch: Option<PathBuf>,
+    json: bool,
+) -> network::Result<u8> {
+    let arch = arch.as_deref().map(network::arch::read).transpose()?;
+    let stop = stop_on_ctrl_c();
+    let args = commands::SweepArgs {
+        space,
+        out,
+        data,
+        arch,
+        defaults: TrainConfig {
+            threads: cores(),
+            ..TrainConfig::default()
+        },
+        options: RunOptions::default(),
+        json,
+    };
+    commands::sweep(&args, &stop)
 }
 
 fn train(f: TrainFlags) -> network::Result<u8> {
@@ -432,15 +499,7 @@ fn train(f: TrainFlags) -> network::Result<u8> {
             .memory_budget
             .unwrap_or_else(network::budget::default_budget),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // Ctrl-C: finish the current step, save, say how to resume; a second Ctrl-C quits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(i32::from(commands::EXIT_INTERRUPTED));
-        }
-        eprintln!("\nstopping after this step…");
-    });
+    let stop = stop_on_ctrl_c();
     let args = TrainArgs {
         data: f.data,
         new: NewRun {

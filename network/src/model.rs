@@ -561,7 +561,11 @@ impl Workspace {
         for (r, mut row) in dlogits.rows_mut().into_iter().enumerate() {
             row.iter_mut().for_each(|d| *d -= epsilon / (n as f32 * k));
             row[labels[r]] += epsilon / n as f32;
-            let logs: f32 = probs.row(r).iter().map(|p| -p.max(f32::MIN_POSITIVE).ln()).sum();
+            let logs: f32 = probs
+                .row(r)
+                .iter()
+                .map(|p| -p.max(f32::MIN_POSITIVE).ln())
+                .sum();
             spread += f64::from(logs);
         }
         (1.0 - epsilon) * loss + epsilon / k * (spread / n as f64) as f32

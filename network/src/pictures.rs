@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Once;
 
 use ndarray::{ArrayView2, ArrayView3};
+use plotters::chart::DualCoordChartContext;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
-use plotters::chart::DualCoordChartContext;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -316,7 +316,11 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
             let epochs = &state.history.epochs;
             let held_colour = if single { PALETTE[1] } else { colour };
             for (what, dashed, of) in [
-                ("validation", true, (|e| e.validation_accuracy) as fn(&EpochRecord) -> _),
+                (
+                    "validation",
+                    true,
+                    (|e| e.validation_accuracy) as fn(&EpochRecord) -> _,
+                ),
                 ("test", false, |e| e.test_accuracy),
             ] {
                 let points: Vec<(f64, f64)> = epochs
@@ -615,4 +619,62 @@ fn block(
     let (x, y) = (origin.0 + q as i32 * s, origin.1 + r as i32 * s);
     area.draw(&Rectangle::new([(x, y), (x + s, y + s)], colour.filled()))
         .at(path)
+}
+
+/// Bars of `values` (percentages), one row per label, the best in another colour, each value
+/// written at its bar's end: a sweep's validation accuracy per trial.
+pub fn draw_bars(path: &Path, heading: &str, rows: &[(String, f64)]) -> Result<()> {
+    let height = 90 + 34 * rows.len().max(1) as u32;
+    let best = rows.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    let lo = rows.iter().map(|r| r.1).fold(best, f64::min);
+    // From a little below the worst, so that differences of a point show.
+    let floor = (lo - (best - lo).max(1.0)).max(0.0).floor();
+    render(path, (1200, height), |root| {
+        let (top, body) = root.split_vertically(50);
+        title(&top, path, heading, 12, 20)?;
+        let n = rows.len() as f64;
+        let mut chart = ChartBuilder::on(&body)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(420)
+            .build_cartesian_2d(floor..100f64.min(best + 2.0).max(floor + 1.0), 0f64..n)
+            .at(path)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("validation accuracy (%)")
+            .y_labels(0)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .at(path)?;
+        for (i, (label, v)) in rows.iter().enumerate() {
+            let y = n - i as f64;
+            let colour = if *v == best { PALETTE[1] } else { PALETTE[0] };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(floor, y - 0.8), (*v, y - 0.2)],
+                    colour.filled(),
+                )))
+                .at(path)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!(" {v:.2}"),
+                    (*v, y - 0.5),
+                    TextStyle::from(("sans-serif", 14).into_font())
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
+                )))
+                .at(path)?;
+            // The label left of the axis, in the root's pixels.
+            let (x, y) = chart.backend_coord(&(floor, y - 0.5));
+            text(
+                root,
+                path,
+                label,
+                (x - 8, y),
+                14,
+                (HPos::Right, VPos::Center),
+            )?;
+        }
+        Ok(())
+    })
 }

@@ -56,9 +56,17 @@ pub fn fit_epochs(
 ) -> Result<Sizing> {
     let config = trainer.config.clone();
     let step_seconds = time_steps(trainer, train, &config)?;
-    let view_seconds = time_views(trainer, if validation.is_empty() { test } else { validation })?;
+    let view_seconds = time_views(
+        trainer,
+        if validation.is_empty() {
+            test
+        } else {
+            validation
+        },
+    )?;
     let steps = train.len().div_ceil(config.batch_size) as f64;
-    let per_epoch_views = 2.0 * (validation.len() + test.len() * usize::from(config.test_every_epoch)) as f64;
+    let per_epoch_views =
+        2.0 * (validation.len() + test.len() * usize::from(config.test_every_epoch)) as f64;
     let epoch_seconds = steps * step_seconds + per_epoch_views * view_seconds + SAVE_SECONDS;
     let final_seconds = (config.tta * (validation.len() + test.len())) as f64 * view_seconds;
     let spent = budget.since.elapsed().as_secs_f64();

@@ -431,7 +431,7 @@ fn entries(dir: &Path) -> Result<Vec<String>> {
 
 /// Refuses a new run inside another run's directory (whose generations are pruned, whose
 /// files are its own).
-fn refuse_inside_run(dir: &Path) -> Result<()> {
+pub fn refuse_inside_run(dir: &Path) -> Result<()> {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     for ancestor in absolute.ancestors().skip(1) {
         if ancestor.join(LATEST).is_file() && ancestor.join(LOCK).is_file() {

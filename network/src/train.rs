@@ -212,11 +212,25 @@ impl Trainer {
         let used = b.div_ceil(per);
         if used == 1 {
             // One share (batch 1): run it here, since waking the pool costs more than it saves.
-            let share = Share { net, plan, norm, data, augments, smoothing };
+            let share = Share {
+                net,
+                plan,
+                norm,
+                data,
+                augments,
+                smoothing,
+            };
             results[0] = share.run(&mut self.workers.spaces[0], indices, 0);
         } else {
             let Workers { pool, spaces } = &mut self.workers;
-            let share = Share { net, plan, norm, data, augments, smoothing };
+            let share = Share {
+                net,
+                plan,
+                norm,
+                data,
+                augments,
+                smoothing,
+            };
             pool.install(|| {
                 spaces
                     .par_iter_mut()
