@@ -40,6 +40,7 @@ fn trainer(c: &mut Criterion) {
             technique: case.technique.parse().expect("a technique name or auto"),
             augment: true,
             init: Init::He,
+            ..TrainConfig::default()
         };
         let mut t = Trainer::new(net, normalizer.clone(), config).expect("valid configuration");
         let order: Vec<usize> = (0..TRAINER_EXAMPLES).map(|i| i % data.len()).collect();
@@ -47,7 +48,7 @@ fn trainer(c: &mut Criterion) {
             b.iter(|| {
                 for (step, chunk) in order.chunks(case.batch).enumerate() {
                     let mut augments = vec![Default::default(); chunk.len()];
-                    draw_augments(1, step as u64, &mut augments);
+                    draw_augments(1, step as u64, 2, &mut augments);
                     t.step(&data, chunk, &augments, 1.0)
                         .expect("a training step");
                 }

@@ -76,32 +76,32 @@ impl DataArgs {
 }
 
 /// Says on stderr where the data came from, `missing` being the default directory that was
-/// looked for (once every input is checked, so that a failed command prints only its error).
-fn note_data(data: &Cifar10, missing: Option<&Path>) {
+/// looked for (once every input is checked, so that a failed command prints only its error),
+/// and how many training images a run holds out (`held`, no longer in `data.train`).
+fn note_data(data: &Cifar10, held: usize, missing: Option<&Path>) {
+    let train = data.train.len() + held;
+    let counts = match held {
+        0 => format!("{train} training, {} test images", data.test.len()),
+        _ => format!(
+            "{train} training images, {held} held out for validation; {} test images",
+            data.test.len()
+        ),
+    };
     match (&data.source, missing) {
         (Source::Sample, Some(dir)) => eprintln!(
-            "{} not found: using the embedded sample ({} training, {} test images). For the full \
-             CIFAR-10, run scripts/fetch_cifar10.sh or pass --data DIR.",
+            "{} not found: using the embedded sample ({counts}). For the full CIFAR-10, run \
+             scripts/fetch_cifar10.sh or pass --data DIR.",
             dir.display(),
-            data.train.len(),
-            data.test.len()
         ),
-        (source, _) => eprintln!(
-            "data: {} ({} training, {} test images)",
-            match source {
-                Source::Dir(d) => d.display().to_string(),
-                Source::Sample => "the embedded sample".into(),
-            },
-            data.train.len(),
-            data.test.len()
-        ),
+        (Source::Dir(d), _) => eprintln!("data: {} ({counts})", d.display()),
+        (Source::Sample, None) => eprintln!("data: the embedded sample ({counts})"),
     }
 }
 
 impl DataArgs {
     /// [`note_data`] for data loaded from these arguments.
-    fn note(&self, data: &Cifar10) {
-        note_data(data, self.is_default.then_some(self.dir.as_path()));
+    fn note(&self, data: &Cifar10, held: usize) {
+        note_data(data, held, self.is_default.then_some(self.dir.as_path()));
     }
 }
 
@@ -138,7 +138,7 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
                     dir.display()
                 )));
             }
-            note_data(run.data(), None);
+            note_data(run.data(), run.validation().len(), None);
             run
         }
         None => {
@@ -154,7 +154,7 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
             };
             let init = args.new.init_from.clone();
             let run = Run::create(&place, data, args.new, &args.options)?;
-            source.note(run.data());
+            source.note(run.data(), run.validation().len());
             if let Some(s) = run.sizing() {
                 eprintln!(
                     "time budget {:.0} s: {} epochs (a step {:.1} ms, an epoch {:.1} s with its evaluation, the final evaluation {:.1} s, {:.1} s spent before training)",
@@ -377,7 +377,7 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
         .collect();
     check_output("--confusion", &picture, &inputs)?;
     let (mut model, data) = args.load()?;
-    note_data(&data, None);
+    note_data(&data, 0, None);
     let e = model.evaluate(&data.test, &tta_views(2))?;
     let title = format!(
         "{}: confusion matrix on {} test images",
@@ -432,7 +432,7 @@ pub fn test(args: &ModelArgs, start: usize, count: usize) -> Result<()> {
             "--start {start} is past the {n} test images"
         )));
     }
-    note_data(&data, None);
+    note_data(&data, 0, None);
     let indices: Vec<usize> = (start..start.saturating_add(count).min(n)).collect();
     let probs = model.probabilities(&data.test, &indices)?;
     if args.json {

@@ -38,10 +38,10 @@ fn trains_evaluates_and_tests_end_to_end() {
         "steps.jsonl",
         "epochs.jsonl",
         "curves.png",
-        "gen-000000000020/model.safetensors",
-        "gen-000000000020/optimizer.safetensors",
-        "gen-000000000020/state.json",
-        "gen-000000000010/state.json",
+        "gen-000000000018/model.safetensors",
+        "gen-000000000018/optimizer.safetensors",
+        "gen-000000000018/state.json",
+        "gen-000000000009/state.json",
     ] {
         assert!(run.join(file).exists(), "{file} missing");
     }
@@ -54,9 +54,17 @@ fn trains_evaluates_and_tests_end_to_end() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    assert_eq!(lines("steps.jsonl").len(), 20);
+    // A tenth of the 200 training images held out: 180 left, 9 steps an epoch.
+    assert_eq!(lines("steps.jsonl").len(), 18);
     let epochs = lines("epochs.jsonl");
     assert_eq!(epochs.len(), 2);
+    // Validation after every epoch; the test set only after the last.
+    assert!(epochs.iter().all(|e| e["validation_accuracy"].is_f64()));
+    assert!(epochs[0]["test_accuracy"].is_null() && epochs[1]["test_accuracy"].is_f64());
+    assert!(
+        stderr.contains("200 training images, 20 held out for validation"),
+        "{stderr}"
+    );
 
     // --json: stdout is exactly one JSON document.
     let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d, "--json"]);
@@ -572,7 +580,7 @@ fn defaults_resolve_against_the_current_directory() {
     let (ok, stdout, stderr) = run_cli_in(&cwd, &quick, &[]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("using the embedded sample (800 training, 200 test images)"),
+        stderr.contains("using the embedded sample (800 training images, 80 held out for validation; 200 test images)"),
         "{stderr}"
     );
     assert!(stderr.contains("scripts/fetch_cifar10.sh"), "{stderr}");
@@ -587,7 +595,7 @@ fn defaults_resolve_against_the_current_directory() {
     std::fs::rename(&data, cwd.join("data/cifar-10-batches-bin")).unwrap();
     let (ok, _, stderr) = run_cli_in(&cwd, &quick, &[]);
     assert!(
-        ok && stderr.contains("cifar-10-batches-bin (32 training, 16 test images)"),
+        ok && stderr.contains("cifar-10-batches-bin (32 training images, 3 held out"),
         "{stderr}"
     );
     assert!(cwd.join("runs/2/latest").exists());
@@ -604,7 +612,7 @@ fn defaults_resolve_against_the_current_directory() {
     ];
     let (ok, _, stderr) = run_cli_in(&elsewhere, &quick, &env);
     assert!(
-        ok && stderr.contains("(32 training, 16 test images)"),
+        ok && stderr.contains("(32 training images, 3 held out for validation; 16 test images)"),
         "{stderr}"
     );
     assert!(runs.join("1/latest").exists());

@@ -67,7 +67,7 @@ fn create_and_fit(data: &Path, dir: &Path, fault: Option<u64>) -> network::Resul
     let new = NewRun {
         arch: seed_network(),
         config: config(),
-        init_from: None,
+        ..NewRun::default()
     };
     let data = Cifar10::load_dir(data)?;
     let mut run = Run::create(&Place::Dir(dir.to_path_buf()), data, new, &options(fault))?;
@@ -300,7 +300,7 @@ fn a_second_process_is_refused() {
     let new = || NewRun {
         arch: seed_network(),
         config: config(),
-        init_from: None,
+        ..NewRun::default()
     };
     let load = || Cifar10::load_dir(&data).unwrap();
     let place = Place::Dir(dir.clone());
@@ -397,7 +397,7 @@ fn a_save_costs_the_same_at_every_epoch() {
             lr: 0.005,
             ..config()
         },
-        init_from: None,
+        ..NewRun::default()
     };
     let data = Cifar10::load_dir(&data).unwrap();
     let mut run = Run::create(&Place::Dir(dir.clone()), data, new, &options(None)).unwrap();

@@ -188,7 +188,7 @@ fn small_run(name: &str) -> std::path::PathBuf {
             technique: "direct".parse().unwrap(),
             ..Default::default()
         },
-        init_from: None,
+        ..NewRun::default()
     };
     let mut run = Run::create(
         &Place::Dir(dir.clone()),

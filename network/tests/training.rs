@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use common::*;
 use network::arch::seed_network;
 use network::batch::{Normalizer, draw_augments, epoch_order};
-use network::config::TrainConfig;
+use network::config::{LrScaling, TrainConfig, Validation};
 use network::data::Cifar10;
 use network::events::Quiet;
 use network::history::History;
@@ -35,6 +35,21 @@ fn config(threads: usize) -> TrainConfig {
         technique: "im2col".parse().unwrap(),
         augment: true,
         init: Init::He,
+        ..TrainConfig::default()
+    }
+}
+
+/// [`config`] with every optional part of the recipe on, so that resuming is proven with them.
+fn recipe_config(threads: usize) -> TrainConfig {
+    TrainConfig {
+        validation: Validation::Images(16),
+        lr_scaling: LrScaling::Sqrt,
+        warmup: 1.5,
+        label_smoothing: 0.1,
+        shift: 3,
+        tta: 5,
+        test_every_epoch: true,
+        ..config(threads)
     }
 }
 
@@ -48,7 +63,7 @@ fn a_few_hundred_steps_lower_the_loss() {
         let order = epoch_order(7, epoch, data.train.len());
         for (s, chunk) in order.chunks(16).enumerate() {
             let mut augments = vec![Default::default(); chunk.len()];
-            draw_augments(7, epoch * 100 + s as u64, &mut augments);
+            draw_augments(7, epoch * 100 + s as u64, 2, &mut augments);
             losses.push(trainer.step(&data.train, chunk, &augments, 1.0).unwrap().0);
         }
     }
@@ -70,8 +85,8 @@ fn fit(data: &Path, out: &Path, max_steps: Option<u64>, resume: bool) -> Run {
     } else {
         let new = NewRun {
             arch: seed_network(),
-            config: config(2),
-            init_from: None,
+            config: recipe_config(2),
+            ..NewRun::default()
         };
         let data = Cifar10::load_dir(data).unwrap();
         Run::create(&Place::Dir(out.to_path_buf()), data, new, &options).unwrap()
@@ -104,10 +119,14 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     let whole = temp_dir("resume-whole");
     let parts = temp_dir("resume-parts");
     let full = fit(&data, &whole, None, false);
-    assert_eq!(full.state().progress.step, 18, "3 epochs of 6 steps");
-    // Stop mid-epoch (step 8 of 18), then after an epoch boundary (step 12), then finish.
-    drop(fit(&data, &parts, Some(8), false));
-    drop(fit(&data, &parts, Some(12), true));
+    assert_eq!(
+        full.state().progress.step,
+        15,
+        "3 epochs of 5 steps (16 images held out)"
+    );
+    // Stop mid-epoch (step 7 of 15), then after an epoch boundary (step 10), then finish.
+    drop(fit(&data, &parts, Some(7), false));
+    drop(fit(&data, &parts, Some(10), true));
     let resumed = fit(&data, &parts, None, true);
     let place = |r: &Run| {
         let p = r.state().progress;
@@ -120,10 +139,13 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
         "the tensors differ after resuming"
     );
     assert_eq!(resumed.history().steps, full.history().steps);
-    let untimed = |h: &History| -> Vec<(usize, f32, f32, f32)> {
+    let untimed = |h: &History| -> Vec<(usize, f32, f32, Option<f32>, Option<f32>)> {
         h.epochs
             .iter()
-            .map(|e| (e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy))
+            .map(|e| {
+                let held = (e.validation_accuracy, e.test_accuracy);
+                (e.epoch, e.train_loss, e.train_accuracy, held.0, held.1)
+            })
             .collect()
     };
     assert_eq!(untimed(resumed.history()), untimed(full.history()));

@@ -39,7 +39,7 @@ pub fn sweep(args: &SweepArgs, stop: &AtomicBool) -> Result<u8> {
     prepare(&args.out)?;
     let source = DataArgs::resolve(args.data.clone());
     let data = source.load()?;
-    source.note(&data);
+    source.note(&data, 0);
     let arch = args.arch.clone().unwrap_or_else(seed_network);
     let mut results = Vec::new();
     for (i, trial) in trials.iter().enumerate() {

@@ -160,7 +160,7 @@ fn subjects(args: &VisualizeArgs, class: Option<usize>) -> Result<Vec<Subject>> 
                 stem: format!("test-{i}"),
             });
         }
-        note_data(&data, None);
+        note_data(&data, 0, None);
     }
     for path in &args.images {
         subjects.push(read_image(path, class)?);
