@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use network::commands::{self, ModelArgs, TrainArgs, VisualizeArgs};
 use network::config::{
     LrScaling, TechniqueChoice, TrainConfig, Validation, cores, parse_bytes, parse_duration,
@@ -28,7 +30,7 @@ use network::sizing::TimeBudget;
         directory; scripts/fetch_cifar10.sh downloads them); where that default directory is \
         absent, a small embedded sample. New runs go to runs/N in the current directory (or \
         under $NETWORK_RUNS).",
-    args_conflicts_with_subcommands = true,
+    override_usage = "network [OPTIONS]\n       network [--isa <LEVEL>] <COMMAND>",
     allow_negative_numbers = true
 )]
 struct Cli {
@@ -522,8 +524,31 @@ fn train(f: TrainFlags) -> network::Result<u8> {
     commands::train(args, stop)
 }
 
+/// Parses the command line. Train's flags are also top-level flags (no subcommand trains), so
+/// one of them given with a subcommand is refused here, as clap's
+/// `args_conflicts_with_subcommands` would; that setting is not used because it refuses a
+/// global flag (`--isa`) too when it comes before the subcommand.
+fn parse() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    if let Some((name, _)) = matches.subcommand() {
+        let given = |arg: &&clap::Arg| {
+            !arg.is_global_set()
+                && matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine)
+        };
+        let conflict = command.get_arguments().find(given).map(ToString::to_string);
+        if let Some(arg) = conflict {
+            return Err(command.error(
+                ErrorKind::ArgumentConflict,
+                format!("the subcommand '{name}' cannot be used with '{arg}'"),
+            ));
+        }
+    }
+    Cli::from_arg_matches(&matches)
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout as clap writes them; a bad command line is one line.

@@ -642,3 +642,75 @@ fn a_checkpoint_with_other_names_is_refused() {
         "has no tensor 0.weight",
     );
 }
+
+/// `--isa` is global: before the subcommand, after it, and with the top-level train, it
+/// chooses the level; a bad level in any place is one line naming `--isa`, and a train flag
+/// before a subcommand is still refused.
+#[test]
+fn isa_works_before_and_after_any_subcommand() {
+    // Portable: always supported, and not the default on an x86-64 CPU with AVX2 or better.
+    let level = kernels::Isa::Portable.name();
+    let bench = [
+        "--batches",
+        "2",
+        "--threads",
+        "1",
+        "--runs",
+        "1",
+        "--seconds",
+        "0.01",
+        "--technique",
+        "direct",
+    ];
+    for args in [
+        [&["--isa", level, "bench"][..], &bench].concat(),
+        [&["bench"][..], &bench, &["--isa", level]].concat(),
+    ] {
+        let (ok, stdout, stderr) = run_cli(&args);
+        assert!(ok, "{args:?}\n{stdout}\n{stderr}");
+        let expected = format!("direct kernels at {level}");
+        assert!(stdout.contains(&expected), "{args:?}\n{stdout}");
+    }
+
+    let data = cifar_dir("isa-data", 10, 10);
+    let runs = temp_dir("isa-runs");
+    let d = data.to_str().unwrap();
+    let small = ["--data", d, "--epochs", "1", "--batch-size", "5"];
+    let small = [&small[..], &["--technique", "direct", "--max-steps", "1"]].concat();
+    let out = |n: usize| runs.join(n.to_string()).to_str().unwrap().to_owned();
+    let (r1, r2, r3) = (out(1), out(2), out(3));
+    for args in [
+        [&["--isa", level, "train"][..], &small, &["--out", &r1]].concat(),
+        [&["train"][..], &small, &["--out", &r2, "--isa", level]].concat(),
+        [&["--isa", level][..], &small, &["--out", &r3]].concat(),
+    ] {
+        let (ok, stdout, stderr) = run_cli(&args);
+        assert!(ok, "{args:?}\n{stdout}\n{stderr}");
+        let expected = format!("instruction set of the direct kernels: {level}");
+        assert!(stderr.contains(&expected), "{args:?}\n{stderr}");
+    }
+
+    for args in [
+        &["--isa", "sse9", "bench"][..],
+        &["bench", "--isa", "sse9"],
+        &["--isa", "sse9", "train", "--epochs", "1"],
+        &["--isa", "sse9", "--epochs", "1"],
+    ] {
+        assert_one_line_error(&run_cli(args), "--isa");
+    }
+    for isa in kernels::Isa::ALL.into_iter().filter(|isa| !isa.supported()) {
+        assert_one_line_error(&run_cli(&["--isa", isa.name(), "bench"]), "not supported");
+    }
+    for args in [
+        &["--epochs", "1", "bench"][..],
+        &["--isa", level, "--epochs", "1", "bench"],
+    ] {
+        assert_one_line_error(
+            &run_cli(args),
+            "the subcommand 'bench' cannot be used with '--epochs",
+        );
+    }
+    for dir in [data, runs] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
