@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::batch::tta_views;
-use crate::config::{TrainConfig, cores};
+use crate::config::{MAX_TTA, TrainConfig, cores, in_range};
 use crate::data::{CLASSES, Cifar10, Source};
 use crate::error::{Error, Result};
 use crate::history::peak_rss_mb;
@@ -361,9 +361,36 @@ impl ModelArgs {
     }
 }
 
-/// Evaluates on the test set; prints tables, or JSON; draws the confusion matrix into
-/// `picture` (default: `confusion.png` beside the model).
-pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
+/// The images `eval` judges a model on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSet {
+    /// The test set.
+    Test,
+    /// The training images a run held out (a run directory only).
+    Validation,
+}
+
+/// The images `run` (a run directory) held out for validation, taken out of `data`.
+fn held_out(run: &Path, data: &mut Cifar10) -> Result<crate::data::Dataset> {
+    let refuse = |why: String| Error::Usage(format!("--on validation: {why}"));
+    if !run.is_dir() {
+        return Err(refuse(format!("{} is not a run directory", run.display())));
+    }
+    let config = Checkpoint::latest(run)?.state.settings.config;
+    match config.validation.count(data.train.len()) {
+        0 => Err(refuse(format!(
+            "the run in {} held no image out",
+            run.display()
+        ))),
+        n => Ok(data.train.hold_out(n)),
+    }
+}
+
+/// Evaluates on the test set (or a run's validation images), each prediction averaged over
+/// `tta` views; prints tables, or JSON; draws the confusion matrix into `picture` (default:
+/// `confusion.png` beside the model).
+pub fn eval(args: &ModelArgs, picture: Option<&Path>, tta: usize, on: EvalSet) -> Result<()> {
+    in_range("--tta", tta, 1, MAX_TTA)?;
     model_exists(&args.model)?;
     let picture = picture.map_or_else(
         || model_dir(&args.model).join(CONFUSION_FILE),
@@ -376,13 +403,17 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
         .chain(args.arch.as_deref())
         .collect();
     check_output("--confusion", &picture, &inputs)?;
-    let (mut model, data) = args.load()?;
+    let (mut model, mut data) = args.load()?;
+    let (set, name) = match on {
+        EvalSet::Test => (std::mem::take(&mut data.test), "test"),
+        EvalSet::Validation => (held_out(&args.model, &mut data)?, "validation"),
+    };
     note_data(&data, 0, None);
-    let e = model.evaluate(&data.test, &tta_views(2))?;
+    let e = model.evaluate(&set, &tta_views(tta))?;
     let title = format!(
-        "{}: confusion matrix on {} test images",
+        "{}: confusion matrix on {} {name} images",
         args.model.display(),
-        data.test.len()
+        set.len()
     );
     pictures::draw_confusion(&picture, &e, &CLASSES, &title)?;
     eprintln!("confusion matrix drawn in {}", picture.display());
@@ -392,14 +423,14 @@ pub fn eval(args: &ModelArgs, picture: Option<&Path>) -> Result<()> {
             .zip(e.per_class())
             .map(|(c, a)| (c.to_string(), a.into()))
             .collect();
-        let doc = serde_json::json!({ "accuracy": e.accuracy, "loss": e.loss, "examples": data.test.len(), "per_class_accuracy": per_class, "confusion": e.confusion, "classes": CLASSES });
+        let doc = serde_json::json!({ "on": name, "views": tta, "accuracy": e.accuracy, "loss": e.loss, "examples": set.len(), "per_class_accuracy": per_class, "confusion": e.confusion, "classes": CLASSES });
         println!("{doc:#}");
         return Ok(());
     }
     println!(
-        "test accuracy {:.2}% ({} images), mean loss {:.4}\n",
+        "{name} accuracy {:.2}% ({} images, {tta} views each), mean loss {:.4}\n",
         100.0 * e.accuracy,
-        data.test.len(),
+        set.len(),
         e.loss
     );
     println!("{:<11} accuracy", "class");

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use network::commands::{self, ModelArgs, TrainArgs, VisualizeArgs};
+use network::commands::{self, EvalSet, ModelArgs, TrainArgs, VisualizeArgs};
 use network::config::{
     LrScaling, TechniqueChoice, TrainConfig, Validation, cores, parse_bytes, parse_duration,
 };
@@ -59,6 +59,13 @@ enum Command {
         /// Where to draw the confusion matrix (default: confusion.png beside the model).
         #[arg(long, value_name = "FILE.png")]
         confusion: Option<PathBuf>,
+        /// Views of each image averaged: 1 the image, 2 and its mirror, up to 50 with shifted
+        /// crops.
+        #[arg(long, default_value_t = 2, value_parser = whole)]
+        tta: usize,
+        /// The images to judge on: the test set, or the validation images a run held out.
+        #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+        on: EvalSet,
     },
     /// The seed's per-example table: each test image's label beside the output for every class.
     #[command(allow_negative_numbers = true)]
@@ -371,9 +378,12 @@ fn run(cli: Cli) -> network::Result<u8> {
     match cli.command {
         None => train(cli.train),
         Some(Command::Train(flags)) => train(flags),
-        Some(Command::Eval { model, confusion }) => {
-            commands::eval(&model.args(), confusion.as_deref()).map(|()| 0)
-        }
+        Some(Command::Eval {
+            model,
+            confusion,
+            tta,
+            on,
+        }) => commands::eval(&model.args(), confusion.as_deref(), tta, on).map(|()| 0),
         Some(Command::Test {
             model,
             start,
