@@ -139,16 +139,31 @@ impl Space {
 
     /// The trial of `varied` over `base` over `defaults`, checked.
     fn trial(&self, defaults: &TrainConfig, varied: Map<String, Value>) -> Result<Trial> {
-        let mut config = serde_json::to_value(defaults).expect("settings serialise");
-        let fields = config.as_object_mut().expect("settings are an object");
-        for (name, value) in self.base.iter().chain(&varied) {
-            fields.insert(name.clone(), value.clone());
-        }
-        let config: TrainConfig =
-            serde_json::from_value(config).map_err(|e| Error::Usage(e.to_string()))?;
+        let settings: Vec<_> = self.base.iter().chain(&varied).collect();
+        let config = overlay(defaults, &settings).map_err(|e| {
+            // serde names no field in a type error: find the setting that fails alone.
+            let culprit = settings.iter().find(|s| overlay(defaults, &[**s]).is_err());
+            match culprit {
+                Some((name, _)) => Error::Usage(format!("{name}: {e}")),
+                None => Error::Usage(e.to_string()),
+            }
+        })?;
         config.validate()?;
         Ok(Trial { varied, config })
     }
+}
+
+/// `defaults` with `settings` (field name, JSON value) written over them.
+fn overlay(
+    defaults: &TrainConfig,
+    settings: &[(&String, &Value)],
+) -> std::result::Result<TrainConfig, serde_json::Error> {
+    let mut config = serde_json::to_value(defaults).expect("settings serialise");
+    let fields = config.as_object_mut().expect("settings are an object");
+    for (name, value) in settings {
+        fields.insert((*name).clone(), (*value).clone());
+    }
+    serde_json::from_value(config)
 }
 
 /// `combo` with `name` set to `value`.

@@ -612,6 +612,61 @@ fn architecture() {
     t.finish();
 }
 
+/// `sweep` with bad spaces and a bad directory: one-line errors naming the file or flag,
+/// nothing written into the run given as its directory.
+fn sweep_rows(t: &mut Table, dir: &Path, d: &str, run: &Path) {
+    let many: Vec<String> = (1..=1001).map(|i| i.to_string()).collect();
+    let too_many = format!(r#"{{"grid": {{"seed": [{}]}}}}"#, many.join(","));
+    let spaces: &[(&str, &str, &str)] = &[
+        ("sweep-not-json", "{", "space-not-json.json"),
+        (
+            "sweep-unknown-key",
+            r#"{"grid": {}, "trials": 3}"#,
+            "trials",
+        ),
+        (
+            "sweep-unknown-setting",
+            r#"{"grid": {"lerning_rate": [0.1]}}"#,
+            "lerning_rate",
+        ),
+        ("sweep-grid-not-a-list", r#"{"grid": {"lr": 0.1}}"#, "lr"),
+        ("sweep-grid-empty-list", r#"{"grid": {"lr": []}}"#, "lr"),
+        ("sweep-bad-value", r#"{"grid": {"lr": [0.1, -1]}}"#, "--lr"),
+        (
+            "sweep-wrong-type",
+            r#"{"base": {"epochs": "many"}}"#,
+            "epochs",
+        ),
+        (
+            "sweep-zero-samples",
+            r#"{"grid": {"lr": [0.1]}, "samples": 0}"#,
+            "samples",
+        ),
+        ("sweep-too-many-trials", &too_many, "at most"),
+    ];
+    let out = dir.join("sweep-never");
+    for (name, text, needle) in spaces {
+        let file = dir.join(format!("space-{}.json", &name[6..]));
+        std::fs::write(&file, text).unwrap();
+        let args = ["sweep", s(&file), "--out", s(&out), "--data", d];
+        t.refuse(name, &args, needle, &[Guard::Absent(out.clone())]);
+    }
+    let good = dir.join("space-good.json");
+    std::fs::write(&good, r#"{"base": {"epochs": 1}}"#).unwrap();
+    t.refuse(
+        "sweep-into-a-run",
+        &["sweep", s(&good), "--out", s(run), "--data", d],
+        "--out",
+        &[Guard::Run(run.to_path_buf())],
+    );
+    t.refuse(
+        "sweep-missing-space",
+        &["sweep", "no-such-space.json", "--out", s(&out), "--data", d],
+        "no-such-space.json",
+        &[Guard::Absent(out.clone())],
+    );
+}
+
 #[test]
 fn numbers_and_flags() {
     let dir = temp_dir("hostile-numbers");
@@ -701,6 +756,56 @@ fn numbers_and_flags() {
         ),
         ("schedule-unknown", &["--schedule", "bogus"], "--schedule"),
         ("unknown-flag", &["--frobnicate"], "--frobnicate"),
+        ("validation-all", &["--validation", "64"], "--validation"),
+        (
+            "validation-past",
+            &["--validation", "100000"],
+            "--validation",
+        ),
+        (
+            "validation-negative",
+            &["--validation", "-1"],
+            "--validation",
+        ),
+        ("validation-word", &["--validation", "half"], "--validation"),
+        ("warmup-negative", &["--warmup", "-1"], "--warmup"),
+        ("warmup-past-epochs", &["--warmup", "5"], "--warmup"),
+        ("warmup-nan", &["--warmup", "nan"], "--warmup"),
+        (
+            "label-smoothing-1",
+            &["--label-smoothing", "1"],
+            "--label-smoothing",
+        ),
+        (
+            "label-smoothing-negative",
+            &["--label-smoothing", "-0.1"],
+            "--label-smoothing",
+        ),
+        ("shift-9", &["--shift", "9"], "--shift"),
+        ("shift-huge", &["--shift", "99999999999"], "--shift"),
+        ("tta-zero", &["--tta", "0"], "--tta"),
+        ("tta-51", &["--tta", "51"], "--tta"),
+        (
+            "lr-scaling-unknown",
+            &["--lr-scaling", "cubic"],
+            "--lr-scaling",
+        ),
+        (
+            "time-budget-word",
+            &["--time-budget", "soon"],
+            "--time-budget",
+        ),
+        ("time-budget-zero", &["--time-budget", "0"], "--time-budget"),
+        (
+            "time-budget-year",
+            &["--time-budget", "9000h"],
+            "--time-budget",
+        ),
+        (
+            "time-budget-with-epochs",
+            &["--time-budget", "1m", "--epochs", "2"],
+            "--time-budget",
+        ),
     ];
     for (name, flags, needle) in rows {
         // The flag under test goes last so that it overrides the small defaults.
@@ -709,9 +814,26 @@ fn numbers_and_flags() {
         let args = with_small(&args);
         t.refuse(name, &args, needle, &[Guard::Absent(out.clone())]);
     }
+    // Without --epochs, which a budget replaces: shorter than measuring the speed takes.
+    t.refuse(
+        "time-budget-too-short",
+        &[
+            "--data",
+            &d,
+            "--out",
+            &o,
+            "--time-budget",
+            "0.5s",
+            "--threads",
+            "1",
+        ],
+        "--time-budget",
+        &[Guard::Absent(out.clone())],
+    );
     let run = dir.join("run");
     train(&dir, &data, &run, &["--max-steps", "1"]);
     let r = s(&run).to_string();
+    sweep_rows(&mut t, &dir, &d, &run);
     let model_rows: &[(&str, &[&str], &str)] = &[
         ("test-start-past", &["test", "--start", "16"], "--start"),
         (
@@ -731,6 +853,9 @@ fn numbers_and_flags() {
             &["eval", "--threads", "0"],
             "--threads",
         ),
+        ("eval-tta-zero", &["eval", "--tta", "0"], "--tta"),
+        ("eval-tta-51", &["eval", "--tta", "51"], "--tta"),
+        ("eval-on-train", &["eval", "--on", "train"], "--on"),
     ];
     for (name, flags, needle) in model_rows {
         let mut args = flags.to_vec();
@@ -1164,6 +1289,14 @@ fn resume() {
         ("--init-scheme", &["--init-scheme", "xavier"]),
         ("--init", &["--init", "x.safetensors"]),
         ("--arch", &["--arch", "x.json"]),
+        ("--validation", &["--validation", "8"]),
+        ("--warmup", &["--warmup", "1"]),
+        ("--label-smoothing", &["--label-smoothing", "0.1"]),
+        ("--shift", &["--shift", "1"]),
+        ("--tta", &["--tta", "4"]),
+        ("--lr-scaling", &["--lr-scaling", "none"]),
+        ("--test-every-epoch", &["--test-every-epoch"]),
+        ("--time-budget", &["--time-budget", "1m"]),
     ];
     for (flag, extra) in flags {
         let mut args = vec!["--resume", &r];
