@@ -171,6 +171,28 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn tta_views_start_with_the_image_and_its_mirror_and_never_repeat() {
+        let all = tta_views(100);
+        assert_eq!(all.len(), 50, "25 moves, each plain and mirrored");
+        assert_eq!(all[0], Augment::default());
+        assert_eq!(
+            all[1],
+            Augment {
+                flip: true,
+                shift: (0, 0)
+            }
+        );
+        for (i, a) in all.iter().enumerate() {
+            assert!(a.shift.0.abs() <= 2 && a.shift.1.abs() <= 2);
+            assert!(!all[..i].contains(a), "view {i} repeats");
+        }
+        // Nearest moves first.
+        let reach = |a: &Augment| a.shift.0.abs().max(a.shift.1.abs());
+        assert!(all.windows(2).all(|w| reach(&w[0]) <= reach(&w[1])));
+        assert_eq!(tta_views(3).len(), 3);
+    }
+
     /// Every flip and shift (past the image's side too) against the definition, pixel by
     /// pixel: out[c, r, q] = normalised source (r − shift.0, q − shift.1), the column mirrored
     /// first when flipped, 0 outside.

@@ -409,3 +409,35 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<ndarray::Array3<u8>> {
         |(c, r, q)| picture.get_pixel(q as u32, r as u32)[c],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split moves whole records, keeps the rest in order, is the same every time, and a
+    /// larger split holds a smaller one.
+    #[test]
+    fn hold_out_moves_a_fixed_part_whole() {
+        let sample = Cifar10::sample().train;
+        let mut small = sample.clone();
+        let held = small.hold_out(40);
+        assert_eq!((held.len(), small.len()), (40, sample.len() - 40));
+        let mut again = sample.clone();
+        assert_eq!(again.hold_out(40), held);
+        assert_eq!(again, small);
+        let record = |d: &Dataset, i: usize| (d.labels[i], d.image(i).to_vec());
+        let all: Vec<_> = (0..sample.len()).map(|i| record(&sample, i)).collect();
+        let kept: Vec<_> = (0..small.len()).map(|i| record(&small, i)).collect();
+        let out: Vec<_> = (0..held.len()).map(|i| record(&held, i)).collect();
+        assert!(out.iter().all(|r| all.contains(r)));
+        // The kept records are the others, in their order.
+        let rest: Vec<_> = all.iter().filter(|r| !out.contains(r)).cloned().collect();
+        assert_eq!(kept, rest);
+        let mut large = sample.clone();
+        let more = large.hold_out(80);
+        assert!(out.iter().all(|r| (0..80).any(|i| record(&more, i) == *r)));
+        let mut none = sample.clone();
+        assert!(none.hold_out(0).is_empty());
+        assert_eq!(none, sample);
+    }
+}

@@ -698,3 +698,68 @@ fn dim4(a: ArrayViewD<'_, f32>) -> ndarray::ArrayView4<'_, f32> {
 fn dim4_mut(a: ArrayViewMutD<'_, f32>) -> ArrayViewMut4<'_, f32> {
     a.into_dimensionality::<Ix4>().expect("checked 4-D shape")
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::arch::seed_network;
+
+    /// The smoothed loss, independently in f64: `(1 − ε)·(−ln p_label) + ε / k · Σ −ln p_c`.
+    fn smoothed(z: &[f64], label: usize, epsilon: f64) -> f64 {
+        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_sum = z.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        let nll = |c: usize| log_sum - z[c];
+        let k = z.len() as f64;
+        (1.0 - epsilon) * nll(label) + epsilon / k * (0..z.len()).map(nll).sum::<f64>()
+    }
+
+    /// Label smoothing's loss is the definition's, and its gradient at the logits the
+    /// definition's derivative (central differences in f64), for every example and class.
+    #[test]
+    fn label_smoothing_matches_its_definition() {
+        let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(3)).unwrap();
+        let plan = Plan::uniform(&net, Technique::Direct);
+        let (n, epsilon) = (4, 0.2);
+        let mut ws = Workspace::new(&net, n);
+        let mut rng = StdRng::seed_from_u64(4);
+        ws.input_mut(n).mapv_inplace(|_| {
+            rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng)
+        });
+        ws.labels_mut(n)
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, l)| *l = 3 * i % 10);
+        ws.forward(&net, &plan, n).unwrap();
+        let cross_entropy = ws.loss(&plan, n).unwrap();
+        ws.softmax_backward(&plan, n).unwrap();
+        let loss = ws.smooth_labels(epsilon as f32, n, cross_entropy);
+        let logits = ws.logits(n).mapv(f64::from);
+        let grads = ws.logits_grad_mut(n).to_owned();
+        let want: f64 = (0..n)
+            .map(|r| smoothed(logits.row(r).as_slice().unwrap(), ws.label(r), epsilon))
+            .sum::<f64>()
+            / n as f64;
+        assert!(
+            (f64::from(loss) - want).abs() < 1e-5,
+            "loss {loss} vs {want}"
+        );
+        let h = 1e-4;
+        for r in 0..n {
+            for c in 0..10 {
+                let mut z: Vec<f64> = logits.row(r).to_vec();
+                z[c] += h;
+                let up = smoothed(&z, ws.label(r), epsilon);
+                z[c] -= 2.0 * h;
+                let down = smoothed(&z, ws.label(r), epsilon);
+                let numeric = (up - down) / (2.0 * h) / n as f64;
+                let analytic = f64::from(grads[[r, c]]);
+                assert!(
+                    (analytic - numeric).abs() < 1e-5,
+                    "[{r}, {c}]: {analytic} vs {numeric}"
+                );
+            }
+        }
+    }
+}
