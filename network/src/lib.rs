@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod history;
 pub mod infer;
+pub mod layers_view;
 pub mod model;
 pub mod optim;
 pub mod pictures;

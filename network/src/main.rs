@@ -133,6 +133,10 @@ enum Command {
         /// Directory of the pictures (default: maps/ beside the model).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Instead of the maps: every layer's activations and gradients, and the filters
+        /// (NAME-layers.png).
+        #[arg(long)]
+        layers: bool,
     },
 }
 
@@ -343,6 +347,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             patch,
             stride,
             out,
+            layers,
         }) => commands::visualize(&VisualizeArgs {
             model: model.model,
             arch: model.arch,
@@ -353,6 +358,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             patch,
             stride,
             out,
+            layers,
             threads: model.threads,
         })
         .map(|_| 0),
