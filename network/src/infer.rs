@@ -365,6 +365,23 @@ impl Model {
         Ok(model)
     }
 
+    /// An image's bytes `[c, h, w]`, normalised as the network takes it, `[c, h, w]`.
+    pub fn input_of(&self, bytes: ArrayView3<u8>) -> Array3<f32> {
+        let mut input = Array3::zeros(bytes.dim());
+        let flat: Vec<u8> = bytes.iter().copied().collect();
+        self.normalizer.fill(&flat, false, (0, 0), input.view_mut());
+        input
+    }
+
+    /// Every class with its probability for a normalised input `[c, h, w]`, the most likely
+    /// first.
+    pub fn ranked(&mut self, input: ArrayView3<f32>) -> Result<Vec<(usize, f32)>> {
+        let probs = self.probabilities_of(input.insert_axis(Axis(0)))?;
+        let mut ranked: Vec<(usize, f32)> = probs.row(0).iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(ranked)
+    }
+
     /// Forward passes with this model.
     pub fn infer(&mut self) -> Inference<'_> {
         Inference {

@@ -22,6 +22,7 @@ pub mod optim;
 pub mod pictures;
 pub mod run;
 pub mod saliency;
+pub mod serve;
 pub mod store;
 pub mod tensors;
 pub mod train;

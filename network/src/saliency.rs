@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ndarray::{Array2, Array4, ArrayView3, Axis, s};
 
-use crate::data::CLASSES;
+use crate::data::class_name;
 use crate::error::{Error, Result};
 use crate::infer::Model;
 use crate::pictures::{Map, maps_png as draw_png};
@@ -99,7 +99,7 @@ pub struct Look<'a> {
 /// evidence, drawn hot) and its responsibility map, as PNG bytes under `title`; `name` names
 /// the picture in errors.
 pub fn maps_png(model: &mut Model, look: &Look, title: &str, name: &Path) -> Result<Vec<u8>> {
-    let class = CLASSES.get(look.class).copied().unwrap_or("?");
+    let class = class_name(look.class);
     let occlusion = occlusion_map(model, look.input, look.class, look.patch, look.stride)?;
     let responsibility = responsibility_map(model, look.input, look.class)?;
     let (low, high) = occlusion.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
@@ -128,4 +128,20 @@ pub fn maps_png(model: &mut Model, look: &Look, title: &str, name: &Path) -> Res
         },
     ];
     draw_png(name, look.bytes, title, &maps)
+}
+
+/// What a picture's title says of an image: its true class (or that the maps show the
+/// predicted `target`) and the top three predictions of `ranked`.
+pub fn verdict(truth: Option<usize>, target: usize, ranked: &[(usize, f32)]) -> String {
+    let top3 = ranked
+        .iter()
+        .take(3)
+        .map(|&(c, p)| format!("{} {:.1}%", class_name(c), 100.0 * p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = match truth {
+        Some(t) => format!("true class {}", class_name(t)),
+        None => format!("maps of the predicted class {}", class_name(target)),
+    };
+    format!("{what} · predicted: {top3}")
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{CHANNELS, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::infer::Model;
-use crate::saliency::{Look, maps_png};
+use crate::saliency::{Look, maps_png, verdict};
 
 use super::{check_output, model_data, model_dir, model_exists, model_inputs, note_data};
 
@@ -215,23 +215,14 @@ struct Seen {
 
 impl Seen {
     fn of(model: &mut Model, subject: &Subject) -> Result<Seen> {
-        let mut input = ndarray::Array3::zeros((CHANNELS, SIDE, SIDE));
-        let flat = subject.bytes.as_slice().expect("standard layout");
-        model.normalizer.fill(flat, false, (0, 0), input.view_mut());
-        let probs = model.probabilities_of(input.view().insert_axis(ndarray::Axis(0)))?;
-        let mut ranked: Vec<usize> = (0..CLASSES.len()).collect();
-        ranked.sort_by(|&a, &b| probs[[0, b]].total_cmp(&probs[[0, a]]));
-        let target = subject.truth.unwrap_or(ranked[0]);
-        let top3 = ranked[..3]
-            .iter()
-            .map(|&c| format!("{} {:.1}%", CLASSES[c], 100.0 * probs[[0, c]]))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let what = match subject.truth {
-            Some(t) => format!("true class {}", CLASSES[t]),
-            None => format!("maps of the predicted class {}", CLASSES[target]),
-        };
-        let title = format!("{}, {what} · predicted: {top3}", subject.name);
+        let input = model.input_of(subject.bytes.view());
+        let ranked = model.ranked(input.view())?;
+        let target = subject.truth.unwrap_or(ranked[0].0);
+        let title = format!(
+            "{}, {}",
+            subject.name,
+            verdict(subject.truth, target, &ranked)
+        );
         Ok(Seen {
             input,
             target,
