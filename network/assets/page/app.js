@@ -11,6 +11,9 @@ const el = (tag, props = {}, ...kids) => {
   return node;
 };
 
+// A float of the run's settings (an f32 widened to f64) as it was typed.
+const num = (v) => Number(Number(v).toPrecision(6));
+
 function seconds(s) {
   if (s == null || !isFinite(s)) return '–';
   s = Math.round(s);
@@ -30,7 +33,7 @@ function runCard(run, i) {
     ['examples/s', st.examples_per_second == null ? '–' : Math.round(st.examples_per_second)],
     ['time left', seconds(st.seconds_left)],
     ['test accuracy', run.epochs.length ? (100 * run.epochs[run.epochs.length - 1].test_accuracy).toFixed(2) + '%' : '–'],
-    ['hyper-parameters', `batch ${c.batch_size}, lr ${c.lr} ${c.schedule}, momentum ${c.momentum}, decay ${c.weight_decay}, ${c.augment ? 'augmented' : 'no augmentation'}, seed ${c.seed}, ${c.threads} threads, init ${c.init}`],
+    ['hyper-parameters', `batch ${c.batch_size}, lr ${num(c.lr)} ${c.schedule}, momentum ${num(c.momentum)}, decay ${num(c.weight_decay)}, ${c.augment ? 'augmented' : 'no augmentation'}, seed ${c.seed}, ${c.threads} threads, init ${c.init}`],
     ['data', run.data],
     ['techniques', planText(run)],
   ];
