@@ -13,7 +13,7 @@ bin=$PWD/target/release/network
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 epoch() { # run dir → "seconds examples/s"
-  python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); print(f"{e[\"seconds\"]:.2f} {e[\"examples_per_second\"]:.0f}")' "$1/epochs.jsonl"
+  python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); print("%.2f s, %.0f examples/s" % (e["seconds"], e["examples_per_second"]))' "$1/epochs.jsonl"
 }
 common=(train --data "$data" --epochs 1 --technique direct)
 for round in $(seq "$rounds"); do

@@ -40,6 +40,8 @@ pub const TRAIN_FILES: [&str; 5] = [
 ];
 /// The test file.
 pub const TEST_FILE: &str = "test_batch.bin";
+/// The embedded sample's test set, as a run's data fingerprint names it.
+pub const SAMPLE_TEST_FILE: &str = "sample_test.bin";
 
 /// Most records one data file may hold: the official files hold 10,000 each; a file of more
 /// than ten times that is refused before it is read.
@@ -192,7 +194,7 @@ impl Cifar10 {
             Dataset::parse(SAMPLE_TEST, "embedded sample").expect("the embedded sample parses");
         let prints = vec![
             FilePrint::of_dataset("sample_train.bin", &train),
-            FilePrint::of_dataset("sample_test.bin", &test),
+            FilePrint::of_dataset(SAMPLE_TEST_FILE, &test),
         ];
         Cifar10 {
             train,

@@ -28,7 +28,7 @@ function runCard(run, i) {
   card.style.setProperty('--colour', COLOURS[i % COLOURS.length]);
   const rows = [
     ['state', el('span', { className: 'state' }, st.state)],
-    ['epoch', `${st.epoch} of ${st.epochs}`],
+    ['epochs done', `${st.epoch} of ${st.epochs}`],
     ['step', `${st.step} of ${st.steps}`],
     ['examples/s', st.examples_per_second == null ? '–' : Math.round(st.examples_per_second)],
     ['time left', seconds(st.seconds_left)],

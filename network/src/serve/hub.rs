@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::data::{CLASSES, Dataset, RECORD_BYTES, TEST_FILE};
+use crate::data::{CLASSES, Dataset, RECORD_BYTES, SAMPLE_TEST_FILE, TEST_FILE};
 use crate::history::{EpochRecord, StepRecord};
 use crate::infer::Model;
 use crate::store::Settings;
@@ -19,7 +19,6 @@ use super::view::View;
 
 /// How often pending steps go out to the browsers.
 const FLUSH: Duration = Duration::from_millis(250);
-/// Points per epoch on the loss curve: each point is the mean of this fraction of an epoch.
 /// Events a browser may fall behind by before it is dropped (it reconnects and starts over).
 const BACKLOG: usize = 512;
 /// Test images per class in the gallery.
@@ -43,7 +42,7 @@ impl Update {
 /// Something that happened to served run `run`.
 #[derive(Debug)]
 pub(crate) enum Update {
-    /// Training starts at `step`, `steps_per_epoch` steps an epoch.
+    /// Training starts (or resumes) at `step`.
     Started { run: usize, step: u64 },
     /// Steps taken, with the examples/s of this process's epoch so far (live runs).
     Steps {
@@ -118,10 +117,10 @@ pub(crate) struct Hub {
     closing: AtomicBool,
 }
 
-/// Training examples of a run, from its data's fingerprints.
+/// Training examples of a run, from its data's fingerprints: every file but the test set's.
 fn train_len(settings: &Settings) -> usize {
     let bytes: u64 = (settings.data.files.iter())
-        .filter(|f| f.name != TEST_FILE && !f.name.contains("test"))
+        .filter(|f| f.name != TEST_FILE && f.name != SAMPLE_TEST_FILE)
         .map(|f| f.bytes)
         .sum();
     (bytes / RECORD_BYTES as u64) as usize

@@ -176,11 +176,6 @@ impl Server {
     pub fn observer(&self, index: usize) -> LiveObserver {
         LiveObserver::new(index, self.updates.clone())
     }
-
-    /// The key of served run `index` in the page's URLs.
-    pub fn key(&self, index: usize) -> Option<&str> {
-        self.hub.runs.get(index).map(|r| r.key.as_str())
-    }
 }
 
 impl Drop for Server {
