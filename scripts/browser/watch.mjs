@@ -2,7 +2,7 @@
 //
 //   node watch.mjs URL SECONDS [--click] [--screenshot FILE]
 //
-// After SECONDS (0: until killed is not supported; give a time), optionally clicks the first
+// Prints "open" once the page is connected. After SECONDS, optionally clicks the fourth
 // test image and waits for its maps, takes a full-page screenshot, and closes. Used by
 // scripts/page_cost.sh (training with and without a page open) and for the README's pictures.
 import { resolve } from 'node:path';
@@ -24,6 +24,8 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('link').textContent === 'live');
+  console.log('open');
   await page.waitForTimeout(seconds * 1000);
   if (click) {
     await page.click('#gallery .shot:nth-child(4)');

@@ -18,8 +18,8 @@ use super::hub::{Hub, Update, Watched};
 
 /// Starts the analyst: it takes run indices from `jobs` (several pending ones of a run count
 /// once) until the hub closes.
-pub(crate) fn start(hub: Arc<Hub>, jobs: Receiver<usize>, updates: Sender<Update>) {
-    std::thread::spawn(move || {
+pub(crate) fn start(hub: Arc<Hub>, jobs: Receiver<usize>, updates: Sender<Update>) -> Result<()> {
+    super::spawn("page analyst", move || {
         while !hub.closing() {
             let first = match jobs.recv_timeout(Duration::from_millis(500)) {
                 Ok(index) => index,
@@ -42,7 +42,8 @@ pub(crate) fn start(hub: Arc<Hub>, jobs: Receiver<usize>, updates: Sender<Update
                 let _ = updates.send(update);
             }
         }
-    });
+    })
+    .map(drop)
 }
 
 /// Loads `run`'s newest checkpoint unless it is the one loaded already; `None` then.

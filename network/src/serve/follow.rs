@@ -15,8 +15,13 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Follows served run `index`, whose view holds the history up to `known` (the step and the
 /// number of epochs), until the hub closes.
-pub(crate) fn start(hub: Arc<Hub>, index: usize, mut known: (u64, usize), updates: Sender<Update>) {
-    std::thread::spawn(move || {
+pub(crate) fn start(
+    hub: Arc<Hub>,
+    index: usize,
+    mut known: (u64, usize),
+    updates: Sender<Update>,
+) -> crate::Result<()> {
+    super::spawn("page follower", move || {
         let run = &hub.runs[index];
         while !hub.closing() {
             std::thread::sleep(POLL);
@@ -59,5 +64,6 @@ pub(crate) fn start(hub: Arc<Hub>, index: usize, mut known: (u64, usize), update
             }
             known = (step, history.epochs.len());
         }
-    });
+    })
+    .map(drop)
 }

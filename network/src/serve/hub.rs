@@ -302,8 +302,8 @@ fn sse(name: &str, data: &Value) -> Arc<str> {
 
 /// Runs the pump: applies updates as they come, flushes points every [`FLUSH`], pings idle
 /// browsers; ends when every sender of updates is gone.
-pub(crate) fn start_pump(hub: Arc<Hub>, updates: Receiver<Update>) {
-    std::thread::spawn(move || {
+pub(crate) fn start_pump(hub: Arc<Hub>, updates: Receiver<Update>) -> crate::Result<()> {
+    super::spawn("page pump", move || {
         let (mut flushed, mut pinged) = (Instant::now(), Instant::now());
         loop {
             match updates.recv_timeout(FLUSH) {
@@ -323,5 +323,6 @@ pub(crate) fn start_pump(hub: Arc<Hub>, updates: Receiver<Update>) {
                 pinged = Instant::now();
             }
         }
-    });
+    })
+    .map(drop)
 }

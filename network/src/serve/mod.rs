@@ -144,18 +144,18 @@ impl Server {
         let (updates, pump_rx) = mpsc::channel();
         let (jobs, jobs_rx) = mpsc::channel();
         let hub = Arc::new(hub::Hub::new(runs, jobs));
-        hub::start_pump(hub.clone(), pump_rx);
-        analyst::start(hub.clone(), jobs_rx, updates.clone());
+        hub::start_pump(hub.clone(), pump_rx)?;
+        analyst::start(hub.clone(), jobs_rx, updates.clone())?;
         for (index, run) in hub.runs.iter().enumerate() {
             if !run.live {
-                follow::start(hub.clone(), index, known[index], updates.clone());
+                follow::start(hub.clone(), index, known[index], updates.clone())?;
             }
             hub.analyse(index);
         }
         let http = Arc::new(http);
         let accept = {
             let (http, hub) = (http.clone(), hub.clone());
-            std::thread::spawn(move || accept_loop(&http, &hub))
+            spawn("page accept", move || accept_loop(&http, &hub))?
         };
         Ok(Server {
             url,
@@ -188,6 +188,15 @@ impl Drop for Server {
     }
 }
 
+/// Starts a thread of the page named `name` (shown by `top -H`, so that its cost can be told
+/// from the training's).
+pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| Error::Io(format!("cannot start the page's {name} thread: {e}")))
+}
+
 /// Accepts requests until the server is unblocked; each gets a thread of its own, up to
 /// [`MAX_CONNECTIONS`] at once.
 fn accept_loop(http: &tiny_http::Server, hub: &Arc<hub::Hub>) {
@@ -199,12 +208,10 @@ fn accept_loop(http: &tiny_http::Server, hub: &Arc<hub::Hub>) {
             continue;
         }
         let (hub, done) = (hub.clone(), busy.clone());
-        let spawned = std::thread::Builder::new()
-            .name("page request".into())
-            .spawn(move || {
-                routes::handle(&hub, request);
-                done.fetch_sub(1, Ordering::SeqCst);
-            });
+        let spawned = spawn("page request", move || {
+            routes::handle(&hub, request);
+            done.fetch_sub(1, Ordering::SeqCst);
+        });
         if spawned.is_err() {
             busy.fetch_sub(1, Ordering::SeqCst);
         }
