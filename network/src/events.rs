@@ -48,6 +48,8 @@ pub enum Event<'a> {
     EpochEnded {
         /// Its record.
         record: &'a EpochRecord,
+        /// The test set's confusion matrix after it, `[true][predicted]` counts.
+        confusion: &'a [Vec<u32>],
         /// Epochs of the run.
         epochs: usize,
     },
@@ -75,4 +77,14 @@ pub struct Quiet;
 
 impl Observer for Quiet {
     fn event(&mut self, _: &Event) {}
+}
+
+/// Both observers, one after the other: the CLI's progress bars and the page.
+pub struct Tee<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
+
+impl Observer for Tee<'_> {
+    fn event(&mut self, event: &Event) {
+        self.0.event(event);
+        self.1.event(event);
+    }
 }

@@ -352,6 +352,7 @@ impl Run {
         self.state.progress.step_in_epoch = 0;
         obs.event(&Event::EpochEnded {
             record: &record,
+            confusion: &test.confusion,
             epochs: config.epochs,
         });
         self.checkpoint(obs)
