@@ -11,6 +11,7 @@ use crate::batch::tta_views;
 use crate::config::{MAX_TTA, TrainConfig, cores, in_range};
 use crate::data::{CLASSES, Cifar10, Source};
 use crate::error::{Error, Result};
+use crate::events::Tee;
 use crate::history::peak_rss_mb;
 use crate::infer::Model;
 use crate::pictures::{self, RunCurves};
@@ -18,9 +19,11 @@ use crate::run::{NewRun, Outcome, Run, RunOptions};
 use crate::store::{Checkpoint, Place};
 
 mod progress;
+mod serve;
 mod sweep;
 mod visualize;
 
+pub use serve::serve;
 pub use sweep::{SweepArgs, sweep};
 pub use visualize::{VisualizeArgs, visualize};
 
@@ -123,6 +126,8 @@ pub struct TrainArgs {
     pub options: RunOptions,
     /// Print the summary as JSON.
     pub json: bool,
+    /// Serve the live page here while training (and after, until Ctrl-C).
+    pub serve: Option<crate::serve::ServeOptions>,
 }
 
 /// Trains; returns the process's exit code (130 when stopped by Ctrl-C, after saving).
@@ -173,7 +178,19 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
         }
     };
     let mut bars = progress::Bars::new(args.json);
-    let outcome = run.fit(args.max_steps, &stop, &mut bars)?;
+    let server = match args.serve {
+        Some(options) => Some(serve::start_live(&run, options)?),
+        None => None,
+    };
+    let outcome = match &server {
+        Some(server) => {
+            let mut page = server.observer(0);
+            let outcome = run.fit(args.max_steps, &stop, &mut Tee(&mut bars, &mut page));
+            page.ended(outcome.as_ref().map_or("failed", |o| o.name()));
+            outcome?
+        }
+        None => run.fit(args.max_steps, &stop, &mut bars)?,
+    };
     let examples = bars.examples();
     let seconds = started.elapsed().as_secs_f64();
     if outcome != Outcome::Finished {
@@ -192,6 +209,9 @@ pub fn train(args: TrainArgs, stop: Arc<AtomicBool>) -> Result<u8> {
         );
     }
     summarise(&run, outcome, seconds, examples, args.json);
+    if let Some(server) = server.filter(|_| outcome != Outcome::Stopped) {
+        serve::linger(&server, &stop);
+    }
     Ok(if outcome == Outcome::Stopped {
         EXIT_INTERRUPTED
     } else {

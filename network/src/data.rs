@@ -40,13 +40,15 @@ pub const TRAIN_FILES: [&str; 5] = [
 ];
 /// The test file.
 pub const TEST_FILE: &str = "test_batch.bin";
+/// The embedded sample's test set, as a run's data fingerprint names it.
+pub const SAMPLE_TEST_FILE: &str = "sample_test.bin";
 
 /// Most records one data file may hold: the official files hold 10,000 each; a file of more
 /// than ten times that is refused before it is read.
 pub const MAX_FILE_RECORDS: u64 = 100_000;
 
 /// The seed of the validation split's fixed shuffle.
-const HOLD_OUT_SEED: u64 = 0x5EED_0F_5B11;
+const HOLD_OUT_SEED: u64 = 0x005E_ED0F_5B11;
 
 /// The sample embedded in the binary: the first 800 training and 200 test records of the
 /// files in `../shared/data/cifar-10-batches-bin`, for tests and a run without the data set.
@@ -226,7 +228,7 @@ impl Cifar10 {
             Dataset::parse(SAMPLE_TEST, "embedded sample").expect("the embedded sample parses");
         let prints = vec![
             FilePrint::of_dataset("sample_train.bin", &train),
-            FilePrint::of_dataset("sample_test.bin", &test),
+            FilePrint::of_dataset(SAMPLE_TEST_FILE, &test),
         ];
         Cifar10 {
             train,
@@ -378,6 +380,11 @@ fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
     })
 }
 
+/// The name of class `c`, or "?" past the ten.
+pub fn class_name(c: usize) -> &'static str {
+    CLASSES.get(c).copied().unwrap_or("?")
+}
+
 /// Largest image file read (a 32×32 PNG is a few kilobytes).
 const MAX_IMAGE_BYTES: u64 = 16 << 20;
 
@@ -407,6 +414,42 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<ndarray::Array3<u8>> {
     Ok(ndarray::Array3::from_shape_fn(
         (CHANNELS, SIDE, SIDE),
         |(c, r, q)| picture.get_pixel(q as u32, r as u32)[c],
+    ))
+}
+
+/// Largest side of an image [`decode_resized`] decodes.
+pub const MAX_UPLOAD_SIDE: u32 = 4096;
+
+/// A PNG or JPEG image of any size up to [`MAX_UPLOAD_SIDE`] a side, as bytes `[3, 32, 32]`:
+/// its centred square, resized. The format is read from the bytes, the dimensions from the
+/// header before any pixel is decoded, and the decoder's memory is limited; `name` names the
+/// image in errors.
+pub fn decode_resized(bytes: &[u8], name: &str) -> Result<ndarray::Array3<u8>> {
+    use image::{ImageFormat, imageops::FilterType};
+    let fail =
+        |e: &dyn std::fmt::Display| Error::Data(format!("{name}: cannot read the image: {e}"));
+    let mut reader = image::io::Reader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| fail(&e))?;
+    if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Jpeg)) {
+        return Err(Error::Data(format!("{name} is not a PNG or JPEG image")));
+    }
+    let mut limits = image::io::Limits::default();
+    limits.max_image_width = Some(MAX_UPLOAD_SIDE);
+    limits.max_image_height = Some(MAX_UPLOAD_SIDE);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    let picture = reader.decode().map_err(|e| fail(&e))?.to_rgb8();
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 {
+        return Err(Error::Data(format!("{name} has no pixels")));
+    }
+    let side = w.min(h);
+    let square = image::imageops::crop_imm(&picture, (w - side) / 2, (h - side) / 2, side, side);
+    let small = image::imageops::resize(&*square, SIDE as u32, SIDE as u32, FilterType::Triangle);
+    Ok(ndarray::Array3::from_shape_fn(
+        (CHANNELS, SIDE, SIDE),
+        |(c, r, q)| small.get_pixel(q as u32, r as u32)[c],
     ))
 }
 

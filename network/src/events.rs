@@ -48,6 +48,9 @@ pub enum Event<'a> {
     EpochEnded {
         /// Its record.
         record: &'a EpochRecord,
+        /// The confusion matrix, `[true][predicted]` counts, of the held-out images measured
+        /// after it: the validation images, else the test set; none if neither was.
+        confusion: Option<&'a [Vec<u32>]>,
         /// Epochs of the run.
         epochs: usize,
     },
@@ -75,4 +78,14 @@ pub struct Quiet;
 
 impl Observer for Quiet {
     fn event(&mut self, _: &Event) {}
+}
+
+/// Both observers, one after the other: the CLI's progress bars and the page.
+pub struct Tee<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
+
+impl Observer for Tee<'_> {
+    fn event(&mut self, event: &Event) {
+        self.0.event(event);
+        self.1.event(event);
+    }
 }

@@ -187,7 +187,39 @@ impl Inference<'_> {
     /// backward pass started from that score alone, with the training kernels; the weights are
     /// left as they are.
     pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
+        let ws = self.backward_from_logit(input, class)?;
+        Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
+    }
+
+    /// Every point of the network for one normalised input `[c, h, w]`: the input and each
+    /// layer's output, with the gradient of logit `class` there (see
+    /// [`Inference::logit_gradient`]).
+    pub fn trace(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Vec<TracePoint>> {
+        let net = self.net;
+        let ws = self.backward_from_logit(input, class)?;
+        Ok((0..=net.layers.len())
+            .map(|i| TracePoint {
+                name: if i == 0 {
+                    "input".into()
+                } else {
+                    format!("{} (layer {i})", net.layers[i - 1].name())
+                },
+                activation: as_maps(ws.activation(i, 0)),
+                gradient: as_maps(ws.gradient(i, 0)),
+            })
+            .collect())
+    }
+
+    /// The forward pass of `input` and the backward pass from logit `class` alone, through
+    /// the first worker's workspace, which then holds every activation and gradient.
+    fn backward_from_logit(&mut self, input: ArrayView3<f32>, class: usize) -> Result<&Workspace> {
         let (net, plan) = (self.net, self.plan);
+        if class >= net.classes() {
+            return Err(Error::Usage(format!(
+                "class {class} is past the network's {} classes",
+                net.classes()
+            )));
+        }
         let ws = &mut self.workers.spaces[0];
         ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(&input);
         ws.forward(net, plan, 1)?;
@@ -195,8 +227,30 @@ impl Inference<'_> {
         seed.fill(0.0);
         seed[[0, class]] = 1.0;
         ws.backward_layers(net, plan, 1, true)?;
-        Ok(ws.input_grad(1).index_axis(Axis(0), 0).to_owned())
+        Ok(ws)
     }
+}
+
+/// One point of the network for one example: what enters the first layer (the input) or
+/// leaves a layer, and the gradient of a class's score there.
+#[derive(Clone, Debug)]
+pub struct TracePoint {
+    /// "input", or the layer's kind and index.
+    pub name: String,
+    /// The values `[c, h, w]`; a vector `[n]` (after an fc layer) as `[n, 1, 1]`.
+    pub activation: Array3<f32>,
+    /// The gradient of the class's score with respect to them, shaped as `activation`.
+    pub gradient: Array3<f32>,
+}
+
+/// A point's values as `[c, h, w]` maps: a vector `[n]` is `n` maps of one pixel.
+fn as_maps(values: ndarray::ArrayViewD<f32>) -> Array3<f32> {
+    let shape = match values.shape() {
+        &[c, h, w] => (c, h, w),
+        other => (other.iter().product(), 1, 1),
+    };
+    let flat: Vec<f32> = values.iter().copied().collect();
+    Array3::from_shape_vec(shape, flat).expect("the shape holds every value")
 }
 
 /// The index of the largest value of row `r`.
@@ -307,6 +361,23 @@ impl Model {
         Ok(model)
     }
 
+    /// An image's bytes `[c, h, w]`, normalised as the network takes it, `[c, h, w]`.
+    pub fn input_of(&self, bytes: ArrayView3<u8>) -> Array3<f32> {
+        let mut input = Array3::zeros(bytes.dim());
+        let flat: Vec<u8> = bytes.iter().copied().collect();
+        self.normalizer.fill(&flat, false, (0, 0), input.view_mut());
+        input
+    }
+
+    /// Every class with its probability for a normalised input `[c, h, w]`, the most likely
+    /// first.
+    pub fn ranked(&mut self, input: ArrayView3<f32>) -> Result<Vec<(usize, f32)>> {
+        let probs = self.probabilities_of(input.insert_axis(Axis(0)))?;
+        let mut ranked: Vec<(usize, f32)> = probs.row(0).iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(ranked)
+    }
+
     /// Forward passes with this model.
     pub fn infer(&mut self) -> Inference<'_> {
         Inference {
@@ -336,5 +407,11 @@ impl Model {
     /// The gradient of logit `class` with respect to a normalised input `[c, h, w]`.
     pub fn logit_gradient(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Array3<f32>> {
         self.infer().logit_gradient(input, class)
+    }
+
+    /// Every point of the network for a normalised input `[c, h, w]` (see
+    /// [`Inference::trace`]).
+    pub fn trace(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Vec<TracePoint>> {
+        self.infer().trace(input, class)
     }
 }

@@ -18,6 +18,7 @@ use network::disk::Fault;
 use network::model::Init;
 use network::optim::Schedule;
 use network::run::{NewRun, RunOptions};
+use network::serve::ServeOptions;
 use network::sizing::TimeBudget;
 
 #[derive(Parser)]
@@ -144,6 +145,15 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         out: Option<PathBuf>,
     },
+    /// A live page of runs in the browser: curves, progress, predictions, maps and layers of
+    /// test images and your own, the confusion matrix, the first layer's filters. Read-only.
+    Serve {
+        /// Run directories (default: every run under runs/ or $NETWORK_RUNS).
+        #[arg(value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        #[command(flatten)]
+        page: PageFlags,
+    },
     /// What the network looks at: for each image, its occlusion map and its responsibility map.
     #[command(allow_negative_numbers = true)]
     Visualize {
@@ -167,6 +177,10 @@ enum Command {
         /// Directory of the pictures (default: maps/ beside the model).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Instead of the maps: every layer's activations and gradients, and the filters
+        /// (NAME-layers.png).
+        #[arg(long)]
+        layers: bool,
     },
 }
 
@@ -278,6 +292,45 @@ struct TrainFlags {
     /// Print the summary as one JSON document on stdout (epoch lines go to stderr).
     #[arg(long)]
     json: bool,
+    /// Watch the run in the browser: serve the live page (its address goes to stderr), and
+    /// keep it up after training until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
+    #[command(flatten)]
+    page: PageFlags,
+}
+
+/// Where the page listens.
+#[derive(Args)]
+struct PageFlags {
+    /// Port of the page [default: a free one].
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Address of the page [default: 127.0.0.1, this machine only]; another (e.g. 0.0.0.0)
+    /// lets other machines read the page.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<std::net::IpAddr>,
+}
+
+impl PageFlags {
+    fn options(&self) -> ServeOptions {
+        let d = ServeOptions::default();
+        ServeOptions {
+            bind: self.bind.unwrap_or(d.bind),
+            port: self.port.unwrap_or(d.port),
+        }
+    }
+
+    /// The first flag given, for "needs --serve".
+    fn given(&self) -> Option<&'static str> {
+        if self.port.is_some() {
+            Some("--port")
+        } else if self.bind.is_some() {
+            Some("--bind")
+        } else {
+            None
+        }
+    }
 }
 
 impl TrainFlags {
@@ -425,6 +478,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             arch,
             json,
         }) => sweep(space, out, data, arch, json),
+        Some(Command::Serve { runs, page }) => commands::serve(&runs, page.options()).map(|()| 0),
         Some(Command::Visualize {
             model,
             indices,
@@ -433,6 +487,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             patch,
             stride,
             out,
+            layers,
         }) => commands::visualize(&VisualizeArgs {
             model: model.model,
             arch: model.arch,
@@ -443,6 +498,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             patch,
             stride,
             out,
+            layers,
             threads: model.threads,
         })
         .map(|_| 0),
@@ -493,6 +549,11 @@ fn train(f: TrainFlags) -> network::Result<u8> {
             dir.display()
         )));
     }
+    if let (false, Some(flag)) = (f.serve, f.page.given()) {
+        return Err(network::Error::Usage(format!(
+            "{flag} is for the page: give --serve too"
+        )));
+    }
     let config = f.config();
     if config.threads > cores() {
         eprintln!(
@@ -530,6 +591,7 @@ fn train(f: TrainFlags) -> network::Result<u8> {
         max_steps: f.max_steps,
         options,
         json: f.json,
+        serve: f.serve.then(|| f.page.options()),
     };
     commands::train(args, stop)
 }

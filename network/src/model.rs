@@ -589,6 +589,18 @@ impl Workspace {
         dim4(rows(&self.grads[0], n))
     }
 
+    /// Example `r`'s values at point `i` after [`Workspace::forward`] (0 the input, `i + 1`
+    /// layer i's output): `[c, h, w]`, or `[n]` after an fc layer.
+    pub fn activation(&self, i: usize, r: usize) -> ArrayViewD<'_, f32> {
+        self.acts[i].index_axis(Axis(0), r)
+    }
+
+    /// Example `r`'s gradient at point `i` after [`Workspace::backward_layers`], shaped as
+    /// [`Workspace::activation`].
+    pub fn gradient(&self, i: usize, r: usize) -> ArrayViewD<'_, f32> {
+        self.grads[i].index_axis(Axis(0), r)
+    }
+
     /// Label of example `r`.
     pub fn label(&self, r: usize) -> usize {
         self.labels[r]

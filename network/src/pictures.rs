@@ -52,36 +52,53 @@ pub fn register_fonts() {
     });
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+/// A picture being drawn.
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Draws `size` pixels, white, then `draw` on them, and writes them to `path` as a PNG.
 fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
+    let white = vec![255u8; size.0 as usize * size.1 as usize * 3];
+    write_atomic(path, &paint_png(path, size, white, draw)?)
+}
+
+/// Draws with `draw` over `pixels` (RGB, row after row, `size` pixels), as PNG bytes; `name`
+/// names the picture in errors.
+pub(crate) fn paint_png(
+    name: &Path,
+    size: (u32, u32),
+    mut pixels: Vec<u8>,
+    draw: impl FnOnce(&Area) -> Result<()>,
+) -> Result<Vec<u8>> {
     register_fonts();
-    let mut pixels = vec![255u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
-        root.fill(&WHITE).at(path)?;
         draw(&root)?;
-        root.present().map_err(|e| drawing(path, e))?;
+        root.present().map_err(|e| drawing(name, e))?;
     }
+    encode_png(name, size, &pixels)
+}
+
+/// RGB `pixels` of `size` as PNG bytes; `name` names the picture in errors.
+pub fn encode_png(name: &Path, size: (u32, u32), pixels: &[u8]) -> Result<Vec<u8>> {
     let mut png = Vec::new();
     image::ImageEncoder::write_image(
         image::codecs::png::PngEncoder::new(&mut png),
-        &pixels,
+        pixels,
         size.0,
         size.1,
         image::ColorType::Rgb8,
     )
-    .map_err(|e| drawing(path, e))?;
-    write_atomic(path, &png)
+    .map_err(|e| drawing(name, e))?;
+    Ok(png)
 }
 
-fn drawing(path: &Path, e: impl std::fmt::Display) -> Error {
+/// A drawing error, naming the picture.
+pub(crate) fn drawing(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io(format!("cannot draw {}: {e}", path.display()))
 }
 
 /// Converts any drawing error into ours, naming the file.
-trait Drawn<T> {
+pub(crate) trait Drawn<T> {
     fn at(self, path: &Path) -> Result<T>;
 }
 
@@ -91,7 +108,8 @@ impl<T, E: std::fmt::Display> Drawn<T> for std::result::Result<T, E> {
     }
 }
 
-fn text(
+/// Draws `s` at `at` in the bundled font.
+pub(crate) fn text(
     area: &Area,
     path: &Path,
     s: &str,
@@ -531,12 +549,23 @@ pub fn maps_size(h: usize, w: usize, maps: usize) -> (u32, u32) {
 /// The image enlarged (nearest neighbour) beside each map drawn as a heat map over a grey copy
 /// of the image, with a colour bar; `image` is `[3, h, w]` bytes.
 pub fn draw_maps(path: &Path, image: ArrayView3<u8>, heading: &str, maps: &[Map]) -> Result<()> {
+    write_atomic(path, &maps_png(path, image, heading, maps)?)
+}
+
+/// The picture of [`draw_maps`] as PNG bytes; `path` names it in errors.
+pub fn maps_png(
+    path: &Path,
+    image: ArrayView3<u8>,
+    heading: &str,
+    maps: &[Map],
+) -> Result<Vec<u8>> {
     let (h, w) = (image.shape()[1], image.shape()[2]);
     let s = scale_of(h, w) as i32;
     let (panel_w, panel_h) = (w as i32 * s, h as i32 * s);
     let size = maps_size(h, w, maps.len());
     let top = 100;
-    render(path, size, |root| {
+    let white = vec![255u8; size.0 as usize * size.1 as usize * 3];
+    paint_png(path, size, white, |root| {
         title(root, path, heading, 14, 20)?;
         let rgb = |r: usize, q: usize| [0, 1, 2].map(|c| image[[c, r, q]]);
         let mut x0 = 20;

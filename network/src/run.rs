@@ -394,10 +394,10 @@ impl Run {
         let mut infer = self.trainer.infer();
         let validation = match self.validation.is_empty() {
             true => None,
-            false => Some(infer.evaluate(&self.validation, &views)?.accuracy),
+            false => Some(infer.evaluate(&self.validation, &views)?),
         };
         let test = match last || config.test_every_epoch {
-            true => Some(infer.evaluate(&self.data.test, &views)?.accuracy),
+            true => Some(infer.evaluate(&self.data.test, &views)?),
             false => None,
         };
         let (train_loss, train_accuracy) = self.history.epoch_means(epoch);
@@ -405,8 +405,8 @@ impl Run {
             epoch,
             train_loss,
             train_accuracy,
-            validation_accuracy: validation,
-            test_accuracy: test,
+            validation_accuracy: validation.as_ref().map(|e| e.accuracy),
+            test_accuracy: test.as_ref().map(|e| e.accuracy),
             seconds,
             examples_per_second: examples as f64 / seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
@@ -416,6 +416,7 @@ impl Run {
         self.state.progress.step_in_epoch = 0;
         obs.event(&Event::EpochEnded {
             record: &record,
+            confusion: validation.or(test).as_ref().map(|e| &e.confusion[..]),
             epochs: config.epochs,
         });
         self.checkpoint(obs)

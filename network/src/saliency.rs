@@ -1,10 +1,14 @@
 //! What the network looks at: the occlusion map of Zeiler & Fergus and the seed's
 //! "responsibility" map, both for one normalised image `[c, h, w]` and one class.
 
+use std::path::Path;
+
 use ndarray::{Array2, Array4, ArrayView3, Axis, s};
 
+use crate::data::class_name;
 use crate::error::{Error, Result};
 use crate::infer::Model;
+use crate::pictures::{Map, maps_png as draw_png};
 
 /// Where a `patch`-wide window starts along a `side`-long axis, every `stride`, the last flush
 /// with the far edge so that every pixel is covered.
@@ -74,4 +78,70 @@ pub fn responsibility_map(
     let map = gradient.mapv(f32::abs).sum_axis(Axis(0));
     let largest = map.fold(0.0f32, |m, &v| m.max(v));
     Ok(if largest > 0.0 { map / largest } else { map })
+}
+
+/// One image to map: its bytes `[3, h, w]`, the same normalised `[3, h, w]`, the class whose
+/// evidence is mapped, and the occlusion's patch side and stride.
+pub struct Look<'a> {
+    /// The image's bytes `[3, h, w]`.
+    pub bytes: ArrayView3<'a, u8>,
+    /// The image normalised, `[3, h, w]`.
+    pub input: ArrayView3<'a, f32>,
+    /// The class mapped.
+    pub class: usize,
+    /// Side of the occluding square.
+    pub patch: usize,
+    /// Step between its positions.
+    pub stride: usize,
+}
+
+/// The image beside its occlusion map (low probability with the patch in place marks
+/// evidence, drawn hot) and its responsibility map, as PNG bytes under `title`; `name` names
+/// the picture in errors.
+pub fn maps_png(model: &mut Model, look: &Look, title: &str, name: &Path) -> Result<Vec<u8>> {
+    let class = class_name(look.class);
+    let occlusion = occlusion_map(model, look.input, look.class, look.patch, look.stride)?;
+    let responsibility = responsibility_map(model, look.input, look.class)?;
+    let (low, high) = occlusion.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+        (l.min(v), h.max(v))
+    });
+    let heat = occlusion.mapv(|p| {
+        if high > low {
+            (high - p) / (high - low)
+        } else {
+            0.0
+        }
+    });
+    let maps = [
+        Map {
+            heat: heat.view(),
+            caption: format!(
+                "occlusion: p({class}) with a {0}×{0} mean-colour patch here",
+                look.patch
+            ),
+            ends: (format!("p = {high:.2}"), format!("p = {low:.2}")),
+        },
+        Map {
+            heat: responsibility.view(),
+            caption: format!("responsibility: |∂ score({class}) / ∂ pixel|"),
+            ends: ("0".into(), "max".into()),
+        },
+    ];
+    draw_png(name, look.bytes, title, &maps)
+}
+
+/// What a picture's title says of an image: its true class (or that the maps show the
+/// predicted `target`) and the top three predictions of `ranked`.
+pub fn verdict(truth: Option<usize>, target: usize, ranked: &[(usize, f32)]) -> String {
+    let top3 = ranked
+        .iter()
+        .take(3)
+        .map(|&(c, p)| format!("{} {:.1}%", class_name(c), 100.0 * p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = match truth {
+        Some(t) => format!("true class {}", class_name(t)),
+        None => format!("maps of the predicted class {}", class_name(target)),
+    };
+    format!("{what} · predicted: {top3}")
 }

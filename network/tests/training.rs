@@ -139,7 +139,9 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
         "the tensors differ after resuming"
     );
     assert_eq!(resumed.history().steps, full.history().steps);
-    let untimed = |h: &History| -> Vec<(usize, f32, f32, Option<f32>, Option<f32>)> {
+    /// An epoch without its timings: number, loss, accuracy, validation and test accuracy.
+    type Untimed = (usize, f32, f32, Option<f32>, Option<f32>);
+    let untimed = |h: &History| -> Vec<Untimed> {
         h.epochs
             .iter()
             .map(|e| {

@@ -148,7 +148,7 @@ impl Observer for Bars {
                 self.epoch_started(*epoch, *epochs, *step_in_epoch, *steps_per_epoch);
             }
             Event::Step { record, running } => self.step(record.examples, *running),
-            Event::EpochEnded { record, epochs } => self.epoch_ended(record, *epochs),
+            Event::EpochEnded { record, epochs, .. } => self.epoch_ended(record, *epochs),
             Event::Saved { .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.abandon();

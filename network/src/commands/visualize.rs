@@ -1,4 +1,5 @@
-//! `network visualize`: for each image, its occlusion map and its responsibility map.
+//! `network visualize`: for each image, its occlusion map and its responsibility map, or with
+//! `--layers` every layer's activations, gradients and filters.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -6,8 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{CHANNELS, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::infer::Model;
-use crate::pictures::{self, Map};
-use crate::saliency::{occlusion_map, responsibility_map};
+use crate::saliency::{Look, maps_png, verdict};
 
 use super::{check_output, model_data, model_dir, model_exists, model_inputs, note_data};
 
@@ -31,6 +31,8 @@ pub struct VisualizeArgs {
     pub stride: usize,
     /// Output directory (default: `maps/` beside the model).
     pub out: Option<PathBuf>,
+    /// Draw every layer (`<stem>-layers.png`) instead of the maps (`<stem>.png`).
+    pub layers: bool,
     /// Worker threads (default: every core).
     pub threads: Option<usize>,
 }
@@ -83,11 +85,34 @@ pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
         .map_err(|e| Error::Io(format!("--out {}: cannot create it: {e}", out.display())))?;
     let mut written = Vec::new();
     for subject in subjects {
-        let path = out.join(format!("{}.png", subject.stem));
-        draw(&mut model, &subject, args, &path)?;
+        let path = out.join(file_name(&subject.stem, args.layers));
+        let seen = Seen::of(&mut model, &subject)?;
+        if args.layers {
+            let trace = model.trace(seen.input.view(), seen.target)?;
+            let png = crate::layers_view::layers_png(
+                &path,
+                &model.net,
+                &trace,
+                &seen.title,
+                CLASSES[seen.target],
+            )?;
+            crate::disk::write_atomic(&path, &png)?;
+            println!("{} → {}", seen.title, path.display());
+        } else {
+            draw(&mut model, &subject, &seen, args, &path)?;
+        }
         written.push(path);
     }
     Ok(written)
+}
+
+/// The picture of the subject with file stem `stem`.
+fn file_name(stem: &str, layers: bool) -> String {
+    if layers {
+        format!("{stem}-layers.png")
+    } else {
+        format!("{stem}.png")
+    }
 }
 
 /// The file stem of each picture, in order: `test-N`, then each image's own stem.
@@ -109,7 +134,7 @@ fn check_outputs(args: &VisualizeArgs, out: &Path, stems: &[String]) -> Result<(
         if !seen.insert(stem) {
             return Err(Error::Usage(format!(
                 "two pictures would be written to {}: give each --index once, and --image files with different names",
-                out.join(format!("{stem}.png")).display()
+                out.join(file_name(stem, args.layers)).display()
             )));
         }
     }
@@ -125,7 +150,7 @@ fn check_outputs(args: &VisualizeArgs, out: &Path, stems: &[String]) -> Result<(
     }
     if out.is_dir() {
         for stem in stems {
-            check_output("--out", &out.join(format!("{stem}.png")), &inputs)?;
+            check_output("--out", &out.join(file_name(stem, args.layers)), &inputs)?;
         }
     } else if crate::store::is_run_file(out) {
         return Err(Error::Usage(format!(
@@ -180,55 +205,49 @@ fn read_image(path: &Path, class: Option<usize>) -> Result<Subject> {
     })
 }
 
+/// What the network makes of a subject: its normalised input, the class mapped (the true one
+/// if known, else the predicted one) and a title with the top three predictions.
+struct Seen {
+    input: ndarray::Array3<f32>,
+    target: usize,
+    title: String,
+}
+
+impl Seen {
+    fn of(model: &mut Model, subject: &Subject) -> Result<Seen> {
+        let input = model.input_of(subject.bytes.view());
+        let ranked = model.ranked(input.view())?;
+        let target = subject.truth.unwrap_or(ranked[0].0);
+        let title = format!(
+            "{}, {}",
+            subject.name,
+            verdict(subject.truth, target, &ranked)
+        );
+        Ok(Seen {
+            input,
+            target,
+            title,
+        })
+    }
+}
+
 /// One subject's picture: the image, its occlusion map and its responsibility map.
-fn draw(model: &mut Model, subject: &Subject, args: &VisualizeArgs, path: &Path) -> Result<()> {
-    let mut input = ndarray::Array3::zeros((CHANNELS, SIDE, SIDE));
-    let flat = subject.bytes.as_slice().expect("standard layout");
-    model.normalizer.fill(flat, false, (0, 0), input.view_mut());
-    let probs = model.probabilities_of(input.view().insert_axis(ndarray::Axis(0)))?;
-    let mut ranked: Vec<usize> = (0..CLASSES.len()).collect();
-    ranked.sort_by(|&a, &b| probs[[0, b]].total_cmp(&probs[[0, a]]));
-    let target = subject.truth.unwrap_or(ranked[0]);
-    let occlusion = occlusion_map(model, input.view(), target, args.patch, args.stride)?;
-    let responsibility = responsibility_map(model, input.view(), target)?;
-    // Low probability with the patch in place marks evidence: drawn hot.
-    let (low, high) = occlusion.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-        (l.min(v), h.max(v))
-    });
-    let occlusion_heat = occlusion.mapv(|p| {
-        if high > low {
-            (high - p) / (high - low)
-        } else {
-            0.0
-        }
-    });
-    let top3 = ranked[..3]
-        .iter()
-        .map(|&c| format!("{} {:.1}%", CLASSES[c], 100.0 * probs[[0, c]]))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let what = match subject.truth {
-        Some(t) => format!("true class {}", CLASSES[t]),
-        None => format!("maps of the predicted class {}", CLASSES[target]),
+fn draw(
+    model: &mut Model,
+    subject: &Subject,
+    seen: &Seen,
+    args: &VisualizeArgs,
+    path: &Path,
+) -> Result<()> {
+    let look = Look {
+        bytes: subject.bytes.view(),
+        input: seen.input.view(),
+        class: seen.target,
+        patch: args.patch,
+        stride: args.stride,
     };
-    let title = format!("{}, {what} · predicted: {top3}", subject.name);
-    let name = CLASSES[target];
-    let maps = [
-        Map {
-            heat: occlusion_heat.view(),
-            caption: format!(
-                "occlusion: p({name}) with a {0}×{0} mean-colour patch here",
-                args.patch
-            ),
-            ends: (format!("p = {high:.2}"), format!("p = {low:.2}")),
-        },
-        Map {
-            heat: responsibility.view(),
-            caption: format!("responsibility: |∂ score({name}) / ∂ pixel|"),
-            ends: ("0".into(), "max".into()),
-        },
-    ];
-    pictures::draw_maps(path, subject.bytes.view(), &title, &maps)?;
-    println!("{title} → {}", path.display());
+    let png = maps_png(model, &look, &seen.title, path)?;
+    crate::disk::write_atomic(path, &png)?;
+    println!("{} → {}", seen.title, path.display());
     Ok(())
 }
