@@ -239,8 +239,8 @@ impl Default for TrainConfig {
     /// The defaults of `network train`.
     fn default() -> Self {
         TrainConfig {
-            epochs: 50,
-            batch_size: 32,
+            epochs: 32,
+            batch_size: 128,
             lr: 0.02,
             momentum: 0.9,
             weight_decay: 5e-4,
@@ -252,10 +252,10 @@ impl Default for TrainConfig {
             init: Init::He,
             validation: Validation::Auto,
             lr_scaling: LrScaling::Linear,
-            warmup: 0.0,
+            warmup: 1.0,
             label_smoothing: 0.0,
-            shift: default_shift(),
-            tta: default_tta(),
+            shift: 1,
+            tta: 10,
             test_every_epoch: false,
             time_budget: None,
         }

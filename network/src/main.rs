@@ -211,10 +211,10 @@ struct TrainFlags {
     /// Architecture: a JSON layer list (the seed network if absent).
     #[arg(long, value_name = "FILE")]
     arch: Option<PathBuf>,
-    /// Passes over the training set [default: 50].
+    /// Passes over the training set [default: 32].
     #[arg(long, value_parser = whole)]
     epochs: Option<usize>,
-    /// Examples per optimiser step [default: 32].
+    /// Examples per optimiser step [default: 128].
     #[arg(long, value_parser = whole)]
     batch_size: Option<usize>,
     /// Learning rate α [default: 0.02].
@@ -242,7 +242,7 @@ struct TrainFlags {
     /// Train without random flips and shifts.
     #[arg(long)]
     no_augment: bool,
-    /// Largest random shift of a training image, in pixels, 0 to 8 [default: 2].
+    /// Largest random shift of a training image, in pixels, 0 to 8 [default: 1].
     #[arg(long, value_parser = whole)]
     shift: Option<usize>,
     /// Training images held out (after a fixed shuffle) for validation, or auto: a tenth
@@ -252,14 +252,14 @@ struct TrainFlags {
     /// How the rate follows --batch-size: --lr is the rate of a batch of 32 [default: linear].
     #[arg(long, value_enum)]
     lr_scaling: Option<LrScaling>,
-    /// Epochs of linear learning-rate warm-up from 0; a fraction is allowed [default: 0].
+    /// Epochs of linear learning-rate warm-up from 0; a fraction is allowed [default: 1].
     #[arg(long)]
     warmup: Option<f32>,
     /// Label smoothing ε in [0, 1) [default: 0].
     #[arg(long)]
     label_smoothing: Option<f32>,
     /// Views of each image averaged by the final evaluation: 1 the image, 2 and its mirror,
-    /// up to 50 with shifted crops [default: 2].
+    /// up to 50 with shifted crops [default: 10].
     #[arg(long, value_parser = whole)]
     tta: Option<usize>,
     /// Evaluate the test set after every epoch, not only after the last.

@@ -137,44 +137,54 @@ impl Trainer {
             .iter_mut()
             .enumerate()
             .for_each(|(i, l)| *l = i % net.classes());
-        let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
-            f()?;
+        // A probe on a few examples first: a technique whose probe, scaled to the batch, is 3×
+        // slower than the best so far is not timed (the naive loops take seconds at a large
+        // batch). Then one untimed call at the batch and timed repeats.
+        let probe = n.min(4);
+        let time = |f: &mut dyn FnMut(usize) -> Result<()>, best: f64| -> Result<f64> {
+            let start = Instant::now();
+            f(probe)?;
+            if start.elapsed().as_secs_f64() * (n / probe) as f64 > 3.0 * best {
+                return Ok(f64::INFINITY);
+            }
+            f(n)?;
             let start = Instant::now();
             let mut runs = 0;
             while runs < 3 || (start.elapsed().as_secs_f64() < 0.02 && runs < 50) {
-                f()?;
+                f(n)?;
                 runs += 1;
             }
             Ok(start.elapsed().as_secs_f64() / f64::from(runs))
         };
         let pick = |ws: &mut Workspace,
-                    f: &dyn Fn(&mut Workspace, Technique) -> Result<()>|
+                    f: &dyn Fn(&mut Workspace, Technique, usize) -> Result<()>|
          -> Result<Technique> {
             let mut best = (Technique::Im2colGemm, f64::INFINITY);
-            for t in Technique::ALL {
-                let seconds = time(&mut || f(ws, t))?;
+            // The likely fastest first, so that the slow ones are cut short.
+            for t in Technique::ALL.into_iter().rev() {
+                let seconds = time(&mut |k| f(ws, t, k), best.1)?;
                 if seconds < best.1 {
                     best = (t, seconds);
                 }
             }
             // Run the winner last, so the buffers hold its results.
-            f(ws, best.0)?;
+            f(ws, best.0, n)?;
             Ok(best.0)
         };
         let mut plan = Plan::uniform(net, Technique::Im2colGemm);
         for i in 0..net.layers.len() {
-            plan.forward[i] = pick(ws, &|ws, t| ws.layer_forward(net, i, t, n))?;
+            plan.forward[i] = pick(ws, &|ws, t, k| ws.layer_forward(net, i, t, k))?;
         }
-        plan.softmax = pick(ws, &|ws, t| {
+        plan.softmax = pick(ws, &|ws, t, k| {
             let p = Plan {
                 softmax: t,
                 ..plan.clone()
             };
-            ws.loss(&p, n)?;
-            ws.softmax_backward(&p, n)
+            ws.loss(&p, k)?;
+            ws.softmax_backward(&p, k)
         })?;
         for i in (0..net.layers.len()).rev() {
-            plan.backward[i] = pick(ws, &|ws, t| ws.layer_backward(net, i, t, n, i > 0))?;
+            plan.backward[i] = pick(ws, &|ws, t, k| ws.layer_backward(net, i, t, k, i > 0))?;
         }
         Ok(plan)
     }
