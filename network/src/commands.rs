@@ -407,11 +407,24 @@ fn held_out(run: &Path, data: &mut Cifar10) -> Result<crate::data::Dataset> {
 }
 
 /// Evaluates on the test set (or a run's validation images), each prediction averaged over
-/// `tta` views; prints tables, or JSON; draws the confusion matrix into `picture` (default:
+/// `tta` views (default: a run's own, or 2); prints tables, or JSON; draws the confusion matrix into `picture` (default:
 /// `confusion.png` beside the model).
-pub fn eval(args: &ModelArgs, picture: Option<&Path>, tta: usize, on: EvalSet) -> Result<()> {
-    in_range("--tta", tta, 1, MAX_TTA)?;
+pub fn eval(
+    args: &ModelArgs,
+    picture: Option<&Path>,
+    tta: Option<usize>,
+    on: EvalSet,
+) -> Result<()> {
+    if let Some(tta) = tta {
+        in_range("--tta", tta, 1, MAX_TTA)?;
+    }
     model_exists(&args.model)?;
+    // A run is judged as it judged itself.
+    let tta = match (tta, args.model.is_dir()) {
+        (Some(tta), _) => tta,
+        (None, true) => Checkpoint::latest(&args.model)?.state.settings.config.tta,
+        (None, false) => 2,
+    };
     let picture = picture.map_or_else(
         || model_dir(&args.model).join(CONFUSION_FILE),
         Path::to_path_buf,

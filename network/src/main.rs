@@ -61,9 +61,9 @@ enum Command {
         #[arg(long, value_name = "FILE.png")]
         confusion: Option<PathBuf>,
         /// Views of each image averaged: 1 the image, 2 and its mirror, up to 50 with shifted
-        /// crops.
-        #[arg(long, default_value_t = 2, value_parser = whole)]
-        tta: usize,
+        /// crops [default: a run's own --tta; 2 for a bare model file].
+        #[arg(long, value_parser = whole)]
+        tta: Option<usize>,
         /// The images to judge on: the test set, or the validation images a run held out.
         #[arg(long, value_enum, default_value_t = EvalSet::Test)]
         on: EvalSet,
