@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use network::arch::seed_network;
-use network::config::TrainConfig;
+use network::config::{TrainConfig, Validation};
 use network::data::Cifar10;
 use network::events::{Quiet, Tee};
 use network::run::{NewRun, Run, RunOptions};
@@ -22,13 +22,16 @@ use network::serve::{ServeOptions, Served, Server};
 use network::store::Place;
 use serde_json::Value;
 
-/// A run of the embedded sample: 2 epochs of 40 steps, im2col, one thread.
+/// A run of the embedded sample: 2 epochs of 40 steps, im2col, one thread, nothing held out
+/// and the test set measured after every epoch (so every epoch has its confusion matrix).
 fn new_run(dir: &Path) -> Run {
     let config = TrainConfig {
         epochs: 2,
         batch_size: 20,
         threads: 1,
         technique: "im2col".parse().unwrap(),
+        validation: Validation::Images(0),
+        test_every_epoch: true,
         ..TrainConfig::default()
     };
     let new = NewRun {
@@ -357,8 +360,15 @@ fn a_followed_run_streams_what_its_checkpoints_add() {
     // Another "process" trains the second epoch; the follower reads what it saves.
     let mut run = Run::resume(&dir, None, &RunOptions::default()).unwrap();
     run.fit(None, &AtomicBool::new(false), &mut Quiet).unwrap();
+    // Both, in whichever order the server sends them: the analysed model of step 80 with its
+    // confusion matrix, and the second epoch's 40 points.
+    let (mut analysed, mut counted) = (false, 0);
     let seen = events.until(Duration::from_secs(60), |name, data| {
-        name == "model" && data["step"] == 80 && data["confusion"].is_array()
+        analysed |= name == "model" && data["step"] == 80 && data["confusion"].is_array();
+        if name == "points" {
+            counted += data["points"].as_array().map_or(0, Vec::len);
+        }
+        analysed && counted >= 40
     });
     assert!(
         seen.iter()
