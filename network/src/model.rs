@@ -529,13 +529,6 @@ impl Workspace {
         )?)
     }
 
-    /// Backward from the loss: gradients of every layer's parameters, and of every layer's
-    /// input but the network's (training has no use for the gradient of the images).
-    pub fn backward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
-        self.softmax_backward(plan, n)?;
-        self.backward_layers(net, plan, n, false)
-    }
-
     /// The loss's gradient at the logits of the first `n` examples.
     pub fn softmax_backward(&mut self, plan: &Plan, n: usize) -> Result<()> {
         let last = self.grads.len() - 1;

@@ -91,9 +91,11 @@ function drawChart(canvas, series, yMax, yLabel) {
     if (s.dots) {
       for (const p of s.points) { ctx.beginPath(); ctx.arc(x(p[0]), y(p[1]), 3.5, 0, 7); ctx.fill(); }
     }
-    ctx.beginPath();
-    s.points.forEach((p, k) => (k ? ctx.lineTo(x(p[0]), y(p[1])) : ctx.moveTo(x(p[0]), y(p[1]))));
-    ctx.stroke();
+    if (s.width > 0) { // a canvas ignores a width of 0: dots alone draw no line
+      ctx.beginPath();
+      s.points.forEach((p, k) => (k ? ctx.lineTo(x(p[0]), y(p[1])) : ctx.moveTo(x(p[0]), y(p[1]))));
+      ctx.stroke();
+    }
   }
   canvas.dataset.points = count;
   canvas.setAttribute('aria-label', `${yLabel}: ${count} points`);
