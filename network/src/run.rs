@@ -121,15 +121,13 @@ impl Run {
         new.check()?;
         let mut config = new.config;
         check_fits(&new.arch, &config, &data, options)?;
-        let held = config.validation.count(data.train.len());
-        if held >= data.train.len() {
-            return Err(Error::Usage(format!(
+        let (held, validation) = split(&mut data, config.validation).map_err(|held| {
+            Error::Usage(format!(
                 "--validation {held} would leave no training image: the data has {} training images",
                 data.train.len()
-            )));
-        }
+            ))
+        })?;
         config.validation = Validation::Images(held);
-        let validation = data.train.hold_out(held);
         let mut net = Network::new(
             &new.arch,
             config.init,
@@ -204,15 +202,13 @@ impl Run {
             .map_err(|e| Error::Checkpoint(format!("{}: {e}", checkpoint.model.display())))?;
         let mut data = recorded_data(&s.data, data)?;
         check_fits(&s.arch, &s.config, &data, options)?;
-        let held = s.config.validation.count(data.train.len());
-        if held >= data.train.len() {
-            return Err(Error::Checkpoint(format!(
+        let (_, validation) = split(&mut data, s.config.validation).map_err(|held| {
+            Error::Checkpoint(format!(
                 "{}: the run holds out {held} validation images of {}",
                 checkpoint.model.display(),
                 data.train.len()
-            )));
-        }
-        let validation = data.train.hold_out(held);
+            ))
+        })?;
         let net = Network::new(
             &s.arch,
             s.config.init,
@@ -529,6 +525,19 @@ fn size(
     trainer.config.time_budget = Some(budget.seconds);
     trainer.config.validate()?;
     Ok(sizing)
+}
+
+/// Moves the validation images out of `data`'s training set: how many, and them; or, as the
+/// error, how many were asked for when that would leave no training image.
+fn split(
+    data: &mut Cifar10,
+    validation: Validation,
+) -> std::result::Result<(usize, Dataset), usize> {
+    let held = validation.count(data.train.len());
+    match held < data.train.len() {
+        true => Ok((held, data.train.hold_out(held))),
+        false => Err(held),
+    }
 }
 
 /// Checks a network against CIFAR-10 and its memory against the budget, before anything is
