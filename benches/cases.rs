@@ -220,6 +220,38 @@ pub const PEAK_GROUP: &str = "sgemm-peak";
 /// Side of the square matrices of the peak measurement.
 pub const PEAK_SIDE: usize = 1024;
 
+/// Group name of the FMA peak: a register-only multiply-add loop at each instruction-set level
+/// (function id the level's name, value the thread count).
+pub const FMA_GROUP: &str = "fma-peak";
+/// Rounds of [`kernels::fma_loop`] per benchmark iteration: a fraction of a millisecond.
+pub const FMA_ROUNDS: usize = 100_000;
+
+/// Techniques timed at every instruction-set level the CPU supports (at [`ISA_BATCH`]): the
+/// direct kernels, written in each level's vectors, and the naive loops, which the compiler
+/// may vectorise for the level it compiles them for.
+pub const ISA_TECHNIQUES: [Technique; 2] = [Technique::Naive, Technique::Direct];
+/// The batch of the instruction-set comparison: the seed's.
+pub const ISA_BATCH: usize = 5;
+
+/// The criterion group of a layer's pass at each level: `conv1-isa/forward`.
+pub fn isa_group(case: &str, pass: Pass) -> String {
+    format!("{case}-isa/{}", pass.name())
+}
+
+/// The function id of technique `t` at level `isa` in an [`isa_group`]: `direct-avx2`.
+pub fn isa_function(t: Technique, isa: Isa) -> String {
+    format!("{}-{}", t.name(), isa.name())
+}
+
+/// The environment variable that makes the benchmarks quick (`STUDY_QUICK=1`, set by
+/// `scripts/bench.sh --quick`): fewer and shorter samples, fewer whole-trainer examples.
+pub const QUICK_ENV: &str = "STUDY_QUICK";
+
+/// Whether the benchmarks run in quick mode ([`QUICK_ENV`] is `1`).
+pub fn quick() -> bool {
+    std::env::var_os(QUICK_ENV).is_some_and(|v| v == "1")
+}
+
 /// The criterion group of a layer's pass: `conv1/forward`.
 pub fn group(case: &str, pass: Pass) -> String {
     format!("{case}/{}", pass.name())
@@ -536,6 +568,19 @@ pub use network::pictures::register_fonts;
 pub const TRAINER_GROUP: &str = "trainer";
 /// Examples trained per iteration, as the seed's "1000 examples" row.
 pub const TRAINER_EXAMPLES: usize = 1000;
+/// Examples trained per iteration in quick mode; the report scales its times to
+/// [`TRAINER_EXAMPLES`] and says so.
+pub const QUICK_TRAINER_EXAMPLES: usize = 100;
+
+/// Examples per whole-trainer iteration: [`QUICK_TRAINER_EXAMPLES`] when `quick`, else
+/// [`TRAINER_EXAMPLES`].
+pub fn trainer_examples(quick: bool) -> usize {
+    if quick {
+        QUICK_TRAINER_EXAMPLES
+    } else {
+        TRAINER_EXAMPLES
+    }
+}
 
 /// One whole-trainer configuration.
 #[derive(Clone, Copy, Debug)]

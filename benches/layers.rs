@@ -1,20 +1,27 @@
 //! The timing study's criterion benchmarks: every layer × pass × technique of the seed network
-//! at batch 1 and 5, batch sweeps, an input-size sweep, and the machine's sgemm peak.
-//! `cargo bench -p study` runs them; `-- --test` runs each once (CI).
+//! at batch 1 and 5, the naive and direct techniques at every instruction-set level the CPU
+//! supports, batch sweeps, an input-size sweep, and the machine's limits (the sgemm peak and
+//! the FMA peak of each level). `cargo bench -p study` runs them; `-- --test` runs each once
+//! (CI); `STUDY_QUICK=1` runs fewer, shorter samples (`scripts/bench.sh --quick`).
 //!
-//! Throughput is examples per second (the batch size), except for the sgemm peak, whose
+//! Throughput is examples per second (the batch size), except for the two peaks, whose
 //! elements are floating-point operations, so criterion prints GFLOP/s as "Gelem/s".
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use kernels::Technique;
+use kernels::{Isa, Technique, fma_loop, with_isa};
 use ndarray::Array2;
 use study::*;
 
 /// Naive cases take seconds per iteration at the larger shapes: fewer samples, never skipped.
+/// Quick mode takes criterion's least, 10, for every case.
 fn samples(t: Technique) -> usize {
-    if t == Technique::Naive { 10 } else { 20 }
+    if t == Technique::Naive || quick() {
+        10
+    } else {
+        20
+    }
 }
 
 /// One criterion group: `pass` of `layer` with each technique at each batch size.
@@ -50,6 +57,32 @@ fn layers(c: &mut Criterion) {
                 &Technique::ALL,
                 &TABLE_BATCHES,
             );
+        }
+    }
+}
+
+/// The naive and direct techniques at every level this CPU supports, the level forced on the
+/// benchmarking thread (criterion runs each benchmark on the calling thread).
+fn isa_levels(c: &mut Criterion) {
+    for case in &SEED_NETWORK {
+        for pass in Pass::ALL {
+            let mut group = c.benchmark_group(isa_group(case.name, pass));
+            for t in ISA_TECHNIQUES {
+                for isa in Isa::available() {
+                    let mut run = case.layer.prepare(pass, t, ISA_BATCH);
+                    group
+                        .sample_size(samples(t))
+                        .throughput(Throughput::Elements(ISA_BATCH as u64));
+                    with_isa(isa, || {
+                        group.bench_function(
+                            BenchmarkId::new(isa_function(t, isa), ISA_BATCH),
+                            |b| b.iter(&mut run),
+                        );
+                    })
+                    .expect("available levels run on this CPU");
+                }
+            }
+            group.finish();
         }
     }
 }
@@ -105,12 +138,41 @@ fn sgemm_peak(c: &mut Criterion) {
     group.finish();
 }
 
+/// The FMA peak of every level this CPU supports, on 1 thread and on 2: the limit each
+/// kernel's GFLOP/s is a fraction of.
+fn fma_peak(c: &mut Criterion) {
+    let mut group = c.benchmark_group(FMA_GROUP);
+    for isa in Isa::available() {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            let flops = threads as f64 * fma_loop(isa, FMA_ROUNDS).0;
+            group
+                .sample_size(20)
+                .throughput(Throughput::Elements(flops as u64));
+            group.bench_function(BenchmarkId::new(isa.name(), threads), |bench| {
+                bench.iter(|| pool.broadcast(|_| fma_loop(isa, FMA_ROUNDS).1))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Criterion's timing: half a second of warm-up and 1.5 s of samples per benchmark, a tenth
+/// and a fifth of that in quick mode.
+fn config() -> Criterion {
+    let (warm_up, measure) = if quick() { (50, 300) } else { (500, 1500) };
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(warm_up))
+        .measurement_time(Duration::from_millis(measure))
+}
+
 criterion_group! {
     name = study;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(1500));
-    targets = sgemm_peak, layers, batch_sweeps, size_sweep
+    config = config();
+    targets = fma_peak, sgemm_peak, layers, isa_levels, batch_sweeps, size_sweep
 }
 
 fn main() {

@@ -1,7 +1,9 @@
 //! The seed's whole-trainer row: the time to train 1000 examples (forward, backward and SGD
 //! update of the whole network) with each technique at batch 5 on one thread, then with the
 //! fastest per layer (`auto`) at larger batches and on every core. Examples are drawn from the
-//! sample embedded in the `network` crate, with augmentation, as in training.
+//! sample embedded in the `network` crate, with augmentation, as in training. In quick mode
+//! (`STUDY_QUICK=1`) each iteration trains 100 examples instead, with shorter warm-up and
+//! measurement.
 
 use std::time::Duration;
 
@@ -15,16 +17,17 @@ use network::optim::Schedule;
 use network::train::Trainer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use study::{TRAINER_EXAMPLES, TRAINER_GROUP, register_fonts, trainer_cases};
+use study::{TRAINER_GROUP, quick, register_fonts, trainer_cases, trainer_examples};
 
 fn trainer(c: &mut Criterion) {
     let data = Cifar10::sample().train;
     let normalizer = Normalizer::fit(&data);
+    let examples = trainer_examples(quick());
     let mut group = c.benchmark_group(TRAINER_GROUP);
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(TRAINER_EXAMPLES as u64));
+        .throughput(Throughput::Elements(examples as u64));
     for case in trainer_cases() {
         let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))
             .expect("the seed network");
@@ -43,7 +46,7 @@ fn trainer(c: &mut Criterion) {
             ..TrainConfig::default()
         };
         let mut t = Trainer::new(net, normalizer.clone(), config).expect("valid configuration");
-        let order: Vec<usize> = (0..TRAINER_EXAMPLES).map(|i| i % data.len()).collect();
+        let order: Vec<usize> = (0..examples).map(|i| i % data.len()).collect();
         group.bench_function(BenchmarkId::new(case.id(), case.batch), |b| {
             b.iter(|| {
                 for (step, chunk) in order.chunks(case.batch).enumerate() {
@@ -58,9 +61,17 @@ fn trainer(c: &mut Criterion) {
     group.finish();
 }
 
+/// A tenth of a second of warm-up and 5 s of samples (1 s in quick mode).
+fn config() -> Criterion {
+    let measure = if quick() { 1 } else { 5 };
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(measure))
+}
+
 criterion_group! {
     name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_secs(5));
+    config = config();
     targets = trainer
 }
 fn main() {

@@ -11,7 +11,7 @@ use study::{
     TABLE_BATCHES, sweep_group,
 };
 
-use crate::data::{Timings, TorchPeer};
+use crate::data::{NumpyPeer, Timings, TorchPeer, cases_of_kind};
 
 /// Forward + backward per layer at batch 5, all techniques.
 pub const HEADLINE: &str = "headline.png";
@@ -19,6 +19,8 @@ pub const HEADLINE: &str = "headline.png";
 pub const BATCH_SWEEP: &str = "batch-sweep.png";
 /// Time against input side.
 pub const SIZE_SWEEP: &str = "size-sweep.png";
+/// numpy's and Rust's technique ladders side by side.
+pub const LADDERS: &str = "numpy-rust.png";
 
 /// The chart of one layer.
 pub fn layer_file(case: &Case) -> String {
@@ -42,7 +44,12 @@ fn color(t: Technique) -> RGBColor {
 type Bars = (String, RGBColor, Vec<Option<f64>>);
 
 /// Draws every chart into `out`; returns how many.
-pub fn draw_all(t: &Timings, torch: Option<&TorchPeer>, out: &Path) -> Result<usize, String> {
+pub fn draw_all(
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    out: &Path,
+) -> Result<usize, String> {
     let mut count = 0;
     for case in &SEED_NETWORK {
         let categories: Vec<(Pass, usize)> = Pass::ALL
@@ -178,7 +185,99 @@ pub fn draw_all(t: &Timings, torch: Option<&TorchPeer>, out: &Path) -> Result<us
         &lines,
     )?;
     root.present().map_err(err)?;
-    Ok(count + 1)
+    count += 1;
+    if let Some(np) = np {
+        ladders(t, np, &out.join(LADDERS))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Colours of the layers in the ladder chart.
+const LAYER_COLOURS: [RGBColor; 4] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+/// Two panels, numpy then Rust, on one time scale: each layer with products (convolutions and
+/// the fully connected layer) as a line over the techniques at batch 5, forward solid and
+/// backward dashed.
+fn ladders(t: &Timings, np: &NumpyPeer, path: &Path) -> Result<(), String> {
+    let root = BitMapBackend::new(path, (SIZE.0, SIZE.1 + 40)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let cases: Vec<&Case> = cases_of_kind("conv").chain(cases_of_kind("fc")).collect();
+    let lines = |time: &dyn Fn(&Case, Pass, Technique) -> Option<f64>| -> Vec<Line> {
+        cases
+            .iter()
+            .zip(LAYER_COLOURS)
+            .flat_map(|(case, colour)| {
+                Pass::ALL.into_iter().map(move |pass| {
+                    let values = Technique::ALL
+                        .iter()
+                        .map(|&tq| time(case, pass, tq).map(us));
+                    (
+                        format!("{} {}", case.name, pass.name()),
+                        colour,
+                        pass == Pass::Backward,
+                        values.collect(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let numpy = lines(&|c, p, tq| np.layer(c, p, tq, 5));
+    let rust = lines(&|c, p, tq| t.layer(c, p, tq, 5));
+    let bounds = log_bounds(numpy.iter().chain(&rust).flat_map(|l| &l.3));
+    let names: Vec<&str> = Technique::ALL.iter().map(|tq| tq.name()).collect();
+    let areas = root.split_evenly((1, 2));
+    for ((title, lines), area) in [
+        ("numpy on this machine (im2col column: np.einsum)", numpy),
+        ("Rust", rust),
+    ]
+    .iter()
+    .zip(areas)
+    {
+        category_panel(&area, title, &names, bounds, lines)?;
+    }
+    root.present().map_err(err)
+}
+
+/// Lines over named categories on a log time axis with fixed `bounds` (µs).
+fn category_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    title: &str,
+    names: &[&str],
+    (lo, hi): (f64, f64),
+    lines: &[Line],
+) -> Result<(), String> {
+    let n = names.len();
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.3f64..(n as f64 - 0.7), (lo..hi).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                names[i as usize].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("time at batch 5 (µs, log scale)")
+        .y_label_formatter(&|y| format!("{y}"))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(err)?;
+    let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    draw_lines(&mut chart, &xs, lines)
 }
 
 fn us(ns: f64) -> f64 {
@@ -287,6 +386,15 @@ fn line_panel(
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
+    draw_lines(&mut chart, xs, lines)
+}
+
+/// Draws `lines` over `xs` with a legend whose samples are dashed like their lines.
+fn draw_lines<'a, X: Ranged<ValueType = f64>, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    xs: &[f64],
+    lines: &[Line],
+) -> Result<(), String> {
     for (name, colour, dashed, values) in lines {
         let colour = *colour;
         let points: Vec<(f64, f64)> = xs
@@ -304,11 +412,14 @@ fn line_panel(
                 .draw_series(LineSeries::new(points.clone(), style))
                 .map_err(err)?
         };
+        let dashed = *dashed;
         series.label(name).legend(move |(x, y)| {
-            PathElement::new(
-                vec![(x, y), (x + 18, y)],
-                ShapeStyle::from(&colour).stroke_width(2),
-            )
+            let style = ShapeStyle::from(&colour).stroke_width(2);
+            // A dashed line's sample is two dashes with a gap, a solid one is unbroken.
+            let second = if dashed { x + 12 } else { x + 7 };
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (7, 0)], style)
+                + PathElement::new(vec![(second - x, 0), (19, 0)], style)
         });
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))

@@ -1,5 +1,5 @@
-//! What the report reads: criterion's medians, the PyTorch peer's JSON, the machine, and the
-//! seed's own numpy figures.
+//! What the report reads: criterion's medians, the PyTorch peer's JSON, the numpy peer's JSON
+//! (the seed's techniques timed on this machine), the machine, and the seed's own numpy figures.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,7 +7,9 @@ use std::time::SystemTime;
 
 use kernels::Technique;
 use serde::Deserialize;
-use study::{Case, PEAK_GROUP, Pass, SEED_NETWORK, group};
+use study::{
+    Case, FMA_GROUP, ISA_BATCH, PEAK_GROUP, Pass, SEED_NETWORK, group, isa_function, isa_group,
+};
 
 /// The fields of criterion's `benchmark.json` that identify a benchmark.
 #[derive(Deserialize)]
@@ -15,6 +17,9 @@ struct BenchmarkId {
     group_id: String,
     function_id: Option<String>,
     value_str: Option<String>,
+    /// `{"Elements": n}` where the benchmark declared elements (the peaks declare their
+    /// floating-point operations), another form or none otherwise.
+    throughput: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +35,10 @@ struct Estimate {
 /// Median times in nanoseconds, by (group, function, value).
 pub struct Timings {
     medians: HashMap<(String, String, String), f64>,
+    /// Elements per iteration, for benchmarks that declare them.
+    elements: HashMap<(String, String, String), f64>,
+    /// Whether the benchmarks ran in quick mode (`STUDY_QUICK=1`; the renderer's `--quick`).
+    pub quick: bool,
     /// When the newest benchmark was written.
     pub measured: SystemTime,
 }
@@ -39,6 +48,8 @@ impl Timings {
     pub fn load(dir: &Path) -> Result<Self, String> {
         let mut timings = Timings {
             medians: HashMap::new(),
+            elements: HashMap::new(),
+            quick: false,
             measured: SystemTime::UNIX_EPOCH,
         };
         timings
@@ -80,6 +91,13 @@ impl Timings {
                     id.function_id.unwrap_or_default(),
                     id.value_str.unwrap_or_default(),
                 );
+                let elements = id
+                    .throughput
+                    .as_ref()
+                    .and_then(|t| t.get("Elements")?.as_f64());
+                if let Some(n) = elements {
+                    self.elements.insert(key.clone(), n);
+                }
                 self.medians.insert(key, estimates.median.point_estimate);
                 if let Ok(modified) = path.metadata()?.modified() {
                     self.measured = self.measured.max(modified);
@@ -107,6 +125,25 @@ impl Timings {
             .into_iter()
             .filter_map(|t| Some((t, self.layer(case, pass, t, batch)?)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// A layer pass with technique `t` forced to level `isa`, at [`ISA_BATCH`], in nanoseconds.
+    pub fn at_isa(&self, case: &Case, pass: Pass, t: Technique, isa: kernels::Isa) -> Option<f64> {
+        self.get(
+            &isa_group(case.name, pass),
+            &isa_function(t, isa),
+            ISA_BATCH,
+        )
+    }
+
+    /// The FMA peak of level `isa` on `threads` threads, GFLOP/s.
+    pub fn fma_gflops(&self, isa: kernels::Isa, threads: usize) -> Option<f64> {
+        let key = (
+            FMA_GROUP.to_string(),
+            isa.name().to_string(),
+            threads.to_string(),
+        );
+        Some(*self.elements.get(&key)? / self.medians.get(&key)?)
     }
 
     /// sgemm GFLOP/s on `threads` threads.
@@ -147,6 +184,89 @@ impl TorchPeer {
             .get(&group(case.name, pass))?
             .get(&batch.to_string())
             .copied()
+    }
+}
+
+/// The seed's numpy techniques timed on this machine (`scripts/numpy_layers.py`): techniques
+/// 1–3 under the Rust names of the same idea, and the seed's `np.einsum` under `im2col`.
+#[derive(Deserialize)]
+pub struct NumpyPeer {
+    /// CPU it ran on.
+    pub cpu: String,
+    /// Python version.
+    pub python: String,
+    /// numpy version.
+    pub numpy: String,
+    /// BLAS threads numpy was limited to.
+    pub threads: usize,
+    /// Whether `--quick` (fewer repeats, fewer trainer examples) produced it.
+    pub quick: bool,
+    /// What the seed's code needed to run, one line per fix.
+    #[serde(default)]
+    pub fixes: Vec<String>,
+    /// Group → batch → technique → median ns (absent or null: the seed has no such technique).
+    pub median_ns: HashMap<String, HashMap<String, HashMap<String, Option<f64>>>>,
+    /// Group → batch → technique → timed repeats.
+    #[serde(default)]
+    pub samples: HashMap<String, HashMap<String, HashMap<String, Option<u64>>>>,
+    /// The seed's whole trainer.
+    pub trainer: Option<NumpyTrainer>,
+}
+
+/// The seed's whole trainer in numpy, each technique on every layer.
+#[derive(Deserialize)]
+pub struct NumpyTrainer {
+    /// Examples per step.
+    pub batch: usize,
+    /// Examples trained.
+    pub examples: usize,
+    /// Technique → seconds for `examples`.
+    pub seconds: HashMap<String, Option<f64>>,
+}
+
+impl NumpyPeer {
+    /// Reads the peer's JSON, or `None` when the file does not exist.
+    pub fn load(path: &Path) -> Result<Option<Self>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Technique `t` on a layer pass at `batch`, in nanoseconds.
+    pub fn layer(&self, case: &Case, pass: Pass, t: Technique, batch: usize) -> Option<f64> {
+        *self
+            .median_ns
+            .get(&group(case.name, pass))?
+            .get(&batch.to_string())?
+            .get(t.name())?
+    }
+
+    /// How many times that cell was timed.
+    pub fn repeats(&self, case: &Case, pass: Pass, t: Technique, batch: usize) -> Option<u64> {
+        *self
+            .samples
+            .get(&group(case.name, pass))?
+            .get(&batch.to_string())?
+            .get(t.name())?
+    }
+
+    /// The fastest numpy technique of a layer pass at `batch`, with its time.
+    pub fn fastest(&self, case: &Case, pass: Pass, batch: usize) -> Option<(Technique, f64)> {
+        Technique::ALL
+            .into_iter()
+            .filter_map(|t| Some((t, self.layer(case, pass, t, batch)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The whole trainer's seconds per 1000 examples with technique `t` (scaled when fewer ran).
+    pub fn trainer_per_thousand(&self, t: Technique) -> Option<f64> {
+        let trainer = self.trainer.as_ref()?;
+        let seconds = (*trainer.seconds.get(t.name())?)?;
+        Some(seconds * 1000.0 / trainer.examples as f64)
     }
 }
 

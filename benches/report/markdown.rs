@@ -6,11 +6,14 @@ use kernels::Technique;
 use study::{
     BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, SWEEP_BATCHES, SWEEP_SIDES,
     TABLE_BATCHES, TRAINER_EXAMPLES, TRAINER_GROUP, seed_case, size_sweep_layer, sweep_group,
-    trainer_cases,
+    trainer_cases, trainer_examples,
 };
 
 use crate::charts;
-use crate::data::{Machine, SEED_FIGURES, Timings, TorchPeer, cases_of_kind, seed_speedup};
+use crate::data::{
+    Machine, NumpyPeer, SEED_FIGURES, Timings, TorchPeer, cases_of_kind, seed_speedup,
+};
+use crate::{isa, numpy};
 
 /// A time in nanoseconds, to three significant digits in a readable unit.
 pub fn time(ns: f64) -> String {
@@ -28,7 +31,13 @@ pub fn ratio(x: f64) -> String {
     format!("{}×", sig3(x))
 }
 
-fn sig3(x: f64) -> String {
+/// A fraction as a percentage, `57.2%`.
+pub fn percent(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// Three significant digits.
+pub fn sig3(x: f64) -> String {
     match x.abs() {
         v if v >= 100.0 => format!("{x:.0}"),
         v if v >= 10.0 => format!("{x:.1}"),
@@ -37,13 +46,19 @@ fn sig3(x: f64) -> String {
     }
 }
 
-fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
+/// `f(x)`, or `–` when there is no `x`.
+pub fn opt(x: Option<f64>, f: impl Fn(f64) -> String) -> String {
     x.map_or("–".into(), f)
 }
 
 const B: usize = 5;
 
-pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
+pub fn timings(
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    m: &Machine,
+) -> String {
     let mut s = String::new();
     let peak1 = t.peak_gflops(1);
     let peak2 = t.peak_gflops(2);
@@ -55,10 +70,26 @@ pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
     let _ = writeln!(
         s,
         "Measured on {} — {} cores, {}, direct kernels at {} — on {}. Every kernel runs on one thread. Times are \
-         medians of criterion's samples (20 per benchmark, 10 for naive ones). Regenerate with \
-         `scripts/bench.sh` (the benchmarks, the PyTorch peer where torch is installed, then this \
-         report).\n",
-        m.cpu, m.cores, m.rustc, m.isa, m.date
+         medians of criterion's samples ({}). Regenerate with `scripts/bench.sh` (the \
+         benchmarks, the numpy and PyTorch peers where numpy and torch are installed, then this \
+         report).{}\n",
+        m.cpu,
+        m.cores,
+        m.rustc,
+        m.isa,
+        m.date,
+        if t.quick {
+            "10 per benchmark, over a fifth of the full run's time"
+        } else {
+            "20 per benchmark, 10 for naive ones"
+        },
+        if t.quick {
+            " **Quick run** (`scripts/bench.sh --quick`): fewer, shorter samples and 100 \
+             whole-trainer examples per iteration instead of 1000; the full run is \
+             `scripts/bench.sh`."
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,
@@ -68,6 +99,10 @@ pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
         opt(peak2, gflops),
         n = study::PEAK_SIDE
     );
+    let _ = writeln!(s, "{}", isa::peak_line(t));
+    if let Some(np) = np {
+        let _ = writeln!(s, "{}", numpy::peer_line(np));
+    }
     if let Some(p) = torch {
         let _ = writeln!(
             s,
@@ -76,9 +111,12 @@ pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
             p.torch, p.threads, p.cpu
         );
     }
-    headline(&mut s, t, torch, peak1);
+    headline(&mut s, t, torch, np, peak1);
     let _ = writeln!(s, "## Findings\n");
-    for sentence in findings(t, torch, peak1) {
+    let mut sentences = findings(t, torch, peak1);
+    sentences.extend(isa::findings(t));
+    sentences.extend(np.map(|np| numpy::findings(t, np)).unwrap_or_default());
+    for sentence in sentences {
         let _ = writeln!(s, "- {sentence}");
     }
     s.push('\n');
@@ -97,12 +135,22 @@ pub fn timings(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
          pass.\n"
     );
     for case in &SEED_NETWORK {
-        layer_section(&mut s, t, torch, case);
+        layer_section(&mut s, t, torch, np, case);
     }
     seed_comparison(&mut s, t);
+    if let Some(np) = np {
+        numpy::section(&mut s, t, np);
+    }
+    isa::section(&mut s, t);
     sweeps(&mut s, t);
     whole_trainer(&mut s, t);
     s
+}
+
+/// Rust's whole trainer with technique `t` at batch 5 on one thread, ns per 1000 examples.
+pub fn trainer_per_thousand(t: &Timings, tq: Technique) -> Option<f64> {
+    let ns = t.get(TRAINER_GROUP, tq.name(), 5)?;
+    Some(ns * TRAINER_EXAMPLES as f64 / trainer_examples(t.quick) as f64)
 }
 
 fn whole_trainer(s: &mut String, t: &Timings) {
@@ -113,18 +161,28 @@ fn whole_trainer(s: &mut String, t: &Timings) {
          the SGD update of the whole network, with augmentation), each technique on every layer \
          at batch 5 on one thread, then `auto` (the fastest technique per layer and pass, as the \
          trainer picks it) at larger batches, on one thread and on two. The seed's numpy \
-         trainer took 364.2 s with loops, 78.3 s vectorised and 62.0 s with batches.\n"
+         trainer took 364.2 s with loops, 78.3 s vectorised and 62.0 s with batches.{}\n",
+        if t.quick {
+            format!(
+                " Quick run: {} examples timed per iteration, scaled to {TRAINER_EXAMPLES}.",
+                trainer_examples(true)
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         s,
         "| technique | batch | threads | {TRAINER_EXAMPLES} examples | examples/s | speed-up over naive |"
     );
     let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: |");
-    let naive = t.get(TRAINER_GROUP, Technique::Naive.name(), 5);
+    let scale = TRAINER_EXAMPLES as f64 / trainer_examples(t.quick) as f64;
+    let naive = trainer_per_thousand(t, Technique::Naive);
     for case in trainer_cases() {
         let Some(ns) = t.get(TRAINER_GROUP, &case.id(), case.batch) else {
             continue;
         };
+        let ns = ns * scale;
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:.0} | {} |",
@@ -156,9 +214,14 @@ pub fn replace_block(text: &str, block: &str) -> Option<String> {
 }
 
 /// The headline table with the machine it was measured on, for the README.
-pub fn headline_table(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> String {
+pub fn headline_table(
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    m: &Machine,
+) -> String {
     let mut s = String::new();
-    headline_rows(&mut s, t, torch, t.peak_gflops(1));
+    headline_rows(&mut s, t, torch, np, t.peak_gflops(1));
     let _ = writeln!(
         s,
         "Measured on {} ({} cores, {}, direct kernels at {}) on {}; sgemm peak {} on 1 thread. From `reports/TIMINGS.md`.",
@@ -172,57 +235,68 @@ pub fn headline_table(t: &Timings, torch: Option<&TorchPeer>, m: &Machine) -> St
     s
 }
 
-fn headline(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) {
+fn headline(
+    s: &mut String,
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    peak1: Option<f64>,
+) {
     let _ = writeln!(s, "## Headline\n");
     let _ = writeln!(
         s,
         "![Forward + backward time per layer at batch {B}, by technique]({})\n",
         charts::HEADLINE
     );
-    headline_rows(s, t, torch, peak1);
+    headline_rows(s, t, torch, np, peak1);
 }
 
-fn headline_rows(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) {
+fn headline_rows(
+    s: &mut String,
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    peak1: Option<f64>,
+) {
+    let fma = t.fma_gflops(active_isa(), 1);
     let _ = writeln!(
         s,
         "Every layer at batch {B}: the naive time, the fastest technique, its speed-up, GFLOP/s \
-         and fraction of the 1-thread sgemm peak (a large GEMM's speed through matrixmultiply, \
-         which the direct convolution can exceed){}.\n",
+         and fraction of the 1-thread FMA peak of the level it ran at (the core's limit) and of \
+         the 1-thread sgemm peak (a large GEMM's speed through matrixmultiply, which the direct \
+         convolution can exceed){}{}.\n",
+        if np.is_some() {
+            ", numpy's fastest of the seed's techniques on this machine and its time ÷ Rust's"
+        } else {
+            ""
+        },
         if torch.is_some() {
             ", and PyTorch's time for the same pass"
         } else {
             ""
         }
     );
-    let _ = writeln!(
-        s,
-        "| layer | pass | naive | fastest | its time | speed-up | GFLOP/s | of peak |{}",
-        if torch.is_some() {
-            " PyTorch | PyTorch ÷ fastest |"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(
-        s,
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |{}",
-        if torch.is_some() {
-            " ---: | ---: |"
-        } else {
-            ""
-        }
-    );
+    let mut header = "| layer | pass | naive | fastest | its time | speed-up | GFLOP/s | of FMA peak | of sgemm peak |".to_string();
+    let mut rule = "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |".to_string();
+    if np.is_some() {
+        header += " numpy naive | numpy fastest | numpy ÷ Rust |";
+        rule += " ---: | ---: | ---: |";
+    }
+    if torch.is_some() {
+        header += " PyTorch | PyTorch ÷ fastest |";
+        rule += " ---: | ---: |";
+    }
+    let _ = writeln!(s, "{header}\n{rule}");
     for case in &SEED_NETWORK {
         for pass in Pass::ALL {
             let naive = t.layer(case, pass, Technique::Naive, B);
             let Some((best, best_ns)) = t.fastest(case, pass, B) else {
                 continue;
             };
-            let flops = case.layer.flops(pass, B);
-            let g = flops.map(|f| f / best_ns);
+            let g = case.layer.flops(pass, B).map(|f| f / best_ns);
             let _ = write!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 case.name,
                 pass.name(),
                 opt(naive, time),
@@ -230,10 +304,19 @@ fn headline_rows(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: 
                 time(best_ns),
                 opt(naive.map(|n| n / best_ns), ratio),
                 opt(g, sig3),
-                opt(g.zip(peak1).map(|(g, p)| 100.0 * g / p), |p| format!(
-                    "{p:.1}%"
-                )),
+                opt(g.zip(fma).map(|(g, p)| g / p), percent),
+                opt(g.zip(peak1).map(|(g, p)| g / p), percent),
             );
+            if let Some(np) = np {
+                let fastest = np.fastest(case, pass, B);
+                let _ = write!(
+                    s,
+                    " {} | {} | {} |",
+                    opt(np.layer(case, pass, Technique::Naive, B), time),
+                    fastest.map_or("–".into(), |(tq, ns)| format!("{} ({tq})", time(ns))),
+                    opt(fastest.map(|(_, ns)| ns / best_ns), ratio)
+                );
+            }
             if let Some(p) = torch {
                 let ns = p.layer(case, pass, B);
                 let _ = write!(
@@ -249,7 +332,20 @@ fn headline_rows(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, peak1: 
     s.push('\n');
 }
 
-fn layer_section(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, case: &Case) {
+/// The level the direct kernels ran at in the main tables: the renderer's own, which is the
+/// benchmarks' when both run with the same `KERNELS_ISA` (as `scripts/bench.sh` does).
+fn active_isa() -> kernels::Isa {
+    kernels::Isa::active()
+}
+
+fn layer_section(
+    s: &mut String,
+    t: &Timings,
+    torch: Option<&TorchPeer>,
+    np: Option<&NumpyPeer>,
+    case: &Case,
+) {
+    let fma = t.fma_gflops(active_isa(), 1);
     let _ = writeln!(s, "### {} — {}\n", case.name, case.title);
     let _ = writeln!(s, "![{}]({})\n", case.name, charts::layer_file(case));
     let peer = torch.map(|_| " PyTorch |").unwrap_or_default();
@@ -285,6 +381,10 @@ fn layer_section(s: &mut String, t: &Timings, torch: Option<&TorchPeer>, case: &
             row("× fastest", &|ns| fastest.map(|f| ratio(ns / f)));
             if let Some(f) = flops {
                 row("GFLOP/s", &|ns| Some(sig3(f / ns)));
+                row("of FMA peak", &|ns| fma.map(|p| percent(f / ns / p)));
+            }
+            if let Some(np) = np {
+                numpy::layer_rows(s, np, case, pass, batch, t, usize::from(torch.is_some()));
             }
         }
         s.push('\n');
@@ -346,6 +446,7 @@ fn seed_comparison(s: &mut String, t: &Timings) {
 }
 
 fn sweeps(s: &mut String, t: &Timings) {
+    let fma = t.fma_gflops(active_isa(), 1);
     let _ = writeln!(s, "## How cost grows with work\n");
     let _ = writeln!(s, "![Batch sweeps]({})\n", charts::BATCH_SWEEP);
     let _ = writeln!(s, "Time per example, by batch size.\n");
@@ -378,7 +479,8 @@ fn sweeps(s: &mut String, t: &Timings) {
     let _ = writeln!(s, "![Input-size sweep]({})\n", charts::SIZE_SWEEP);
     let _ = writeln!(
         s,
-        "Convolution forward, 16 → 20 channels, f5 s1 p2, batch 1, by input side: time and GFLOP/s.\n"
+        "Convolution forward, 16 → 20 channels, f5 s1 p2, batch 1, by input side: time, GFLOP/s \
+         and its fraction of the 1-thread FMA peak.\n"
     );
     let header: Vec<String> = SWEEP_SIDES.iter().map(|n| format!("{n}×{n}")).collect();
     let _ = writeln!(s, "| technique | {} |", header.join(" | "));
@@ -391,7 +493,12 @@ fn sweeps(s: &mut String, t: &Timings) {
                     .flops(Pass::Forward, 1)
                     .unwrap_or(0.0);
                 opt(t.get(SIZE_SWEEP_GROUP, tq.name(), side), |ns| {
-                    format!("{} ({} GFLOP/s)", time(ns), sig3(flops / ns))
+                    format!(
+                        "{} ({} GFLOP/s, {})",
+                        time(ns),
+                        sig3(flops / ns),
+                        opt(fma.map(|p| flops / ns / p), percent)
+                    )
                 })
             })
             .collect();
@@ -499,10 +606,11 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
                 let g =
                     c.layer.flops(Pass::Forward, B)? / ns(c, Pass::Forward, Technique::Im2colGemm)?;
                 Some(format!(
-                    "{} {} GFLOP/s ({:.0}%)",
+                    "{} {} GFLOP/s ({:.0}%; {} of the FMA peak)",
                     c.name,
                     sig3(g),
-                    100.0 * g / peak
+                    100.0 * g / peak,
+                    opt(t.fma_gflops(active_isa(), 1).map(|p| g / p), percent)
                 ))
             })
             .collect();
@@ -525,10 +633,11 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
             let backward = per(c, Pass::Backward, Technique::Im2colGemm, Technique::Direct)?;
             let g = c.layer.flops(Pass::Forward, B)? / ns(c, Pass::Forward, Technique::Direct)?;
             Some(format!(
-                "{} {} forward ({} GFLOP/s), {} backward",
+                "{} {} forward ({} GFLOP/s, {} of the FMA peak), {} backward",
                 c.name,
                 ratio(forward),
                 sig3(g),
+                opt(t.fma_gflops(active_isa(), 1).map(|p| g / p), percent),
                 ratio(backward)
             ))
         })

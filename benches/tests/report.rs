@@ -14,10 +14,23 @@ fn fresh_dir(name: &str) -> PathBuf {
 /// Writes one benchmark as criterion does; the directory name is deliberately unrelated to
 /// the id, since the renderer must read ids from `benchmark.json`.
 fn benchmark(root: &Path, n: usize, group: &str, function: &str, value: &str, median_ns: f64) {
+    benchmark_of(root, n, group, function, value, median_ns, 1.0);
+}
+
+/// [`benchmark`] declaring `elements` per iteration, as the peaks declare their flops.
+fn benchmark_of(
+    root: &Path,
+    n: usize,
+    group: &str,
+    function: &str,
+    value: &str,
+    median_ns: f64,
+    elements: f64,
+) {
     let dir = root.join(format!("bench{n}")).join("new");
     std::fs::create_dir_all(&dir).unwrap();
     let id = format!(
-        r#"{{"group_id":"{group}","function_id":"{function}","value_str":"{value}","throughput":{{"Elements":1}},"full_id":"x","directory_name":"x","title":"x"}}"#
+        r#"{{"group_id":"{group}","function_id":"{function}","value_str":"{value}","throughput":{{"Elements":{elements}}},"full_id":"x","directory_name":"x","title":"x"}}"#
     );
     std::fs::write(dir.join("benchmark.json"), id).unwrap();
     let estimate = format!(
@@ -54,6 +67,48 @@ fn renders_tables_and_charts_from_criterion_results() {
     }
     // 2·1024³ flops in 10 ms: 214.7 GFLOP/s.
     benchmark(&criterion, 10, "sgemm-peak", "threads", "1", 1e7);
+    // The FMA peak of the level the renderer runs at: 246 GFLOP/s, so conv1's im2col
+    // (122.9 GFLOP/s) is 50.0% of it; and portable at 61.5 GFLOP/s.
+    let active = kernels::Isa::active();
+    benchmark_of(&criterion, 11, "fma-peak", active.name(), "1", 1e6, 2.46e8);
+    benchmark_of(&criterion, 12, "fma-peak", "portable", "1", 1e6, 6.15e7);
+    // conv1 forward at each level: direct 400 µs portable, 100 µs at the active level.
+    benchmark(
+        &criterion,
+        13,
+        "conv1-isa/forward",
+        "direct-portable",
+        "5",
+        4e5,
+    );
+    let direct_active = format!("direct-{}", active.name());
+    benchmark(
+        &criterion,
+        14,
+        "conv1-isa/forward",
+        &direct_active,
+        "5",
+        1e5,
+    );
+    benchmark(
+        &criterion,
+        15,
+        "conv1-isa/forward",
+        "naive-portable",
+        "5",
+        1e6,
+    );
+    // numpy: naive 10 s (timed once), per-output 1 s, einsum 1 ms; no axis-reduce cell.
+    std::fs::write(
+        out.join("numpy_layers.json"),
+        r#"{"cpu": "test cpu", "python": "3.11.7", "numpy": "2.0", "threads": 1, "quick": false,
+            "fixes": ["time.clock is time.perf_counter"],
+            "median_ns": {"conv1/forward": {"5": {"naive": 1e10, "per-output": 1e9,
+                                                 "axis-reduce": null, "im2col": 1e6}}},
+            "samples": {"conv1/forward": {"5": {"naive": 1, "per-output": 3, "im2col": 30}}},
+            "trainer": {"batch": 5, "examples": 100, "seconds": {"naive": 30.0}}}"#,
+    )
+    .unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_report"))
         .args([
             "--criterion",
@@ -66,9 +121,25 @@ fn renders_tables_and_charts_from_criterion_results() {
     assert!(status.success());
     let text = std::fs::read_to_string(out.join("TIMINGS.md")).unwrap();
     // conv1 at b = 5 is 5·16·32·32·75·2 = 12.3 MFLOP: 122.9 GFLOP/s in 100 µs, 57% of the peak.
+    let isa_row = format!(
+        "| conv1 | forward | 1.00 ms (12.3, 20.0%) | – | 400 µs (30.7, 50.0%) | 100 µs (123, {}) | 4.00× |",
+        if active == kernels::Isa::Portable {
+            "200.0%"
+        } else {
+            "50.0%"
+        }
+    );
+    let numpy_naive = "| b=5 numpy time | 10.0 s† | 1.00 s | – | 1.00 ms | – |";
     for needle in [
         "215 GFLOP/s on 1 thread",
-        "| conv1 | forward | 1.00 ms | im2col | 100 µs | 10.0× | 123 | 57.2% |",
+        "| conv1 | forward | 1.00 ms | im2col | 100 µs | 10.0× | 123 | 50.0% | 57.2% | 10.0 s | 1.00 ms (im2col) | 10.0× |",
+        "| b=5 of FMA peak | 5.0% | 10.0% | 2.5% | 50.0% |",
+        numpy_naive,
+        "| b=5 numpy speed-up over its naive | 1.00× | 10.0× | – | 10000× | – |",
+        "| b=5 numpy ÷ Rust, same technique | 10000× | 2000× | – | 10.0× | – |",
+        "- time.clock is time.perf_counter",
+        "| naive | 300 s | – | – |",
+        &isa_row,
         "| b=5 time | 1.00 ms | 500 µs | 2.00 ms | 100 µs |",
         "| b=5 speed-up over naive | 1.00× | 2.00× | 0.500× | 10.0× |",
         "| b=5 × fastest | 10.0× | 5.00× | 20.0× | 1.00× |",
@@ -85,6 +156,7 @@ fn renders_tables_and_charts_from_criterion_results() {
         "fc.png",
         "batch-sweep.png",
         "size-sweep.png",
+        "numpy-rust.png",
     ] {
         let (w, h) = png_size(&out.join(chart));
         assert!(w >= 1000 && h >= 500, "{chart} is {w}×{h}");

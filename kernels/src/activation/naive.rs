@@ -7,6 +7,7 @@ use super::{
     leaky_relu, leaky_relu_grad, sigmoid, sigmoid_grad,
 };
 use crate::error::Result;
+use crate::lanes::at_active_isa;
 
 /// y `[..]` ← `f(x)` for x `[..]`, one indexed element at a time.
 fn map_naive(
@@ -16,9 +17,14 @@ fn map_naive(
     f: impl Fn(f32) -> f32,
 ) -> Result<()> {
     check_forward(layer, x.shape(), y.shape())?;
-    for index in indices(x.raw_dim()) {
-        y[&index] = f(x[&index]);
-    }
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for index in indices(x.raw_dim()) {
+                y[&index] = f(x[&index]);
+            }
+        },
+    );
     Ok(())
 }
 
@@ -31,9 +37,14 @@ fn grad_naive(
     f: impl Fn(f32, f32) -> f32,
 ) -> Result<()> {
     check_backward(layer, y.shape(), dy.shape(), dx.shape())?;
-    for index in indices(y.raw_dim()) {
-        dx[&index] = f(y[&index], dy[&index]);
-    }
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for index in indices(y.raw_dim()) {
+                dx[&index] = f(y[&index], dy[&index]);
+            }
+        },
+    );
     Ok(())
 }
 

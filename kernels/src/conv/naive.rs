@@ -4,6 +4,7 @@ use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
 use super::{Conv2dParams, Gradients};
 use crate::error::Result;
+use crate::lanes::at_active_isa;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
 
@@ -18,25 +19,32 @@ pub fn conv2d_forward_naive(
     _scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.forward_geometry(&x, &w, &bias, &y)?;
-    for b in 0..g.b {
-        for d in 0..g.d {
-            for i in 0..g.h2 {
-                for j in 0..g.w2 {
-                    let mut acc = bias[d];
-                    for c in 0..g.c {
-                        for ki in 0..g.kh {
-                            for kj in 0..g.kw {
-                                if let (Some(r), Some(q)) = (g.in_row(i, ki), g.in_col(j, kj)) {
-                                    acc += w[[d, c, ki, kj]] * x[[b, c, r, q]];
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..g.b {
+                for d in 0..g.d {
+                    for i in 0..g.h2 {
+                        for j in 0..g.w2 {
+                            let mut acc = bias[d];
+                            for c in 0..g.c {
+                                for ki in 0..g.kh {
+                                    for kj in 0..g.kw {
+                                        if let (Some(r), Some(q)) =
+                                            (g.in_row(i, ki), g.in_col(j, kj))
+                                        {
+                                            acc += w[[d, c, ki, kj]] * x[[b, c, r, q]];
+                                        }
+                                    }
                                 }
                             }
+                            y[[b, d, i, j]] = acc;
                         }
                     }
-                    y[[b, d, i, j]] = acc;
                 }
             }
-        }
-    }
+        },
+    );
     Ok(())
 }
 
@@ -65,19 +73,26 @@ fn backward(
     }
     dw.fill(0.0);
     dbias.fill(0.0);
-    for b in 0..g.b {
-        for d in 0..g.d {
-            for i in 0..g.h2 {
-                for j in 0..g.w2 {
-                    let gy = dy[[b, d, i, j]];
-                    dbias[d] += gy;
-                    for c in 0..g.c {
-                        for ki in 0..g.kh {
-                            for kj in 0..g.kw {
-                                if let (Some(r), Some(q)) = (g.in_row(i, ki), g.in_col(j, kj)) {
-                                    dw[[d, c, ki, kj]] += gy * x[[b, c, r, q]];
-                                    if let Some(dx) = dx.as_mut() {
-                                        dx[[b, c, r, q]] += gy * w[[d, c, ki, kj]];
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..g.b {
+                for d in 0..g.d {
+                    for i in 0..g.h2 {
+                        for j in 0..g.w2 {
+                            let gy = dy[[b, d, i, j]];
+                            dbias[d] += gy;
+                            for c in 0..g.c {
+                                for ki in 0..g.kh {
+                                    for kj in 0..g.kw {
+                                        if let (Some(r), Some(q)) =
+                                            (g.in_row(i, ki), g.in_col(j, kj))
+                                        {
+                                            dw[[d, c, ki, kj]] += gy * x[[b, c, r, q]];
+                                            if let Some(dx) = dx.as_mut() {
+                                                dx[[b, c, r, q]] += gy * w[[d, c, ki, kj]];
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -85,7 +100,7 @@ fn backward(
                     }
                 }
             }
-        }
-    }
+        },
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use super::{backward_dims, forward_dims};
 use crate::error::Result;
+use crate::lanes::at_active_isa;
 use crate::scratch::Scratch;
 
 /// Naive: three nested loops of scalar multiply-adds, x `[b, i]`, w `[o, i]`, bias `[o]` →
@@ -16,15 +17,20 @@ pub fn fc_forward_naive(
     _scratch: &mut Scratch,
 ) -> Result<()> {
     let (nb, ni, no) = forward_dims(x.shape(), w.shape(), bias.shape(), y.shape())?;
-    for b in 0..nb {
-        for o in 0..no {
-            let mut acc = bias[o];
-            for i in 0..ni {
-                acc += w[[o, i]] * x[[b, i]];
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..nb {
+                for o in 0..no {
+                    let mut acc = bias[o];
+                    for i in 0..ni {
+                        acc += w[[o, i]] * x[[b, i]];
+                    }
+                    y[[b, o]] = acc;
+                }
             }
-            y[[b, o]] = acc;
-        }
-    }
+        },
+    );
     Ok(())
 }
 
@@ -43,15 +49,20 @@ pub fn fc_backward_naive(
     dx.fill(0.0);
     dw.fill(0.0);
     dbias.fill(0.0);
-    for b in 0..nb {
-        for o in 0..no {
-            let gy = dy[[b, o]];
-            dbias[o] += gy;
-            for i in 0..ni {
-                dw[[o, i]] += gy * x[[b, i]];
-                dx[[b, i]] += gy * w[[o, i]];
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..nb {
+                for o in 0..no {
+                    let gy = dy[[b, o]];
+                    dbias[o] += gy;
+                    for i in 0..ni {
+                        dw[[o, i]] += gy * x[[b, i]];
+                        dx[[b, i]] += gy * w[[o, i]];
+                    }
+                }
             }
-        }
-    }
+        },
+    );
     Ok(())
 }

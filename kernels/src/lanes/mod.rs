@@ -80,6 +80,17 @@ pub(crate) fn vectorized<R>(isa: crate::Isa, f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// `f()` compiled for the level kernels run at now ([`Isa::active`](crate::Isa::active)). The
+/// naive loops run through it, so that the study can time what the compiler's vectoriser makes
+/// of plain scalar loops at each vector width (the source stays scalar; only the instructions
+/// the compiler may choose change). Pass a `move` closure: views captured by reference leave
+/// their strides behind a pointer that every store may alias, so the compiler reloads them in
+/// the innermost loop (measured: the naive convolution ran 2× slower that way).
+#[inline(always)]
+pub(crate) fn at_active_isa<R>(f: impl FnOnce() -> R) -> R {
+    vectorized(crate::Isa::active(), f)
+}
+
 /// `f()` compiled for AVX-512F.
 ///
 /// # Safety

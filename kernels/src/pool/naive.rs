@@ -4,6 +4,7 @@ use ndarray::{ArrayView4, ArrayViewMut4};
 
 use super::{Pool2dParams, keep_first_max, plane_index};
 use crate::error::Result;
+use crate::lanes::at_active_isa;
 use crate::scratch::Scratch;
 
 /// Naive: five nested loops, a scalar compare per tap. Shapes as [`max_pool2d_forward`](super::max_pool2d_forward);
@@ -16,24 +17,34 @@ pub fn max_pool2d_forward_naive(
     _scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.forward_geometry(x.shape(), y.shape(), argmax.shape())?;
-    for b in 0..g.b {
-        for c in 0..g.c {
-            for i in 0..g.h2 {
-                for j in 0..g.w2 {
-                    let mut max = x[[b, c, i * g.stride, j * g.stride]];
-                    let mut arg = plane_index(&g, i, j, 0, 0);
-                    for ki in 0..g.kh {
-                        for kj in 0..g.kw {
-                            let v = x[[b, c, i * g.stride + ki, j * g.stride + kj]];
-                            keep_first_max(&mut max, &mut arg, v, plane_index(&g, i, j, ki, kj));
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..g.b {
+                for c in 0..g.c {
+                    for i in 0..g.h2 {
+                        for j in 0..g.w2 {
+                            let mut max = x[[b, c, i * g.stride, j * g.stride]];
+                            let mut arg = plane_index(&g, i, j, 0, 0);
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let v = x[[b, c, i * g.stride + ki, j * g.stride + kj]];
+                                    keep_first_max(
+                                        &mut max,
+                                        &mut arg,
+                                        v,
+                                        plane_index(&g, i, j, ki, kj),
+                                    );
+                                }
+                            }
+                            y[[b, c, i, j]] = max;
+                            argmax[[b, c, i, j]] = arg;
                         }
                     }
-                    y[[b, c, i, j]] = max;
-                    argmax[[b, c, i, j]] = arg;
                 }
             }
-        }
-    }
+        },
+    );
     Ok(())
 }
 
@@ -48,15 +59,20 @@ pub fn max_pool2d_backward_naive(
 ) -> Result<()> {
     let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
     dx.fill(0.0);
-    for b in 0..g.b {
-        for c in 0..g.c {
-            for i in 0..g.h2 {
-                for j in 0..g.w2 {
-                    let a = argmax[[b, c, i, j]] as usize;
-                    dx[[b, c, a / g.w, a % g.w]] += dy[[b, c, i, j]];
+    at_active_isa(
+        #[inline(always)]
+        move || {
+            for b in 0..g.b {
+                for c in 0..g.c {
+                    for i in 0..g.h2 {
+                        for j in 0..g.w2 {
+                            let a = argmax[[b, c, i, j]] as usize;
+                            dx[[b, c, a / g.w, a % g.w]] += dy[[b, c, i, j]];
+                        }
+                    }
                 }
             }
-        }
-    }
+        },
+    );
     Ok(())
 }
