@@ -337,215 +337,390 @@ impl Layer {
     /// Builds random inputs, outputs and scratch for `batch` examples and returns a closure
     /// that runs one pass with technique `t`. Backward inputs that come from a forward pass
     /// (pooling's argmax, activations' outputs, softmax probabilities) are computed here, once.
+    /// The arrays are those of [`Layer::arrays`], run by [`Prepared::run`].
     pub fn prepare(&self, pass: Pass, t: Technique, batch: usize) -> Box<dyn FnMut()> {
-        let mut rng = StdRng::seed_from_u64(0x5eed);
+        let mut prepared = Prepared::new(self.arrays(batch), t).expect("valid case");
+        Box::new(move || prepared.run(pass).expect("valid case"))
+    }
+
+    /// The case's deterministic inputs for `batch` examples, and zeroed outputs of the right
+    /// shapes. Inputs are uniform in [−1, 1) from one `StdRng` seeded with [`INPUT_SEED`],
+    /// drawn in the order x, w, bias, dy (the weights and bias only where the layer has them);
+    /// softmax logits are such draws times 3, and its labels `(b · 7) mod classes`. Shapes:
+    /// convolution and pooling x `[b, c, h, w]`, fully connected x `[b, i]`, activations
+    /// x `[b, c, h, w]`, softmax logits `[b, k]`; see [`Arrays`] for every array.
+    pub fn arrays(&self, batch: usize) -> Arrays {
+        let mut rng = StdRng::seed_from_u64(INPUT_SEED);
         let mut random = |shape: &[usize]| {
             ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(-1.0f32..1.0))
         };
-        let mut scratch = Scratch::new();
-        match (*self, pass) {
-            (
-                Layer::Conv {
-                    c,
-                    h,
-                    w,
-                    d,
-                    k,
-                    stride,
-                    pad,
-                },
-                _,
-            ) => {
-                let p = Conv2dParams {
+        match *self {
+            Layer::Conv {
+                c,
+                h,
+                w,
+                d,
+                k,
+                stride,
+                pad,
+            } => {
+                let params = Conv2dParams {
                     stride,
                     padding: pad,
                 };
                 let x = dim4(random(&[batch, c, h, w]));
                 let wt = dim4(random(&[d, c, k, k]));
                 let bias = Array1::from_iter(random(&[d]));
-                let y_shape = p.output_shape(x.shape(), wt.shape()).expect("valid case");
-                let mut y = Array4::zeros(y_shape);
-                match pass {
-                    Pass::Forward => Box::new(move || {
-                        conv2d_forward(
-                            t,
-                            &p,
-                            x.view(),
-                            wt.view(),
-                            bias.view(),
-                            y.view_mut(),
-                            &mut scratch,
-                        )
-                        .expect("valid case");
-                    }),
-                    Pass::Backward => {
-                        let dy = dim4(random(&y_shape));
-                        let (mut dx, mut dw, mut db) = (x.clone(), wt.clone(), bias.clone());
-                        Box::new(move || {
-                            conv2d_backward(
-                                t,
-                                &p,
-                                x.view(),
-                                wt.view(),
-                                dy.view(),
-                                Some(dx.view_mut()),
-                                dw.view_mut(),
-                                db.view_mut(),
-                                &mut scratch,
-                            )
-                            .expect("valid case");
-                        })
-                    }
+                let y_shape = params
+                    .output_shape(x.shape(), wt.shape())
+                    .expect("valid case");
+                let dy = dim4(random(&y_shape));
+                Arrays::Conv {
+                    params,
+                    y: Array4::zeros(y_shape),
+                    dx: Array4::zeros(x.raw_dim()),
+                    dw: Array4::zeros(wt.raw_dim()),
+                    dbias: Array1::zeros(d),
+                    x,
+                    w: wt,
+                    bias,
+                    dy,
                 }
             }
-            (
-                Layer::Pool {
-                    c,
-                    h,
-                    w,
-                    size,
-                    stride,
-                },
-                _,
-            ) => {
-                let p = Pool2dParams { size, stride };
+            Layer::Pool {
+                c,
+                h,
+                w,
+                size,
+                stride,
+            } => {
+                let params = Pool2dParams { size, stride };
                 let x = dim4(random(&[batch, c, h, w]));
-                let shape = p.output_shape(x.shape()).expect("valid case");
-                let (mut y, mut argmax) = (Array4::zeros(shape), Array4::zeros(shape));
-                max_pool2d_forward(
-                    t,
-                    &p,
-                    x.view(),
-                    y.view_mut(),
-                    argmax.view_mut(),
-                    &mut scratch,
-                )
-                .expect("valid case");
-                match pass {
-                    Pass::Forward => Box::new(move || {
-                        max_pool2d_forward(
-                            t,
-                            &p,
-                            x.view(),
-                            y.view_mut(),
-                            argmax.view_mut(),
-                            &mut scratch,
-                        )
-                        .expect("valid case");
-                    }),
-                    Pass::Backward => {
-                        let dy = dim4(random(&shape));
-                        let mut dx = x.clone();
-                        Box::new(move || {
-                            max_pool2d_backward(
-                                t,
-                                &p,
-                                dy.view(),
-                                argmax.view(),
-                                dx.view_mut(),
-                                &mut scratch,
-                            )
-                            .expect("valid case");
-                        })
-                    }
+                let shape = params.output_shape(x.shape()).expect("valid case");
+                let dy = dim4(random(&shape));
+                Arrays::Pool {
+                    params,
+                    y: Array4::zeros(shape),
+                    argmax: Array4::zeros(shape),
+                    dx: Array4::zeros(x.raw_dim()),
+                    x,
+                    dy,
                 }
             }
-            (Layer::Fc { inputs, outputs }, _) => {
+            Layer::Fc { inputs, outputs } => {
                 let x = dim2(random(&[batch, inputs]));
                 let wt = dim2(random(&[outputs, inputs]));
                 let bias = Array1::from_iter(random(&[outputs]));
-                let mut y = Array2::zeros((batch, outputs));
-                match pass {
-                    Pass::Forward => Box::new(move || {
-                        fc_forward(
-                            t,
-                            x.view(),
-                            wt.view(),
-                            bias.view(),
-                            y.view_mut(),
-                            &mut scratch,
-                        )
-                        .expect("valid case");
-                    }),
-                    Pass::Backward => {
-                        let dy = dim2(random(&[batch, outputs]));
-                        let (mut dx, mut dw, mut db) = (x.clone(), wt.clone(), bias.clone());
-                        Box::new(move || {
-                            fc_backward(
-                                t,
-                                x.view(),
-                                wt.view(),
-                                dy.view(),
-                                dx.view_mut(),
-                                dw.view_mut(),
-                                db.view_mut(),
-                                &mut scratch,
-                            )
-                            .expect("valid case");
-                        })
-                    }
+                let dy = dim2(random(&[batch, outputs]));
+                Arrays::Fc {
+                    y: Array2::zeros((batch, outputs)),
+                    dx: Array2::zeros(x.raw_dim()),
+                    dw: Array2::zeros(wt.raw_dim()),
+                    dbias: Array1::zeros(outputs),
+                    x,
+                    w: wt,
+                    bias,
+                    dy,
                 }
             }
-            (Layer::LeakyRelu { shape }, _) | (Layer::Sigmoid { shape }, _) => {
-                let (forward, backward) = match self {
-                    Layer::LeakyRelu { .. } => {
-                        (leaky_relu_forward_fn(t), leaky_relu_backward_fn(t))
-                    }
-                    _ => (sigmoid_forward_fn(t), sigmoid_backward_fn(t)),
+            Layer::LeakyRelu { shape } | Layer::Sigmoid { shape } => {
+                let function = match self {
+                    Layer::LeakyRelu { .. } => Activation::LeakyRelu,
+                    _ => Activation::Sigmoid,
                 };
                 let x = random(&[batch, shape[0], shape[1], shape[2]]);
-                let mut y = x.clone();
-                forward(x.view(), y.view_mut()).expect("valid case");
-                match pass {
-                    Pass::Forward => {
-                        Box::new(move || forward(x.view(), y.view_mut()).expect("valid case"))
-                    }
-                    Pass::Backward => {
-                        let dy = random(x.shape());
-                        let mut dx = x.clone();
-                        Box::new(move || {
-                            backward(y.view(), dy.view(), dx.view_mut()).expect("valid case")
-                        })
-                    }
+                let dy = random(x.shape());
+                Arrays::Activation {
+                    function,
+                    y: ArrayD::zeros(x.raw_dim()),
+                    dx: ArrayD::zeros(x.raw_dim()),
+                    x,
+                    dy,
                 }
             }
-            (Layer::Softmax { classes }, _) => {
+            Layer::Softmax { classes } => {
                 let logits = dim2(random(&[batch, classes]).mapv(|v| 3.0 * v));
-                let labels = Array1::from_shape_fn(batch, |b| (b * 7) % classes);
-                let mut probs = logits.clone();
-                softmax_cross_entropy_forward(
+                Arrays::Softmax {
+                    labels: Array1::from_shape_fn(batch, |b| (b * 7) % classes),
+                    probs: Array2::zeros(logits.raw_dim()),
+                    loss: 0.0,
+                    dlogits: Array2::zeros(logits.raw_dim()),
+                    logits,
+                }
+            }
+        }
+    }
+}
+
+/// Seed of the random inputs of every case ([`Layer::arrays`]).
+pub const INPUT_SEED: u64 = 0x5eed;
+
+/// An elementwise activation of the study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(x, 0.01·x)`.
+    LeakyRelu,
+    /// `1 / (1 + e^−x)`.
+    Sigmoid,
+}
+
+/// One case's arrays at one batch size b: its inputs, and the outputs its passes overwrite.
+/// Every array is f32 (the labels `usize`, the argmax `u32`), NCHW.
+#[derive(Clone, Debug)]
+pub enum Arrays {
+    /// A convolution.
+    Conv {
+        /// Stride and padding.
+        params: Conv2dParams,
+        /// Input `[b, c, h, w]`.
+        x: Array4<f32>,
+        /// Filters `[d, c, k, k]`.
+        w: Array4<f32>,
+        /// Bias `[d]`.
+        bias: Array1<f32>,
+        /// Upstream gradient `[b, d, h2, w2]`.
+        dy: Array4<f32>,
+        /// Forward output `[b, d, h2, w2]`.
+        y: Array4<f32>,
+        /// Input gradient `[b, c, h, w]`.
+        dx: Array4<f32>,
+        /// Filter gradient `[d, c, k, k]`, summed over the batch.
+        dw: Array4<f32>,
+        /// Bias gradient `[d]`, summed over the batch and positions.
+        dbias: Array1<f32>,
+    },
+    /// A max pooling.
+    Pool {
+        /// Window and stride.
+        params: Pool2dParams,
+        /// Input `[b, c, h, w]`.
+        x: Array4<f32>,
+        /// Upstream gradient `[b, c, h2, w2]`.
+        dy: Array4<f32>,
+        /// Forward output `[b, c, h2, w2]`.
+        y: Array4<f32>,
+        /// Forward output `[b, c, h2, w2]`: each maximum's flat index `row · w + col` in its
+        /// input plane (the first maximum in row-major order), which the backward reads.
+        argmax: Array4<u32>,
+        /// Input gradient `[b, c, h, w]`.
+        dx: Array4<f32>,
+    },
+    /// A fully connected layer.
+    Fc {
+        /// Input `[b, i]`.
+        x: Array2<f32>,
+        /// Weights `[o, i]`.
+        w: Array2<f32>,
+        /// Bias `[o]`.
+        bias: Array1<f32>,
+        /// Upstream gradient `[b, o]`.
+        dy: Array2<f32>,
+        /// Forward output `[b, o]`.
+        y: Array2<f32>,
+        /// Input gradient `[b, i]`.
+        dx: Array2<f32>,
+        /// Weight gradient `[o, i]`, summed over the batch.
+        dw: Array2<f32>,
+        /// Bias gradient `[o]`, summed over the batch.
+        dbias: Array1<f32>,
+    },
+    /// An elementwise activation.
+    Activation {
+        /// Which one.
+        function: Activation,
+        /// Input `[b, c, h, w]`.
+        x: ArrayD<f32>,
+        /// Upstream gradient `[b, c, h, w]`.
+        dy: ArrayD<f32>,
+        /// Forward output `[b, c, h, w]`, which the backward reads.
+        y: ArrayD<f32>,
+        /// Input gradient `[b, c, h, w]`.
+        dx: ArrayD<f32>,
+    },
+    /// Softmax with cross-entropy.
+    Softmax {
+        /// Logits `[b, k]`.
+        logits: Array2<f32>,
+        /// Labels `[b]`, each below k.
+        labels: Array1<usize>,
+        /// Forward output `[b, k]`: the probabilities, which the backward reads.
+        probs: Array2<f32>,
+        /// Forward output: the mean loss over the batch.
+        loss: f32,
+        /// The loss gradient `[b, k]`, `(probs − onehot(labels)) / b`.
+        dlogits: Array2<f32>,
+    },
+}
+
+/// A case's [`Arrays`] with scratch memory and a technique: ready to run either pass.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The technique both passes run.
+    pub technique: Technique,
+    /// Inputs and outputs; [`Prepared::run`] overwrites the outputs of its pass.
+    pub arrays: Arrays,
+    scratch: Scratch,
+}
+
+impl Prepared {
+    /// Takes `arrays` and runs, once, the forward passes whose outputs a backward pass reads
+    /// (pooling's argmax, activations' outputs, softmax probabilities), with technique `t`.
+    pub fn new(arrays: Arrays, t: Technique) -> kernels::Result<Prepared> {
+        let mut prepared = Prepared {
+            technique: t,
+            arrays,
+            scratch: Scratch::new(),
+        };
+        if !matches!(prepared.arrays, Arrays::Conv { .. } | Arrays::Fc { .. }) {
+            prepared.run(Pass::Forward)?;
+        }
+        Ok(prepared)
+    }
+
+    /// Runs `pass` with the technique: the kernels' public dispatch functions
+    /// (`conv2d_forward(t, …)` and so on), overwriting the pass's outputs.
+    pub fn run(&mut self, pass: Pass) -> kernels::Result<()> {
+        let t = self.technique;
+        let scratch = &mut self.scratch;
+        match (&mut self.arrays, pass) {
+            (
+                Arrays::Conv {
+                    params,
+                    x,
+                    w,
+                    bias,
+                    y,
+                    ..
+                },
+                Pass::Forward,
+            ) => conv2d_forward(
+                t,
+                params,
+                x.view(),
+                w.view(),
+                bias.view(),
+                y.view_mut(),
+                scratch,
+            ),
+            (
+                Arrays::Conv {
+                    params,
+                    x,
+                    w,
+                    dy,
+                    dx,
+                    dw,
+                    dbias,
+                    ..
+                },
+                Pass::Backward,
+            ) => conv2d_backward(
+                t,
+                params,
+                x.view(),
+                w.view(),
+                dy.view(),
+                Some(dx.view_mut()),
+                dw.view_mut(),
+                dbias.view_mut(),
+                scratch,
+            ),
+            (
+                Arrays::Pool {
+                    params,
+                    x,
+                    y,
+                    argmax,
+                    ..
+                },
+                Pass::Forward,
+            ) => max_pool2d_forward(
+                t,
+                params,
+                x.view(),
+                y.view_mut(),
+                argmax.view_mut(),
+                scratch,
+            ),
+            (
+                Arrays::Pool {
+                    params,
+                    dy,
+                    argmax,
+                    dx,
+                    ..
+                },
+                Pass::Backward,
+            ) => max_pool2d_backward(t, params, dy.view(), argmax.view(), dx.view_mut(), scratch),
+            (Arrays::Fc { x, w, bias, y, .. }, Pass::Forward) => {
+                fc_forward(t, x.view(), w.view(), bias.view(), y.view_mut(), scratch)
+            }
+            (
+                Arrays::Fc {
+                    x,
+                    w,
+                    dy,
+                    dx,
+                    dw,
+                    dbias,
+                    ..
+                },
+                Pass::Backward,
+            ) => fc_backward(
+                t,
+                x.view(),
+                w.view(),
+                dy.view(),
+                dx.view_mut(),
+                dw.view_mut(),
+                dbias.view_mut(),
+                scratch,
+            ),
+            (Arrays::Activation { function, x, y, .. }, Pass::Forward) => match function {
+                Activation::LeakyRelu => leaky_relu_forward(t, x.view(), y.view_mut()),
+                Activation::Sigmoid => sigmoid_forward(t, x.view(), y.view_mut()),
+            },
+            (
+                Arrays::Activation {
+                    function,
+                    dy,
+                    y,
+                    dx,
+                    ..
+                },
+                Pass::Backward,
+            ) => match function {
+                Activation::LeakyRelu => leaky_relu_backward(t, y.view(), dy.view(), dx.view_mut()),
+                Activation::Sigmoid => sigmoid_backward(t, y.view(), dy.view(), dx.view_mut()),
+            },
+            (
+                Arrays::Softmax {
+                    logits,
+                    labels,
+                    probs,
+                    loss,
+                    ..
+                },
+                Pass::Forward,
+            ) => {
+                *loss = softmax_cross_entropy_forward(
                     t,
                     logits.view(),
                     labels.view(),
                     probs.view_mut(),
-                    &mut scratch,
-                )
-                .expect("valid case");
-                match pass {
-                    Pass::Forward => Box::new(move || {
-                        softmax_cross_entropy_forward(
-                            t,
-                            logits.view(),
-                            labels.view(),
-                            probs.view_mut(),
-                            &mut scratch,
-                        )
-                        .expect("valid case");
-                    }),
-                    Pass::Backward => {
-                        let mut dlogits = logits.clone();
-                        Box::new(move || {
-                            softmax_cross_entropy_backward(
-                                t,
-                                probs.view(),
-                                labels.view(),
-                                dlogits.view_mut(),
-                            )
-                            .expect("valid case");
-                        })
-                    }
-                }
+                    scratch,
+                )?;
+                Ok(())
             }
+            (
+                Arrays::Softmax {
+                    labels,
+                    probs,
+                    dlogits,
+                    ..
+                },
+                Pass::Backward,
+            ) => softmax_cross_entropy_backward(t, probs.view(), labels.view(), dlogits.view_mut()),
         }
     }
 }
