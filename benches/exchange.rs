@@ -511,6 +511,42 @@ mod tests {
     }
 
     #[test]
+    fn files_read_back_as_listed() {
+        let root = std::env::temp_dir().join(format!("exchange-test-{}", std::process::id()));
+        for name in ["fc", "softmax", "pool3"] {
+            let case = study::seed_case(name).expect("a seed case");
+            let entry = write_case(&root, case, 5).expect("written");
+            for (array, meta) in &entry.arrays {
+                let path = root.join(&meta.file);
+                let shape = match meta.dtype {
+                    "float32" => ndarray_npy::read_npy::<_, ndarray::ArrayD<f32>>(&path)
+                        .map(|a| a.shape().to_vec()),
+                    "uint32" => ndarray_npy::read_npy::<_, ndarray::ArrayD<u32>>(&path)
+                        .map(|a| a.shape().to_vec()),
+                    "int64" => ndarray_npy::read_npy::<_, ndarray::ArrayD<i64>>(&path)
+                        .map(|a| a.shape().to_vec()),
+                    other => panic!("{array}: unexpected dtype {other}"),
+                }
+                .expect("readable");
+                assert_eq!(shape, meta.shape, "{name}/{array}");
+            }
+        }
+        // The softmax's gradient as written is (probs − onehot) / b.
+        let dir = root.join("softmax/b5");
+        let read = |f: &str| {
+            ndarray_npy::read_npy::<_, ndarray::Array2<f32>>(dir.join(f)).expect("readable")
+        };
+        let labels: ndarray::Array1<i64> =
+            ndarray_npy::read_npy(dir.join("labels.npy")).expect("readable");
+        let (probs, dlogits) = (read("probs.npy"), read("dlogits.npy"));
+        for ((b, c), &g) in dlogits.indexed_iter() {
+            let target = if labels[b] == c as i64 { 1.0 } else { 0.0 };
+            assert!((g - (probs[[b, c]] - target) / 5.0).abs() < 1e-6);
+        }
+        std::fs::remove_dir_all(&root).expect("cleaned up");
+    }
+
+    #[test]
     fn ties_are_counted() {
         let mut x = Array4::<f32>::zeros((1, 1, 2, 4));
         x[[0, 0, 0, 2]] = 1.0;
