@@ -18,7 +18,18 @@ the cell is null (see PLACEMENT below), never a copy of another. Then the seed's
     python3 scripts/numpy_layers.py --exchange /tmp/exchange --out reports/numpy_layers.json
 
 Before anything is timed, every technique's outputs are compared with the Rust naive kernels'
-(the exchange directory); a mismatch ends the script with one `error:` line and exit 1.
+(the exchange directory); a mismatch ends the script with one `error:` line and exit 1. A full
+run checks every cell; --check-only and --quick leave out technique 1 of conv1 and conv2 at
+batch 5 (10-40 s of Python loops a cell; conv3 at batch 5 checks the same functions).
+
+Timing: medians of time.perf_counter_ns samples of one call. A cell whose checked run took at
+least 1 s is slow: that run is its first sample, then more up to 3 s and 3 samples (quick: that
+run alone); other cells sample until 0.2 s (quick 0.05 s), at least 5 and at most 1000 samples.
+"samples" gives each cell's count; null marks a technique the seed did not write for the layer,
+0 samples (with a null median) a cell a quick run left out. The trainer trains 1000 examples
+(quick 50) at batch 5 with each technique, stopping early after 240 s (quick 30 s; quick skips
+technique 1, a minute a step); "seconds" are scaled to "examples", "examples_run" says how
+many were trained and "measured_seconds" how long that took.
 Needs python3 and numpy only. numpy computes in float64, as the seed's arrays were (its
 np.zeros and np.random.randn); the Rust f32 inputs widen to float64 exactly.
 """
@@ -667,11 +678,26 @@ def compare(cell, technique, result):
     return worst
 
 
+# --check-only, --quick and --self-test leave out technique 1's cells of more than this many
+# scalar multiply-adds: the Python loops over conv1 and conv2 at batch 5 (6.1 and 10.2 million,
+# 10-40 s a cell here), beyond CI's and quick's budgets. conv3 at batch 5 (3.2 million) and every
+# convolution at batch 1 still check the same functions, their loop over the batch included.
+QUICK_CHECK_MAX_MACS = 4e6
+
+
+def multiply_adds(cell):
+    """Scalar multiply-adds of a convolution cell's forward (its backward does twice as many
+    loop bodies); 0 for other layers."""
+    if cell.kind != "conv":
+        return 0
+    inp, weigths = cell.args[0], cell.args[1]
+    B, I, D, F, H, W = conv_shape(inp, weigths, cell.args[3], cell.args[4])
+    return B * D * H * W * I * F * F
+
+
 def skipped(cell, quick_check):
-    """Cells left out of --check-only, --quick and --self-test: the Python loops of technique 1
-    over the convolutions at batch 5 (about 20 s a cell on this machine, idle: 6 cells exceed
-    CI's and quick's budgets). Batch 1 checks the same code with one example."""
-    return quick_check and cell.kind == "conv" and cell.batch > 1
+    """Whether a quick check leaves out this cell's technique 1 (see QUICK_CHECK_MAX_MACS)."""
+    return quick_check and multiply_adds(cell) > QUICK_CHECK_MAX_MACS
 
 
 def check(all_cells, quick_check, log):
@@ -1057,7 +1083,8 @@ def main():
     parser.add_argument("--exchange", required=True, metavar="DIR",
                         help="the Rust outputs: cargo run -p study --release --bin exchange -- --out DIR")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check-only", action="store_true", help="only the check, batch 1 and 5, no timing")
+    mode.add_argument("--check-only", action="store_true",
+                      help="only the check, batch 1 and 5, no timing (technique 1 of conv1 and conv2 at batch 5 left out: QUICK_CHECK_MAX_MACS)")
     mode.add_argument("--self-test", action="store_true", help="assert that the check catches corrupted Rust outputs")
     parser.add_argument("--quick", action="store_true", help="shorter timing, 50 trainer examples")
     parser.add_argument("--out", metavar="FILE", help="the JSON to write (a timing run needs it)")
@@ -1108,6 +1135,7 @@ def main():
                 log(f"  timed {cell.group} batch {cell.batch} {technique}: {values[0] / 1e6:.3f} ms, {len(s)} samples")
             for table, value in zip((median_ns, samples, max_error), values):
                 table[cell.group][str(cell.batch)][technique] = value
+        print(f"  timed {cell.group} batch {cell.batch} ({time.perf_counter() - wall:.0f} s)", flush=True)
     print(f"timed the layers ({time.perf_counter() - wall:.1f} s)", flush=True)
 
     examples = 50 if args.quick else 1000
