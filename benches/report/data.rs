@@ -220,8 +220,11 @@ pub struct NumpyTrainer {
     pub batch: usize,
     /// Examples trained.
     pub examples: usize,
-    /// Technique → seconds for `examples`.
+    /// Technique → seconds for `examples` (scaled up where fewer were trained in time).
     pub seconds: HashMap<String, Option<f64>>,
+    /// Technique → examples actually trained (the slowest stop at a time cap).
+    #[serde(default)]
+    pub examples_run: HashMap<String, Option<usize>>,
 }
 
 impl NumpyPeer {
@@ -262,11 +265,18 @@ impl NumpyPeer {
             .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
-    /// The whole trainer's seconds per 1000 examples with technique `t` (scaled when fewer ran).
-    pub fn trainer_per_thousand(&self, t: Technique) -> Option<f64> {
+    /// The whole trainer's seconds per 1000 examples with technique `t`, and how many examples
+    /// were trained to measure it (scaled when fewer than 1000).
+    pub fn trainer_per_thousand(&self, t: Technique) -> Option<(f64, usize)> {
         let trainer = self.trainer.as_ref()?;
         let seconds = (*trainer.seconds.get(t.name())?)?;
-        Some(seconds * 1000.0 / trainer.examples as f64)
+        let run = trainer
+            .examples_run
+            .get(t.name())
+            .copied()
+            .flatten()
+            .unwrap_or(trainer.examples);
+        Some((seconds * 1000.0 / trainer.examples as f64, run))
     }
 }
 
