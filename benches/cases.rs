@@ -186,6 +186,17 @@ pub const TABLE_BATCHES: [usize; 2] = [1, 5];
 
 /// Batch sizes of the batch sweeps.
 pub const SWEEP_BATCHES: [usize; 7] = [1, 2, 5, 16, 32, 64, 128];
+/// The batch sweeps' points in quick mode: from 1 to 64, a third of the full sweep's examples.
+pub const QUICK_SWEEP_BATCHES: [usize; 4] = [1, 4, 16, 64];
+
+/// The batch sweeps' points: [`QUICK_SWEEP_BATCHES`] when `quick`, else [`SWEEP_BATCHES`].
+pub fn sweep_batches(quick: bool) -> &'static [usize] {
+    if quick {
+        &QUICK_SWEEP_BATCHES
+    } else {
+        &SWEEP_BATCHES
+    }
+}
 
 /// Layers swept over the batch size, with the techniques that are fast enough to sweep (the
 /// fully connected layer's direct technique is its GEMM: not swept twice).
@@ -211,6 +222,17 @@ pub const BATCH_SWEEPS: [(&str, &[Technique]); 2] = [
 
 /// Input sides of the size sweep: conv2's channels and filters (16 → 20, f5 s1 p2), batch 1.
 pub const SWEEP_SIDES: [usize; 4] = [16, 32, 64, 128];
+/// The size sweep's sides in quick mode.
+pub const QUICK_SWEEP_SIDES: [usize; 3] = [16, 32, 64];
+
+/// The size sweep's sides: [`QUICK_SWEEP_SIDES`] when `quick`, else [`SWEEP_SIDES`].
+pub fn sweep_sides(quick: bool) -> &'static [usize] {
+    if quick {
+        &QUICK_SWEEP_SIDES
+    } else {
+        &SWEEP_SIDES
+    }
+}
 
 /// Group name of the size sweep (forward only).
 pub const SIZE_SWEEP_GROUP: &str = "conv-size-sweep/forward";
@@ -745,7 +767,7 @@ pub const TRAINER_GROUP: &str = "trainer";
 pub const TRAINER_EXAMPLES: usize = 1000;
 /// Examples trained per iteration in quick mode; the report scales its times to
 /// [`TRAINER_EXAMPLES`] and says so.
-pub const QUICK_TRAINER_EXAMPLES: usize = 100;
+pub const QUICK_TRAINER_EXAMPLES: usize = 50;
 
 /// Examples per whole-trainer iteration: [`QUICK_TRAINER_EXAMPLES`] when `quick`, else
 /// [`TRAINER_EXAMPLES`].

@@ -9,7 +9,10 @@
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+};
 use kernels::{Isa, Technique, fma_loop, with_isa};
 use ndarray::Array2;
 use study::*;
@@ -24,6 +27,16 @@ fn samples(t: Technique) -> usize {
     }
 }
 
+/// A criterion group of kernel benchmarks. Quick mode samples flat (every sample the same
+/// number of iterations), so that a slow naive case runs 10 iterations, not criterion's 55.
+fn new_group(c: &mut Criterion, name: impl Into<String>) -> BenchmarkGroup<'_, WallTime> {
+    let mut group = c.benchmark_group(name);
+    if quick() {
+        group.sampling_mode(SamplingMode::Flat);
+    }
+    group
+}
+
 /// One criterion group: `pass` of `layer` with each technique at each batch size.
 fn bench_group(
     c: &mut Criterion,
@@ -33,7 +46,7 @@ fn bench_group(
     techniques: &[Technique],
     batches: &[usize],
 ) {
-    let mut group = c.benchmark_group(name);
+    let mut group = new_group(c, name);
     for &t in techniques {
         for &batch in batches {
             let mut run = layer.prepare(pass, t, batch);
@@ -66,7 +79,7 @@ fn layers(c: &mut Criterion) {
 fn isa_levels(c: &mut Criterion) {
     for case in &SEED_NETWORK {
         for pass in Pass::ALL {
-            let mut group = c.benchmark_group(isa_group(case.name, pass));
+            let mut group = new_group(c, isa_group(case.name, pass));
             for t in ISA_TECHNIQUES {
                 for isa in Isa::available() {
                     let mut run = case.layer.prepare(pass, t, ISA_BATCH);
@@ -97,16 +110,16 @@ fn batch_sweeps(c: &mut Criterion) {
                 &case.layer,
                 pass,
                 techniques,
-                &SWEEP_BATCHES,
+                sweep_batches(quick()),
             );
         }
     }
 }
 
 fn size_sweep(c: &mut Criterion) {
-    let mut group = c.benchmark_group(SIZE_SWEEP_GROUP);
+    let mut group = new_group(c, SIZE_SWEEP_GROUP);
     for t in Technique::ALL {
-        for side in SWEEP_SIDES {
+        for &side in sweep_sides(quick()) {
             let mut run = size_sweep_layer(side).prepare(Pass::Forward, t, 1);
             group
                 .sample_size(samples(t))
@@ -160,13 +173,19 @@ fn fma_peak(c: &mut Criterion) {
     group.finish();
 }
 
-/// Criterion's timing: half a second of warm-up and 1.5 s of samples per benchmark, a tenth
-/// and a fifth of that in quick mode.
+/// Criterion's timing: half a second of warm-up and 1.5 s of samples per benchmark; a tenth
+/// and a fifth of that in quick mode, without criterion's HTML charts (drawing them takes
+/// longer than the samples; the report draws its own).
 fn config() -> Criterion {
     let (warm_up, measure) = if quick() { (50, 300) } else { (500, 1500) };
-    Criterion::default()
+    let criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(warm_up))
-        .measurement_time(Duration::from_millis(measure))
+        .measurement_time(Duration::from_millis(measure));
+    if quick() {
+        criterion.without_plots()
+    } else {
+        criterion
+    }
 }
 
 criterion_group! {

@@ -61,12 +61,16 @@ fn trainer(c: &mut Criterion) {
     group.finish();
 }
 
-/// A tenth of a second of warm-up and 5 s of samples (1 s in quick mode).
+/// A tenth of a second of warm-up and 5 s of samples (1 s and no HTML charts in quick mode).
 fn config() -> Criterion {
-    let measure = if quick() { 1 } else { 5 };
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(measure))
+    let criterion = Criterion::default().warm_up_time(Duration::from_millis(100));
+    if quick() {
+        criterion
+            .measurement_time(Duration::from_secs(1))
+            .without_plots()
+    } else {
+        criterion.measurement_time(Duration::from_secs(5))
+    }
 }
 
 criterion_group! {

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use study::{
-    BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, SWEEP_BATCHES, SWEEP_SIDES,
-    TABLE_BATCHES, sweep_group,
+    BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, TABLE_BATCHES, sweep_batches,
+    sweep_group, sweep_sides,
 };
 
 use crate::data::{NumpyPeer, Timings, TorchPeer, cases_of_kind};
@@ -126,13 +126,14 @@ pub fn draw_all(
     let path = out.join(BATCH_SWEEP);
     let root = BitMapBackend::new(&path, (SIZE.0, SIZE.1 + 40)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let xs: Vec<f64> = SWEEP_BATCHES.iter().map(|&b| b as f64).collect();
+    let batches = sweep_batches(t.quick);
+    let xs: Vec<f64> = batches.iter().map(|&b| b as f64).collect();
     for ((name, techniques), area) in BATCH_SWEEPS.iter().zip(root.split_evenly((1, 2))) {
         let lines: Vec<Line> = Pass::ALL
             .into_iter()
             .flat_map(|pass| {
                 techniques.iter().map(move |&tq| {
-                    let values = SWEEP_BATCHES
+                    let values = batches
                         .iter()
                         .map(|&b| {
                             t.get(&sweep_group(name, pass), tq.name(), b)
@@ -162,7 +163,8 @@ pub fn draw_all(
     let path = out.join(SIZE_SWEEP);
     let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let xs: Vec<f64> = SWEEP_SIDES.iter().map(|&n| n as f64).collect();
+    let sides = sweep_sides(t.quick);
+    let xs: Vec<f64> = sides.iter().map(|&n| n as f64).collect();
     let lines: Vec<Line> = Technique::ALL
         .into_iter()
         .map(|tq| {
@@ -170,7 +172,7 @@ pub fn draw_all(
                 tq.name().to_string(),
                 color(tq),
                 false,
-                SWEEP_SIDES
+                sides
                     .iter()
                     .map(|&n| t.get(SIZE_SWEEP_GROUP, tq.name(), n).map(us))
                     .collect(),

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use kernels::Technique;
 use study::{
-    BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, SWEEP_BATCHES, SWEEP_SIDES,
-    TABLE_BATCHES, TRAINER_EXAMPLES, TRAINER_GROUP, seed_case, size_sweep_layer, sweep_group,
+    BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, TABLE_BATCHES, TRAINER_EXAMPLES,
+    TRAINER_GROUP, seed_case, size_sweep_layer, sweep_batches, sweep_group, sweep_sides,
     trainer_cases, trainer_examples,
 };
 
@@ -84,11 +84,14 @@ pub fn timings(
             "20 per benchmark, 10 for naive ones"
         },
         if t.quick {
-            " **Quick run** (`scripts/bench.sh --quick`): fewer, shorter samples and 100 \
-             whole-trainer examples per iteration instead of 1000; the full run is \
-             `scripts/bench.sh`."
+            format!(
+                " **Quick run** (`scripts/bench.sh --quick`): fewer, shorter samples, fewer \
+                 sweep points and {} whole-trainer examples per iteration instead of \
+                 {TRAINER_EXAMPLES}; the full run is `scripts/bench.sh`.",
+                trainer_examples(true)
+            )
         } else {
-            ""
+            String::new()
         }
     );
     let _ = writeln!(
@@ -450,13 +453,14 @@ fn sweeps(s: &mut String, t: &Timings) {
     let _ = writeln!(s, "## How cost grows with work\n");
     let _ = writeln!(s, "![Batch sweeps]({})\n", charts::BATCH_SWEEP);
     let _ = writeln!(s, "Time per example, by batch size.\n");
-    let header: Vec<String> = SWEEP_BATCHES.iter().map(|b| format!("b={b}")).collect();
+    let batches = sweep_batches(t.quick);
+    let header: Vec<String> = batches.iter().map(|b| format!("b={b}")).collect();
     let _ = writeln!(s, "| layer, pass, technique | {} |", header.join(" | "));
-    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(SWEEP_BATCHES.len()));
+    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(batches.len()));
     for (name, techniques) in BATCH_SWEEPS {
         for pass in Pass::ALL {
             for tq in techniques {
-                let cells: Vec<String> = SWEEP_BATCHES
+                let cells: Vec<String> = batches
                     .iter()
                     .map(|&b| {
                         opt(
@@ -482,11 +486,12 @@ fn sweeps(s: &mut String, t: &Timings) {
         "Convolution forward, 16 → 20 channels, f5 s1 p2, batch 1, by input side: time, GFLOP/s \
          and its fraction of the 1-thread FMA peak.\n"
     );
-    let header: Vec<String> = SWEEP_SIDES.iter().map(|n| format!("{n}×{n}")).collect();
+    let sides = sweep_sides(t.quick);
+    let header: Vec<String> = sides.iter().map(|n| format!("{n}×{n}")).collect();
     let _ = writeln!(s, "| technique | {} |", header.join(" | "));
-    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(SWEEP_SIDES.len()));
+    let _ = writeln!(s, "| --- |{}", " ---: |".repeat(sides.len()));
     for tq in Technique::ALL {
-        let cells: Vec<String> = SWEEP_SIDES
+        let cells: Vec<String> = sides
             .iter()
             .map(|&side| {
                 let flops = size_sweep_layer(side)
@@ -713,7 +718,8 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
             )? / b as f64,
         )
     };
-    let (first, last) = (SWEEP_BATCHES[0], SWEEP_BATCHES[SWEEP_BATCHES.len() - 1]);
+    let batches = sweep_batches(t.quick);
+    let (first, last) = (batches[0], batches[batches.len() - 1]);
     if let (Some(c1), Some(cn), Some(f1), Some(fn_)) = (
         conv2_sweep(first),
         conv2_sweep(last),

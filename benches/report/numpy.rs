@@ -195,7 +195,7 @@ pub fn findings(t: &Timings, np: &NumpyPeer) -> Vec<String> {
             "The seed's ladder, on conv2's forward pass at batch {B}: numpy on this machine gains \
              {} with per-output sums, {} with axis reductions and {} with einsum over its loops \
              (the seed's table: {}, {}, {}). In Rust the same step from loops to per-output sums \
-             gains only {}, and the vectorised end of the ladder {} (im2col + GEMM) or {} \
+             gains {}, and the vectorised end of the ladder {} (im2col + GEMM) or {} \
              (direct): vectorising buys numpy an escape from the interpreter, Rust only the \
              hardware's vector width and cache reuse.",
             ratio(n2),
@@ -210,46 +210,57 @@ pub fn findings(t: &Timings, np: &NumpyPeer) -> Vec<String> {
         ));
     }
     // 2. Language against language, technique by technique.
-    let per_tq: Vec<String> = Technique::ALL[..4]
+    let per_tq: Vec<(Technique, f64)> = Technique::ALL[..4]
         .iter()
-        .filter_map(|&tq| {
-            let r = np_conv(tq)? / rs_conv(tq)?;
-            Some(format!("{tq} {}", ratio(r)))
-        })
+        .filter_map(|&tq| Some((tq, np_conv(tq)? / rs_conv(tq)?)))
         .collect();
-    if !per_tq.is_empty() {
+    let widest = per_tq.iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    let narrowest = per_tq.iter().min_by(|a, b| a.1.total_cmp(&b.1));
+    if let (Some(&(wide, _)), Some(&(narrow, _))) = (widest, narrowest) {
+        let list: Vec<String> = per_tq
+            .iter()
+            .map(|(tq, r)| format!("{tq} {}", ratio(*r)))
+            .collect();
         out.push(format!(
             "The same technique in the two languages (conv2 forward, batch {B}, numpy's time ÷ \
-             Rust's): {}. The gap is widest for the loops, where each Python multiply-add pays the \
-             interpreter, and narrowest where numpy hands the work to compiled code in one call.",
-            per_tq.join(", ")
+             Rust's): {}. The gap is widest for {wide} and narrowest for {narrow}{}.",
+            list.join(", "),
+            if wide == Technique::Naive {
+                ", where every Python multiply-add pays the interpreter"
+            } else {
+                ""
+            }
         ));
     }
     // 3. Whether axis-reduce beats einsum, in each language (the seed found it did on conv).
-    let flips: Vec<String> = cases_of_kind("conv")
+    let pairs: Vec<(&Case, f64, f64)> = cases_of_kind("conv")
         .filter_map(|c| {
             let n = np.layer(c, Pass::Backward, Technique::AxisReduce, B)?
                 / np.layer(c, Pass::Backward, Technique::Im2colGemm, B)?;
             let r = t.layer(c, Pass::Backward, Technique::AxisReduce, B)?
                 / t.layer(c, Pass::Backward, Technique::Im2colGemm, B)?;
-            Some(format!(
-                "{} {} in numpy, {} in Rust",
-                c.name,
-                ratio(n),
-                ratio(r)
-            ))
+            Some((c, n, r))
         })
         .collect();
-    if !flips.is_empty() {
+    let seed = seed_speedup("conv", Pass::Backward, true, 3, 2).map(|x| 1.0 / x);
+    if let (false, Some(seed)) = (pairs.is_empty(), seed) {
+        let holds = pairs.iter().filter(|(_, n, _)| *n < 1.0).count();
+        let verdict = match holds {
+            0 => "does not hold on this machine for any convolution",
+            h if h == pairs.len() => "holds on this machine for every convolution",
+            _ => "holds on this machine for some convolutions only",
+        };
+        let list: Vec<String> = pairs
+            .iter()
+            .map(|(c, n, r)| format!("{} {} in numpy, {} in Rust", c.name, ratio(*n), ratio(*r)))
+            .collect();
         out.push(format!(
-            "Axis reductions against the contraction on the backward pass (axis-reduce's time ÷ \
-             einsum's or im2col + GEMM's, batch {B}): {}; the seed's batched table had {}. Below \
-             1× axis-reduce is the faster.",
-            flips.join("; "),
-            opt(
-                seed_speedup("conv", Pass::Backward, true, 3, 2).map(|x| 1.0 / x),
-                ratio
-            )
+            "The seed found axis reductions faster than its einsum on the convolution's backward \
+             pass (axis-reduce's time ÷ einsum's: {} in its batched table); that conclusion \
+             {verdict}: {} (batch {B}; below 1× axis-reduce is the faster; in Rust the \
+             contraction is im2col + GEMM).",
+            ratio(seed),
+            list.join("; ")
         ));
     }
     out
