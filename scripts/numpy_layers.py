@@ -27,7 +27,7 @@ least 1 s is slow: that run is its first sample, then more up to 3 s and 3 sampl
 run alone); other cells sample until 0.2 s (quick 0.05 s), at least 5 and at most 1000 samples.
 "samples" gives each cell's count; null marks a technique the seed did not write for the layer,
 0 samples (with a null median) a cell a quick run left out. The trainer trains 1000 examples
-(quick 50) at batch 5 with each technique, stopping early after 240 s (quick 30 s; quick skips
+(quick 50) at batch 5 with each technique, stopping early after 150 s (quick 30 s; quick skips
 technique 1, a minute a step); "seconds" are scaled to "examples", "examples_run" says how
 many were trained and "measured_seconds" how long that took.
 Needs python3 and numpy only. numpy computes in float64, as the seed's arrays were (its
@@ -1139,7 +1139,7 @@ def main():
     print(f"timed the layers ({time.perf_counter() - wall:.1f} s)", flush=True)
 
     examples = 50 if args.quick else 1000
-    budget = 30 if args.quick else 240
+    budget = 30 if args.quick else 150
     features, labels = trainer_data(examples)
     seconds, examples_run, measured, losses = {}, {}, {}, {}
     for technique in TECHNIQUES:
