@@ -758,7 +758,7 @@ fn dim2(a: ArrayD<f32>) -> Array2<f32> {
 /// The machine's GEMM peak: square sgemms split by rows over a pool's threads.
 pub use network::bench::sgemm_on_threads;
 
-/// Registers the bundled font for plotters (criterion's charts and the reports).
+/// Registers the bundled font for plotters (the report's charts).
 pub use network::pictures::register_fonts;
 
 /// Group of the whole-trainer benchmark (`benches/trainer.rs`).

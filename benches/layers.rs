@@ -175,19 +175,15 @@ fn fma_peak(c: &mut Criterion) {
     group.finish();
 }
 
-/// Criterion's timing: half a second of warm-up and 1.5 s of samples per benchmark; a tenth
-/// and a fifth of that in quick mode, without criterion's HTML charts (drawing them takes
-/// longer than the samples; the report draws its own).
+/// Criterion's timing: half a second of warm-up and 1.5 s of samples per benchmark, a tenth
+/// and a fifth of that in quick mode; never criterion's HTML charts (drawing them took longer
+/// than the samples; the report draws its own from criterion's JSON).
 fn config() -> Criterion {
     let (warm_up, measure) = if quick() { (50, 300) } else { (500, 1500) };
-    let criterion = Criterion::default()
+    Criterion::default()
         .warm_up_time(Duration::from_millis(warm_up))
-        .measurement_time(Duration::from_millis(measure));
-    if quick() {
-        criterion.without_plots()
-    } else {
-        criterion
-    }
+        .measurement_time(Duration::from_millis(measure))
+        .without_plots()
 }
 
 criterion_group! {
@@ -197,8 +193,6 @@ criterion_group! {
 }
 
 fn main() {
-    // criterion's HTML charts draw text too: with the bundled font, not the system's.
-    register_fonts();
     study();
     Criterion::default().configure_from_args().final_summary();
 }

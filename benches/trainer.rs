@@ -17,7 +17,7 @@ use network::optim::Schedule;
 use network::train::Trainer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use study::{TRAINER_GROUP, quick, register_fonts, trainer_cases, trainer_examples};
+use study::{TRAINER_GROUP, quick, trainer_cases, trainer_examples};
 
 fn trainer(c: &mut Criterion) {
     let data = Cifar10::sample().train;
@@ -61,16 +61,14 @@ fn trainer(c: &mut Criterion) {
     group.finish();
 }
 
-/// A tenth of a second of warm-up and 5 s of samples (1 s and no HTML charts in quick mode).
+/// A tenth of a second of warm-up and 5 s of samples (1 s in quick mode), without criterion's
+/// HTML charts.
 fn config() -> Criterion {
-    let criterion = Criterion::default().warm_up_time(Duration::from_millis(100));
-    if quick() {
-        criterion
-            .measurement_time(Duration::from_secs(1))
-            .without_plots()
-    } else {
-        criterion.measurement_time(Duration::from_secs(5))
-    }
+    let measure = if quick() { 1 } else { 5 };
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(measure))
+        .without_plots()
 }
 
 criterion_group! {
@@ -79,8 +77,6 @@ criterion_group! {
     targets = trainer
 }
 fn main() {
-    // criterion's HTML charts draw text too: with the bundled font, not the system's.
-    register_fonts();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
