@@ -223,7 +223,7 @@ pub fn findings(t: &Timings, np: &NumpyPeer) -> Vec<String> {
             .collect();
         out.push(format!(
             "The same technique in the two languages (conv2 forward, batch {B}, numpy's time ÷ \
-             Rust's): {}. The gap is widest for {wide} and narrowest for {narrow}{}.",
+             Rust's): {}. The gap is widest for {wide}{}, and narrowest for {narrow}.",
             list.join(", "),
             if wide == Technique::Naive {
                 ", where every Python multiply-add pays the interpreter"
