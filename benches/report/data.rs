@@ -169,13 +169,7 @@ pub struct TorchPeer {
 impl TorchPeer {
     /// Reads the peer's JSON, or `None` when the file does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        }
+        load_peer(path)
     }
 
     /// A layer pass at `batch`, in nanoseconds.
@@ -230,13 +224,7 @@ pub struct NumpyTrainer {
 impl NumpyPeer {
     /// Reads the peer's JSON, or `None` when the file does not exist.
     pub fn load(path: &Path) -> Result<Option<Self>, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        }
+        load_peer(path)
     }
 
     /// Technique `t` on a layer pass at `batch`, in nanoseconds.
@@ -277,6 +265,17 @@ impl NumpyPeer {
             .flatten()
             .unwrap_or(trainer.examples);
         Some((seconds * 1000.0 / trainer.examples as f64, run))
+    }
+}
+
+/// A peer's JSON file parsed, or `None` when the file does not exist.
+fn load_peer<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }
 
