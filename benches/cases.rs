@@ -763,21 +763,16 @@ pub use network::pictures::register_fonts;
 
 /// Group of the whole-trainer benchmark (`benches/trainer.rs`).
 pub const TRAINER_GROUP: &str = "trainer";
-/// Examples trained per iteration, as the seed's "1000 examples" row.
+/// The seed's whole-trainer row: the report gives every trainer's time per this many examples.
 pub const TRAINER_EXAMPLES: usize = 1000;
-/// Examples trained per iteration in quick mode; the report scales its times to
-/// [`TRAINER_EXAMPLES`] and says so.
-pub const QUICK_TRAINER_EXAMPLES: usize = 50;
 
-/// Examples per whole-trainer iteration: [`QUICK_TRAINER_EXAMPLES`] when `quick`, else
-/// [`TRAINER_EXAMPLES`].
-pub fn trainer_examples(quick: bool) -> usize {
-    if quick {
-        QUICK_TRAINER_EXAMPLES
-    } else {
-        TRAINER_EXAMPLES
-    }
-}
+/// Examples trained per iteration by the techniques whose step costs the same whatever the
+/// batch (naive, per-output, axis-reduce: a second or more per 100 examples). Ten iterations of
+/// 1000 would take up to 13 minutes each; a tenth of that gives the same per-example time, and
+/// the report scales it to [`TRAINER_EXAMPLES`] from the count criterion recorded.
+pub const SLOW_TRAINER_EXAMPLES: usize = 100;
+/// Examples per iteration in quick mode (`STUDY_QUICK=1`), and for the slow techniques in it.
+pub const QUICK_TRAINER_EXAMPLES: [usize; 2] = [50, 20];
 
 /// One whole-trainer configuration.
 #[derive(Clone, Copy, Debug)]
@@ -791,6 +786,21 @@ pub struct TrainerCase {
 }
 
 impl TrainerCase {
+    /// Examples trained per iteration: [`TRAINER_EXAMPLES`], or fewer for the slow techniques
+    /// and in quick mode. Criterion records it as the benchmark's throughput.
+    pub fn examples(&self, quick: bool) -> usize {
+        let slow = matches!(
+            self.technique.parse(),
+            Ok(Technique::Naive | Technique::PerOutput | Technique::AxisReduce)
+        );
+        match (quick, slow) {
+            (false, false) => TRAINER_EXAMPLES,
+            (false, true) => SLOW_TRAINER_EXAMPLES,
+            (true, false) => QUICK_TRAINER_EXAMPLES[0],
+            (true, true) => QUICK_TRAINER_EXAMPLES[1],
+        }
+    }
+
     /// Benchmark function id: the technique, with the thread count when it is not 1.
     pub fn id(&self) -> String {
         if self.threads == 1 {

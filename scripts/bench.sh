@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh            the full study (about 1 h 15 min here; run it on an otherwise idle machine)
 #   scripts/bench.sh --quick    the whole report in under 10 minutes: fewer and shorter samples,
-#                               50 whole-trainer examples, fewer sweep points, numpy's slow cells timed once; the
+#                               50 whole-trainer examples (20 for the slow techniques), fewer sweep points, numpy's slow cells timed once; the
 #                               report says it is a quick run. Kept apart from the full run's
 #                               results (target/criterion-quick).
 #   scripts/bench.sh conv2      extra arguments go to criterion (here: rerun conv2's benchmarks)

@@ -146,6 +146,23 @@ impl Timings {
         Some(*self.elements.get(&key)? / self.medians.get(&key)?)
     }
 
+    /// A whole-trainer case's time per [`study::TRAINER_EXAMPLES`] examples in nanoseconds, with
+    /// the examples it trained per iteration (criterion's recorded throughput; fewer than
+    /// [`study::TRAINER_EXAMPLES`] means the time is scaled).
+    pub fn trainer(&self, case: &study::TrainerCase) -> Option<(f64, usize)> {
+        let key = (
+            study::TRAINER_GROUP.to_string(),
+            case.id(),
+            case.batch.to_string(),
+        );
+        let examples = *self.elements.get(&key)?;
+        let ns = self.medians.get(&key)?;
+        Some((
+            ns * study::TRAINER_EXAMPLES as f64 / examples,
+            examples as usize,
+        ))
+    }
+
     /// sgemm GFLOP/s on `threads` threads.
     pub fn peak_gflops(&self, threads: usize) -> Option<f64> {
         let n = study::PEAK_SIDE as f64;

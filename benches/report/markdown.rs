@@ -4,9 +4,9 @@ use std::fmt::Write;
 
 use kernels::Technique;
 use study::{
-    BATCH_SWEEPS, Case, Pass, SEED_NETWORK, SIZE_SWEEP_GROUP, TABLE_BATCHES, TRAINER_EXAMPLES,
-    TRAINER_GROUP, seed_case, size_sweep_layer, sweep_batches, sweep_group, sweep_sides,
-    trainer_cases, trainer_examples,
+    BATCH_SWEEPS, Case, Pass, QUICK_TRAINER_EXAMPLES, SEED_NETWORK, SIZE_SWEEP_GROUP,
+    TABLE_BATCHES, TRAINER_EXAMPLES, seed_case, size_sweep_layer, sweep_batches, sweep_group,
+    sweep_sides, trainer_cases,
 };
 
 use crate::charts;
@@ -86,9 +86,9 @@ pub fn timings(
         if t.quick {
             format!(
                 " **Quick run** (`scripts/bench.sh --quick`): fewer, shorter samples, fewer \
-                 sweep points and {} whole-trainer examples per iteration instead of \
-                 {TRAINER_EXAMPLES}; the full run is `scripts/bench.sh`.",
-                trainer_examples(true)
+                 sweep points and {} whole-trainer examples per iteration ({} for the slow \
+                 techniques) instead of {TRAINER_EXAMPLES}; the full run is `scripts/bench.sh`.",
+                QUICK_TRAINER_EXAMPLES[0], QUICK_TRAINER_EXAMPLES[1]
             )
         } else {
             String::new()
@@ -150,10 +150,22 @@ pub fn timings(
     s
 }
 
-/// Rust's whole trainer with technique `t` at batch 5 on one thread, ns per 1000 examples.
-pub fn trainer_per_thousand(t: &Timings, tq: Technique) -> Option<f64> {
-    let ns = t.get(TRAINER_GROUP, tq.name(), 5)?;
-    Some(ns * TRAINER_EXAMPLES as f64 / trainer_examples(t.quick) as f64)
+/// Rust's whole trainer with technique `t` at batch 5 on one thread: ns per
+/// [`TRAINER_EXAMPLES`] examples and the examples timed per iteration.
+pub fn trainer_per_thousand(t: &Timings, tq: Technique) -> Option<(f64, usize)> {
+    let case = trainer_cases()
+        .into_iter()
+        .find(|c| c.technique == tq.name() && c.batch == 5 && c.threads == 1)?;
+    t.trainer(&case)
+}
+
+/// A time per [`TRAINER_EXAMPLES`] examples, saying so where it was scaled from `run` examples.
+pub fn scaled_time(ns: f64, run: usize) -> String {
+    if run < TRAINER_EXAMPLES {
+        format!("{} (scaled from {run})", time(ns))
+    } else {
+        time(ns)
+    }
 }
 
 fn whole_trainer(s: &mut String, t: &Timings) {
@@ -163,36 +175,29 @@ fn whole_trainer(s: &mut String, t: &Timings) {
         "The seed's last row: time to train {TRAINER_EXAMPLES} examples (forward, backward and \
          the SGD update of the whole network, with augmentation), each technique on every layer \
          at batch 5 on one thread, then `auto` (the fastest technique per layer and pass, as the \
-         trainer picks it) at larger batches, on one thread and on two. The seed's numpy \
-         trainer took 364.2 s with loops, 78.3 s vectorised and 62.0 s with batches.{}\n",
-        if t.quick {
-            format!(
-                " Quick run: {} examples timed per iteration, scaled to {TRAINER_EXAMPLES}.",
-                trainer_examples(true)
-            )
-        } else {
-            String::new()
-        }
+         trainer picks it) at larger batches, on one thread and on two. A row timed on fewer \
+         examples per iteration (the techniques whose steps cost the same at any batch, and \
+         every row of a quick run) is scaled to {TRAINER_EXAMPLES} and says from how many. The \
+         seed's numpy trainer took 364.2 s with loops, 78.3 s vectorised and 62.0 s with \
+         batches.\n"
     );
     let _ = writeln!(
         s,
         "| technique | batch | threads | {TRAINER_EXAMPLES} examples | examples/s | speed-up over naive |"
     );
     let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: |");
-    let scale = TRAINER_EXAMPLES as f64 / trainer_examples(t.quick) as f64;
-    let naive = trainer_per_thousand(t, Technique::Naive);
+    let naive = trainer_per_thousand(t, Technique::Naive).map(|(ns, _)| ns);
     for case in trainer_cases() {
-        let Some(ns) = t.get(TRAINER_GROUP, &case.id(), case.batch) else {
+        let Some((ns, run)) = t.trainer(&case) else {
             continue;
         };
-        let ns = ns * scale;
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {:.0} | {} |",
             case.technique,
             case.batch,
             case.threads,
-            time(ns),
+            scaled_time(ns, run),
             TRAINER_EXAMPLES as f64 / (ns / 1e9),
             opt(naive.map(|n| n / ns), ratio)
         );

@@ -145,8 +145,8 @@ fn trainer(s: &mut String, t: &Timings, np: &NumpyPeer) {
          every layer, batch {}, random images of CIFAR's shape), per 1000 examples; a technique \
          too slow to train 1000 stops at a time cap and its time is scaled from the examples it \
          trained (the count in brackets). Rust's column is the criterion benchmark of the same \
-         network at batch 5 on one thread (below). The seed's own: 364.2 s with loops, 78.3 s \
-         vectorised, 62.0 s with batches.\n",
+         network at batch 5 on one thread (below), scaled likewise where it timed fewer. The \
+         seed's own: 364.2 s with loops, 78.3 s vectorised, 62.0 s with batches.\n",
         tr.batch
     );
     let _ = writeln!(s, "| technique | numpy | Rust | numpy ÷ Rust |");
@@ -157,18 +157,13 @@ fn trainer(s: &mut String, t: &Timings, np: &NumpyPeer) {
         if numpy.is_none() && rust.is_none() {
             continue;
         }
-        let cell = numpy.map_or("–".into(), |(seconds, run)| {
-            if run < 1000 {
-                format!("{} (scaled from {run})", time(seconds * 1e9))
-            } else {
-                time(seconds * 1e9)
-            }
-        });
+        let scaled = |(ns, run): (f64, usize)| crate::markdown::scaled_time(ns, run);
         let _ = writeln!(
             s,
-            "| {tq} | {cell} | {} | {} |",
-            opt(rust, time),
-            opt(numpy.zip(rust).map(|((n, _), r)| n * 1e9 / r), ratio)
+            "| {tq} | {} | {} | {} |",
+            numpy.map_or("–".into(), |(seconds, run)| scaled((seconds * 1e9, run))),
+            rust.map_or("–".into(), scaled),
+            opt(numpy.zip(rust).map(|((n, _), (r, _))| n * 1e9 / r), ratio)
         );
     }
     s.push('\n');

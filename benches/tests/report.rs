@@ -97,6 +97,10 @@ fn renders_tables_and_charts_from_criterion_results() {
         "5",
         1e6,
     );
+    // The whole trainer: naive timed on 100 examples in 10 s (100 s per 1000), im2col on 1000
+    // in 5 s.
+    benchmark_of(&criterion, 16, "trainer", "naive", "5", 1e10, 100.0);
+    benchmark_of(&criterion, 17, "trainer", "im2col", "5", 5e9, 1000.0);
     // numpy: naive 10 s (timed once), per-output 1 s, einsum 1 ms; no axis-reduce cell.
     std::fs::write(
         out.join("numpy_layers.json"),
@@ -138,7 +142,9 @@ fn renders_tables_and_charts_from_criterion_results() {
         "| b=5 numpy speed-up over its naive | 1.00× | 10.0× | – | 10000× | – |",
         "| b=5 numpy ÷ Rust, same technique | 10000× | 2000× | – | 10.0× | – |",
         "- time.clock is time.perf_counter",
-        "| naive | 300 s (scaled from 15) | – | – |",
+        "| naive | 300 s (scaled from 15) | 100 s (scaled from 100) | 3.00× |",
+        "| naive | 5 | 1 | 100 s (scaled from 100) | 10 | 1.00× |",
+        "| im2col | 5 | 1 | 5.00 s | 200 | 20.0× |",
         &isa_row,
         "| b=5 time | 1.00 ms | 500 µs | 2.00 ms | 100 µs |",
         "| b=5 speed-up over naive | 1.00× | 2.00× | 0.500× | 10.0× |",

@@ -53,14 +53,46 @@ async function check(name, body) {
   }
 }
 
+// What the page did, printed when a check fails: its console, its errors and the requests
+// still waiting for an answer (CI once saw the first load never end, with nothing to tell why).
+const seen = [];
+const pending = new Map();
+function diagnose() {
+  console.log(`--- the page's console and errors (${seen.length}):`);
+  for (const line of seen.slice(-40)) console.log(`  ${line}`);
+  console.log(`--- requests without an answer (${pending.size}):`);
+  for (const [request, at] of pending) {
+    console.log(`  ${request.method()} ${request.url()} (${Date.now() - at} ms)`);
+  }
+  console.log(`--- the trainer's log:\n${log.split('\n').slice(-30).join('\n')}`);
+}
+
+// The flags of this machine kind's probe: no background networking (the closed network refuses
+// Chromium's own connections, and its look-ups of Google's hosts can stall), no GPU, no QUIC.
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--disable-quic',
+    '--no-first-run', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync'],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(LIMIT);
-  await page.goto(url);
+  page.on('console', (m) => seen.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => seen.push(`error: ${e.message}`));
+  page.on('request', (r) => pending.set(r, Date.now()));
+  page.on('requestfinished', (r) => pending.delete(r));
+  page.on('requestfailed', (r) => {
+    pending.delete(r);
+    seen.push(`failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+  });
+  // The checks below wait for what each needs; the document's own load is not one of them (the
+  // event stream it opens never ends).
+  await check('the page answers', async () => {
+    await page.goto(url, { waitUntil: 'domcontentloaded' });
+    if (!(await page.title()).includes('watch it learn')) throw new Error(await page.title());
+  });
+  if (!results[0]) throw new Error('the page did not load; the other checks were not run');
   const points = () => page.$eval('#loss', (c) => Number(c.dataset.points));
 
   await check('the loss curve gains points as steps happen', async () => {
@@ -105,6 +137,8 @@ try {
   });
 
   if (shot) await page.screenshot({ path: shot, fullPage: true });
+} catch (e) {
+  console.log(`FAIL ${e.message}`);
 } finally {
   await browser.close();
   trainer.kill('SIGINT');
@@ -112,5 +146,6 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 const passed = results.filter(Boolean).length;
+if (passed < results.length) diagnose();
 console.log(`browser: ${passed} passed, ${results.length - passed} failed`);
 process.exit(passed === results.length && results.length > 0 ? 0 : 1);
