@@ -100,6 +100,44 @@ pub fn section(s: &mut String, t: &Timings) {
         }
     }
     s.push('\n');
+    if let Some(text) = repeat_check(t) {
+        let _ = writeln!(s, "{text}\n");
+    }
+}
+
+/// The run's own repeat: the direct kernels at the level this machine picks are timed twice
+/// in one run, in the layer tables and in this section (same kernel, batch, inputs), so the
+/// spread of the two medians shows how far one criterion window can be off on this host.
+pub fn repeat_check(t: &Timings) -> Option<String> {
+    let active = Isa::active();
+    let mut pairs: Vec<(f64, String)> = Vec::new();
+    for case in &SEED_NETWORK {
+        for pass in Pass::ALL {
+            let a = t.layer(case, pass, Technique::Direct, ISA_BATCH);
+            let b = t.at_isa(case, pass, Technique::Direct, active);
+            if let Some((a, b)) = a.zip(b) {
+                let what = format!("{} {}: {} and {}", case.name, pass.name(), time(a), time(b));
+                pairs.push((a.max(b) / a.min(b), what));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let median = pairs[pairs.len() / 2].0;
+    let (worst, what) = &pairs[pairs.len() - 1];
+    Some(format!(
+        "**The run's own repeat.** The direct kernels at {} (the level this machine picks) are \
+         timed twice in this run, in the layer tables and in this section, with the same inputs: \
+         over {} layer passes the two medians differ by {} at the median and {} at worst ({what}). \
+         The two differ only in when they ran and where their buffers lie, so their gap is the \
+         measurement's spread on this machine: read any single figure with that margin.",
+        active.name(),
+        pairs.len(),
+        ratio(median),
+        ratio(*worst),
+    ))
 }
 
 /// One layer pass's row of the section.
@@ -150,12 +188,10 @@ pub fn findings(t: &Timings) -> Vec<String> {
     if direct.is_empty() || naive.is_empty() {
         return Vec::new();
     }
-    let peaks = opt(
-        t.fma_gflops(last, 1)
-            .zip(t.fma_gflops(first, 1))
-            .map(|(a, b)| a / b),
-        ratio,
-    );
+    // The portable level has no FMA peak (see [`peak_line`]).
+    let peaks = (t.fma_gflops(last, 1).zip(t.fma_gflops(first, 1)))
+        .map(|(a, b)| format!(" (a {} higher FMA peak)", ratio(a / b)))
+        .unwrap_or_default();
     let naive_max = convs
         .iter()
         .filter_map(|c| {
@@ -172,8 +208,8 @@ pub fn findings(t: &Timings) -> Vec<String> {
         ""
     };
     vec![format!(
-        "Vector width pays where the source is written for it: from {} to {} (a {peaks} \
-         higher FMA peak) the direct convolution's forward pass at batch {ISA_BATCH} runs {} \
+        "Vector width pays where the source is written for it: from {} to {}{peaks} the \
+         direct convolution's forward pass at batch {ISA_BATCH} runs {} \
          faster; the naive loops compiled for each level: {}{why}.",
         first.name(),
         last.name(),
