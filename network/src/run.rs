@@ -93,6 +93,9 @@ impl Outcome {
     }
 }
 
+/// Journal entries per epoch (the page's loss curve has a point per 1/32 epoch).
+pub const JOURNAL_PER_EPOCH: usize = 32;
+
 /// A run that this process trains: its directory (locked), trainer, progress, history, data.
 pub struct Run {
     dir: RunDir,
@@ -104,6 +107,8 @@ pub struct Run {
     validation: Dataset,
     /// Steps and epochs of `history` already in the history files.
     saved: (usize, usize),
+    /// Steps of `history` in `steps.jsonl`: the saved ones and those journaled since.
+    journaled: usize,
     resumed: bool,
     /// How `--time-budget` chose the epoch count, when this process chose it.
     sizing: Option<Sizing>,
@@ -176,6 +181,7 @@ impl Run {
             data,
             validation,
             saved: (0, 0),
+            journaled: 0,
             resumed: false,
             sizing,
         };
@@ -228,6 +234,7 @@ impl Run {
             dir,
             trainer,
             saved: (history.steps.len(), history.epochs.len()),
+            journaled: history.steps.len(),
             history,
             state,
             data,
@@ -290,13 +297,34 @@ impl Run {
             step: self.state.progress.step,
             steps_per_epoch: self.data.train.len().div_ceil(config.batch_size),
         });
+        let result = self.fit_epochs(&config, stop, max_steps, obs);
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, Error::Injected(_)))
+        {
+            // The journal is news, not history: a run that ends on an error (not a simulated
+            // kill) leaves its directory as the newest checkpoint left it. Best effort: a
+            // directory that cannot be cut now is cut by the next resume.
+            let _ = self.dir.cut_journal();
+        }
+        result
+    }
+
+    /// The epochs of [`Run::fit`].
+    fn fit_epochs(
+        &mut self,
+        config: &TrainConfig,
+        stop: &AtomicBool,
+        max_steps: Option<u64>,
+        obs: &mut dyn Observer,
+    ) -> Result<Outcome> {
         while self.state.progress.epoch < config.epochs {
-            let (stopped, seconds, examples) = self.fit_epoch(&config, stop, max_steps, obs)?;
+            let (stopped, seconds, examples) = self.fit_epoch(config, stop, max_steps, obs)?;
             if let Some(outcome) = stopped {
                 self.checkpoint(obs)?;
                 return Ok(outcome);
             }
-            self.end_epoch(&config, seconds, examples, obs)?;
+            self.end_epoch(config, seconds, examples, obs)?;
         }
         Ok(Outcome::Finished)
     }
@@ -370,8 +398,27 @@ impl Run {
                 record: &record,
                 running,
             });
+            self.journal(steps_per_epoch)?;
         }
         Ok((None, start.elapsed().as_secs_f64(), seen))
+    }
+
+    /// Every 1/[`JOURNAL_PER_EPOCH`] of an epoch but at its end (where the save follows),
+    /// appends the steps since the last save or journal entry to `steps.jsonl`, unsynced and
+    /// counted by no checkpoint (see [`crate::store`]): a page that follows this run from
+    /// another process (`network serve DIR`) sees its curve move between checkpoints. By steps,
+    /// not by time, so that the file operations of a run are the same at every run (the fault
+    /// tests stop after each).
+    fn journal(&mut self, steps_per_epoch: usize) -> Result<()> {
+        let every = (steps_per_epoch / JOURNAL_PER_EPOCH).max(1);
+        let at = self.state.progress.step_in_epoch;
+        if !at.is_multiple_of(every) || at >= steps_per_epoch {
+            return Ok(());
+        }
+        let lines = encode_lines(&self.history.steps[self.journaled..]);
+        self.dir.journal_steps(&lines)?;
+        self.journaled = self.history.steps.len();
+        Ok(())
     }
 
     /// Evaluates the finished epoch (whose steps took `seconds` for `examples` in this
@@ -491,6 +538,7 @@ impl Run {
         })?;
         self.state = state;
         self.saved = (self.history.steps.len(), self.history.epochs.len());
+        self.journaled = self.saved.0;
         Ok([model.len(), optimizer.len(), steps.len(), epochs.len()]
             .iter()
             .map(|&n| n as u64)

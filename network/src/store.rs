@@ -12,12 +12,16 @@
 //! - `model.safetensors`: a hard link to the newest generation's model, switched by a rename
 //!   just before the pointer: the stable path PyTorch users load, always a complete model.
 //! - `steps.jsonl`, `epochs.jsonl`: the history, appended by each save before the pointer moves.
+//!   Between saves the trainer also appends the new steps' lines to `steps.jsonl`, unsynced (the
+//!   journal, [`RunDir::journal_steps`]): they lie past the bytes the checkpoint counts, so no
+//!   history includes them; a page following the run from another process shows them
+//!   ([`Checkpoint::journal`]), and the next save, or a resume, cuts them first.
 //!
 //! A kill at any instant therefore leaves the pointer on a complete generation, which `eval`
 //! loads and `--resume` continues; what a cut-short save wrote is ignored and cleaned up.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +54,8 @@ pub const EPOCHS: &str = "epochs.jsonl";
 pub const FORMAT: u32 = 2;
 
 const GENERATION: &str = "gen-";
+/// Largest journal read past a checkpoint: an epoch of batch-1 steps is about 5 MB.
+pub const MAX_JOURNAL_BYTES: u64 = 64 << 20;
 /// Largest `state.json` read (a layer list and a few numbers are a few kilobytes).
 const MAX_STATE_BYTES: u64 = 16 << 20;
 
@@ -170,6 +176,25 @@ impl Checkpoint {
                 )),
             ))),
         }
+    }
+
+    /// The steps that the run journaled past this checkpoint, at most [`MAX_JOURNAL_BYTES`]:
+    /// whole lines up to the first that is not a step (a kill can tear the last; a save or a
+    /// resume can cut the file at any moment). Empty when there are none or the file cannot be
+    /// read: the journal is news for a page, never history.
+    pub fn journal(&self, run: &Path) -> Vec<StepRecord> {
+        let mut bytes = Vec::new();
+        let read = File::open(run.join(STEPS)).and_then(|mut f| {
+            f.seek(SeekFrom::Start(self.state.progress.steps_bytes))?;
+            f.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)
+        });
+        if read.is_err() {
+            return Vec::new();
+        }
+        (bytes.split_inclusive(|&b| b == b'\n'))
+            .take_while(|line| line.ends_with(b"\n"))
+            .map_while(|line| serde_json::from_slice(line).ok())
+            .collect()
     }
 
     /// The history up to this generation.
@@ -342,6 +367,21 @@ impl RunDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Cuts the journal back to the newest checkpoint's history (read from the directory, the
+    /// truth whatever a failed save left in memory), so that the directory is as that checkpoint
+    /// left it.
+    pub fn cut_journal(&self) -> Result<()> {
+        let checkpoint = Checkpoint::latest(&self.path)?;
+        let len = checkpoint.state.progress.steps_bytes;
+        self.disk.truncate(&self.path.join(STEPS), len)
+    }
+
+    /// Appends the lines of steps taken since the last save to `steps.jsonl`, unsynced (see
+    /// the module's docs): two counted operations.
+    pub fn journal_steps(&self, lines: &[u8]) -> Result<()> {
+        self.disk.append_unsynced(&self.path.join(STEPS), lines)
     }
 
     /// Saves a generation and makes it the newest (see the module's docs for the order).

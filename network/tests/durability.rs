@@ -16,7 +16,7 @@ use network::arch::seed_network;
 use network::config::TrainConfig;
 use network::data::Cifar10;
 use network::disk::{Fault, FaultAction};
-use network::events::Quiet;
+use network::events::{Event, Observer, Quiet};
 use network::infer::Model;
 use network::run::{NewRun, Run, RunOptions};
 use network::store::{Checkpoint, Place};
@@ -148,6 +148,62 @@ fn a_stop_after_any_operation_of_a_save_loses_nothing() {
     );
     for dir in [data, reference] {
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Between saves the steps are journaled past the checkpoint (every step here: 3 steps an
+/// epoch), where no history reads them; each save takes them in.
+#[test]
+fn steps_are_journaled_between_saves_and_no_history_includes_them() {
+    struct Look {
+        dir: std::path::PathBuf,
+        /// At each step's event: the step, the journal's steps, the history's length.
+        seen: Vec<(u64, Vec<u64>, usize)>,
+    }
+    impl Observer for Look {
+        fn event(&mut self, event: &Event) {
+            if let Event::Step { record, .. } = event {
+                let checkpoint = Checkpoint::latest(&self.dir).unwrap();
+                let journal = checkpoint
+                    .journal(&self.dir)
+                    .iter()
+                    .map(|s| s.step)
+                    .collect();
+                let history = checkpoint.history(&self.dir).unwrap().steps.len();
+                self.seen.push((record.step, journal, history));
+            }
+        }
+    }
+    let data = cifar_dir("journal-data", 48, 16);
+    let dir = temp_dir("journal");
+    let new = NewRun {
+        arch: seed_network(),
+        config: config(),
+        ..NewRun::default()
+    };
+    let loaded = Cifar10::load_dir(&data).unwrap();
+    let mut run = Run::create(&Place::Dir(dir.clone()), loaded, new, &options(None)).unwrap();
+    let mut look = Look {
+        dir: dir.clone(),
+        seen: Vec::new(),
+    };
+    run.fit(None, &AtomicBool::new(false), &mut look).unwrap();
+    let want: Vec<(u64, Vec<u64>, usize)> = vec![
+        (1, vec![], 0),
+        (2, vec![1], 0),
+        (3, vec![1, 2], 0),
+        (4, vec![], 3),
+        (5, vec![4], 3),
+        (6, vec![4, 5], 3),
+    ];
+    assert_eq!(look.seen, want);
+    drop(run);
+    let checkpoint = Checkpoint::latest(&dir).unwrap();
+    assert!(checkpoint.journal(&dir).is_empty());
+    let len = std::fs::metadata(dir.join("steps.jsonl")).unwrap().len();
+    assert_eq!(len, checkpoint.state.progress.steps_bytes);
+    for d in [data, dir] {
+        let _ = std::fs::remove_dir_all(d);
     }
 }
 

@@ -16,7 +16,7 @@ use common::*;
 use network::arch::seed_network;
 use network::config::{TrainConfig, Validation};
 use network::data::Cifar10;
-use network::events::{Quiet, Tee};
+use network::events::{Event, Observer, Quiet, Tee};
 use network::run::{NewRun, Run, RunOptions};
 use network::serve::{ServeOptions, Served, Server};
 use network::store::Place;
@@ -179,8 +179,15 @@ impl Events {
 
     /// The next event (comments skipped): its name and data.
     fn next(&mut self) -> (String, Value) {
+        self.next_before(Instant::now() + Duration::from_secs(60))
+    }
+
+    /// The next event, which must come before `deadline` (the server's keep-alive comments
+    /// alone would keep a read timeout from ever firing).
+    fn next_before(&mut self, deadline: Instant) -> (String, Value) {
         let (mut name, mut data) = (String::new(), String::new());
         loop {
+            assert!(Instant::now() < deadline, "no event before the deadline");
             let line = self.line();
             if line.is_empty() && !name.is_empty() {
                 return (name, serde_json::from_str(&data).unwrap());
@@ -202,7 +209,7 @@ impl Events {
         let start = Instant::now();
         let mut seen = Vec::new();
         while start.elapsed() < limit {
-            let (name, data) = self.next();
+            let (name, data) = self.next_before(start + limit);
             let stop = done(&name, &data);
             seen.push((name, data));
             if stop {
@@ -380,6 +387,62 @@ fn a_followed_run_streams_what_its_checkpoints_add() {
         .map(|(_, d)| d["points"].as_array().unwrap().len())
         .sum();
     assert_eq!(points, 40);
+}
+
+/// Between checkpoints the trainer journals its steps; a follower shows them before any save.
+#[test]
+fn a_followed_run_shows_the_steps_journaled_between_checkpoints() {
+    let root = temp_dir("serve-journal");
+    let dir = root.join("run");
+    let mut run = new_run(&dir);
+    run.fit(Some(40), &AtomicBool::new(false), &mut Quiet)
+        .unwrap();
+    drop(run);
+    let server = serve(&[&dir]);
+    let mut events = Events::open(&address(&server));
+    events.next();
+    /// At step 60 of the second epoch (no checkpoint since step 40), waits for the page to
+    /// show step 59, the last one journaled then.
+    struct Watch<'a> {
+        events: &'a mut Events,
+        shown: Vec<(String, Value)>,
+    }
+    impl Observer for Watch<'_> {
+        fn event(&mut self, event: &Event) {
+            let Event::Step { record, .. } = event else {
+                return;
+            };
+            if record.step != 60 {
+                return;
+            }
+            let last = 59.0 / 40.0;
+            self.shown = self.events.until(Duration::from_secs(30), |name, data| {
+                name == "points"
+                    && (data["points"].as_array().unwrap().iter())
+                        .any(|p| (p[0].as_f64().unwrap() - last).abs() < 1e-9)
+            });
+        }
+    }
+    let mut watch = Watch {
+        events: &mut events,
+        shown: Vec::new(),
+    };
+    let mut run = Run::resume(&dir, None, &RunOptions::default()).unwrap();
+    run.fit(Some(61), &AtomicBool::new(false), &mut watch)
+        .unwrap();
+    let shown = watch.shown;
+    // Steps 41–59 arrived as points, and nothing of a later checkpoint did.
+    let points: usize = (shown.iter())
+        .filter(|(n, _)| n == "points")
+        .map(|(_, d)| d["points"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(points, 19, "{shown:?}");
+    assert!(
+        !(shown.iter()).any(|(n, d)| n == "epoch" || (n == "model" && d["step"] != 40)),
+        "{shown:?}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
