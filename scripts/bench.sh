@@ -3,7 +3,7 @@
 # seed's techniques on this machine, where numpy is installed) and the PyTorch peer (where torch
 # is installed), then renders reports/TIMINGS.md, its charts and the README's headline table.
 #
-#   scripts/bench.sh            the full study (about 1 h 15 min here; run it on an otherwise idle machine)
+#   scripts/bench.sh            the full study (about 40 min here; run it on an otherwise idle machine)
 #   scripts/bench.sh --quick    the whole report in under 10 minutes: fewer and shorter samples,
 #                               50 whole-trainer examples (20 for the slow techniques), fewer sweep points, numpy's slow cells timed once; the
 #                               report says it is a quick run. Kept apart from the full run's
