@@ -352,10 +352,11 @@ fn a_run_trained_here_streams_its_steps_epochs_and_checkpoints() {
     assert_eq!(model["gallery"][0]["top"].as_array().unwrap().len(), 3);
 }
 
-#[test]
-fn a_followed_run_streams_what_its_checkpoints_add() {
-    let root = temp_dir("serve-follow");
-    let dir = root.join("run");
+/// A run of one epoch (40 steps, checkpointed) in a fresh directory named after `name`, released
+/// by its process and served as another process's: its directory, the server, a browser's
+/// event stream and the stream's first event (the snapshot).
+fn followed_after_one_epoch(name: &str) -> (PathBuf, Server, Events, Value) {
+    let dir = temp_dir(name).join("run");
     let mut run = new_run(&dir);
     run.fit(Some(40), &AtomicBool::new(false), &mut Quiet)
         .unwrap();
@@ -363,6 +364,12 @@ fn a_followed_run_streams_what_its_checkpoints_add() {
     let server = serve(&[&dir]);
     let mut events = Events::open(&address(&server));
     let (_, snapshot) = events.next();
+    (dir, server, events, snapshot)
+}
+
+#[test]
+fn a_followed_run_streams_what_its_checkpoints_add() {
+    let (dir, _server, mut events, snapshot) = followed_after_one_epoch("serve-follow");
     assert_eq!(snapshot["runs"][0]["epochs"].as_array().unwrap().len(), 1);
     // Another "process" trains the second epoch; the follower reads what it saves.
     let mut run = Run::resume(&dir, None, &RunOptions::default()).unwrap();
@@ -392,15 +399,7 @@ fn a_followed_run_streams_what_its_checkpoints_add() {
 /// Between checkpoints the trainer journals its steps; a follower shows them before any save.
 #[test]
 fn a_followed_run_shows_the_steps_journaled_between_checkpoints() {
-    let root = temp_dir("serve-journal");
-    let dir = root.join("run");
-    let mut run = new_run(&dir);
-    run.fit(Some(40), &AtomicBool::new(false), &mut Quiet)
-        .unwrap();
-    drop(run);
-    let server = serve(&[&dir]);
-    let mut events = Events::open(&address(&server));
-    events.next();
+    let (dir, server, mut events, _) = followed_after_one_epoch("serve-journal");
     /// At step 60 of the second epoch (no checkpoint since step 40), waits for the page to
     /// show step 59, the last one journaled then.
     struct Watch<'a> {
@@ -442,7 +441,7 @@ fn a_followed_run_shows_the_steps_journaled_between_checkpoints() {
         "{shown:?}"
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(root);
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
 }
 
 #[test]
