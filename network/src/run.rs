@@ -93,7 +93,7 @@ impl Outcome {
     }
 }
 
-/// Journal entries per epoch (the page's loss curve has a point per 1/32 epoch).
+/// Journal entries per epoch (the page's loss curve has a point for each).
 pub const JOURNAL_PER_EPOCH: usize = 32;
 
 /// A run that this process trains: its directory (locked), trainer, progress, history, data.

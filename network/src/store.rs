@@ -183,18 +183,48 @@ impl Checkpoint {
     /// resume can cut the file at any moment). Empty when there are none or the file cannot be
     /// read: the journal is news for a page, never history.
     pub fn journal(&self, run: &Path) -> Vec<StepRecord> {
+        let start = self.state.progress.steps_bytes;
+        self.journal_from(run, start)
+            .map(|(steps, _)| steps)
+            .unwrap_or_default()
+    }
+
+    /// The steps journaled from byte `from` of `steps.jsonl` on (a follower's last read ended
+    /// there; `from` is at or past the checkpoint's end), as [`Checkpoint::journal`], with the
+    /// byte after the last step read. `None` when `from` lies past the checkpoint's end and is
+    /// no longer the start of a step: the journal was cut since (a save, a resume, an error)
+    /// and must be read again from the checkpoint's end.
+    pub fn journal_from(&self, run: &Path, from: u64) -> Option<(Vec<StepRecord>, u64)> {
+        let start = self.state.progress.steps_bytes;
+        let from = from.max(start);
         let mut bytes = Vec::new();
         let read = File::open(run.join(STEPS)).and_then(|mut f| {
-            f.seek(SeekFrom::Start(self.state.progress.steps_bytes))?;
-            f.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)
+            let len = f.metadata()?.len();
+            f.seek(SeekFrom::Start(from.min(len)))?;
+            f.take(MAX_JOURNAL_BYTES).read_to_end(&mut bytes)?;
+            Ok(len)
         });
-        if read.is_err() {
-            return Vec::new();
+        let len = match read {
+            Ok(len) => len,
+            Err(_) => return Some((Vec::new(), start)),
+        };
+        let lines = bytes
+            .split_inclusive(|&b| b == b'\n')
+            .take_while(|l| l.ends_with(b"\n"));
+        let mut steps = Vec::new();
+        let mut end = from;
+        for line in lines {
+            let Ok(step) = serde_json::from_slice::<StepRecord>(line) else {
+                break;
+            };
+            steps.push(step);
+            end += line.len() as u64;
         }
-        (bytes.split_inclusive(|&b| b == b'\n'))
-            .take_while(|line| line.ends_with(b"\n"))
-            .map_while(|line| serde_json::from_slice(line).ok())
-            .collect()
+        let lost = len < from || (steps.is_empty() && bytes.contains(&b'\n'));
+        if from > start && lost {
+            return None;
+        }
+        Some((steps, end))
     }
 
     /// The history up to this generation.

@@ -207,6 +207,67 @@ fn steps_are_journaled_between_saves_and_no_history_includes_them() {
     }
 }
 
+/// A follower reads the journal from where its last read ended, and starts again from the
+/// checkpoint once the journal was cut and rewritten under it.
+#[test]
+fn the_journal_is_read_on_from_an_offset_and_again_after_a_cut() {
+    use std::io::Write;
+    let data = cifar_dir("journal-from-data", 48, 16);
+    let dir = temp_dir("journal-from");
+    let new = NewRun {
+        arch: seed_network(),
+        config: config(),
+        ..NewRun::default()
+    };
+    let loaded = Cifar10::load_dir(&data).unwrap();
+    let mut run = Run::create(&Place::Dir(dir.clone()), loaded, new, &options(None)).unwrap();
+    run.fit(None, &AtomicBool::new(false), &mut Quiet).unwrap();
+    drop(run);
+    let checkpoint = Checkpoint::latest(&dir).unwrap();
+    let start = checkpoint.state.progress.steps_bytes;
+    let path = dir.join("steps.jsonl");
+    let append = |steps: &[(u64, f32)]| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for &(step, loss) in steps {
+            writeln!(
+                f,
+                r#"{{"step":{step},"epoch":3,"loss":{loss},"accuracy":0.5,"examples":8}}"#
+            )
+            .unwrap();
+        }
+    };
+    let read = |from: u64| {
+        checkpoint
+            .journal_from(&dir, from)
+            .map(|(steps, end)| (steps.iter().map(|s| s.step).collect::<Vec<u64>>(), end))
+    };
+    append(&[(7, 1.5), (8, 1.25)]);
+    let (steps, end) = read(0).unwrap();
+    assert_eq!(steps, vec![7, 8]);
+    assert_eq!(end, std::fs::metadata(&path).unwrap().len());
+    assert_eq!(read(end), Some((vec![], end)));
+    append(&[(9, 1.0)]);
+    let (steps, later) = read(end).unwrap();
+    assert_eq!((steps, later > end), (vec![9], true));
+    // A resume cuts the journal and journals again: the old offset now falls inside a line.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(start)
+        .unwrap();
+    assert_eq!(read(later), None, "the file is shorter than the offset");
+    append(&[(7, 1.4999999), (8, 1.2499999), (9, 0.99999994)]);
+    assert_eq!(read(later), None, "the offset is inside a line");
+    assert_eq!(read(0).unwrap().0, vec![7, 8, 9]);
+    for d in [data, dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 /// The CLI's hook: `NETWORK_FAULT_AFTER=k` stops the process after operation k, exit 86.
 #[test]
 fn the_fault_hook_stops_the_binary_and_the_run_resumes() {

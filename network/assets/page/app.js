@@ -55,14 +55,33 @@ function planText(run) {
   return parts.join(', ') + `, softmax ${run.plan.softmax} (forward/backward)`;
 }
 
+// Writes into `box` what `fresh` holds, touching only the nodes that differ: the cards and the
+// legend change a few figures per update, and rebuilding them would make the browser lay out and
+// repaint the whole page each time, which costs the training beside it (see scripts/page_cost.sh).
+function patch(box, fresh) {
+  const old = [...box.childNodes];
+  if (old.length !== fresh.length) return box.replaceChildren(...fresh);
+  old.forEach((node, k) => {
+    const next = fresh[k];
+    if (node.nodeType === Node.TEXT_NODE && next.nodeType === Node.TEXT_NODE) {
+      if (node.nodeValue !== next.nodeValue) node.nodeValue = next.nodeValue;
+    } else if (node.nodeName !== next.nodeName || node.nodeType !== Node.ELEMENT_NODE
+      || node.cloneNode(false).outerHTML !== next.cloneNode(false).outerHTML) {
+      node.replaceWith(next);
+    } else if (node.outerHTML !== next.outerHTML) {
+      patch(node, [...next.childNodes]);
+    }
+  });
+}
+
 function drawRuns() {
-  $('runs').replaceChildren(...state.runs.map(runCard));
+  patch($('runs'), state.runs.map(runCard));
   const select = $('run');
   if (select.options.length !== state.runs.length) {
     select.replaceChildren(...state.runs.map((r, i) => el('option', { value: i }, r.key)));
     select.value = state.shown;
   }
-  $('legend').replaceChildren(...state.runs.map((r, i) =>
+  patch($('legend'), state.runs.map((r, i) =>
     el('div', {}, el('span', { style: `background:${COLOURS[i % COLOURS.length]}` }), `${r.key} (${r.points.length} points)`)));
 }
 
@@ -191,11 +210,19 @@ $('file').onchange = (e) => upload(e.target.files[0]);
 $('run').onchange = (e) => { state.shown = Number(e.target.value); drawGallery(); drawConfusion(); };
 
 // ---- the stream ---------------------------------------------------------------------------
-let pending = false;
+// Cards and charts are drawn at most every five seconds, whatever the rate of events (TensorBoard
+// refreshes every 30 s): each drawing costs the browser some 30 ms of CPU across its processes
+// and a pass over a frame's worth of memory, taken from a training that wants every core and its
+// caches (measured by scripts/page_cost.sh).
+const EVERY_MS = 5000;
+let pending = false, drawn = -EVERY_MS;
 function redraw() {
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => { pending = false; drawRuns(); drawCharts(); });
+  const wait = Math.max(0, drawn + EVERY_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
+    pending = false; drawn = performance.now(); drawRuns(); drawCharts();
+  }), wait);
 }
 
 const events = new EventSource('/api/events');

@@ -22,6 +22,9 @@ struct Seen {
     checkpoint: u64,
     /// The newest step sent (a journaled step can be newer than the checkpoint).
     step: u64,
+    /// The byte of `steps.jsonl` after the last journaled step read: the next read starts
+    /// there, so a long journal (a step per line at batch 1) is not read again each second.
+    journal: u64,
     /// Epochs sent.
     epochs: usize,
 }
@@ -38,6 +41,7 @@ pub(crate) fn start(
         checkpoint: known.0,
         step: known.0,
         epochs: known.1,
+        journal: 0,
     };
     super::spawn("page follower", move || {
         let run = &hub.runs[index];
@@ -84,12 +88,12 @@ fn news(
         seen.epochs = history.epochs.len();
     }
     let newest = steps.last().map_or(seen.step, |s| s.step);
-    steps.extend(
-        checkpoint
-            .journal(dir)
-            .into_iter()
-            .filter(|s| s.step > newest),
-    );
+    let journal = checkpoint
+        .journal_from(dir, seen.journal)
+        .or_else(|| checkpoint.journal_from(dir, 0));
+    let (journaled, end) = journal.unwrap_or_default();
+    seen.journal = end;
+    steps.extend(journaled.into_iter().filter(|s| s.step > newest));
     if let Some(last) = steps.last() {
         seen.step = last.step;
     }

@@ -7,8 +7,10 @@ use crate::history::{EpochRecord, History, StepRecord};
 
 use super::hub::{Update, Watched};
 
-/// Points per epoch on the loss curve: each point is the mean of this fraction of an epoch.
-const POINTS_PER_EPOCH: usize = 32;
+/// Points per epoch on the loss curve: each point is the mean of this fraction of an epoch,
+/// the grain at which a trainer journals its steps, so that a followed run's curve moves as
+/// evenly as one trained here.
+const POINTS_PER_EPOCH: usize = crate::run::JOURNAL_PER_EPOCH;
 
 /// A point of the loss curve: epochs (fractional), mean loss and accuracy of its steps.
 type Point = [f64; 3];
