@@ -18,7 +18,11 @@ data=${1:?usage: scripts/page_cost.sh DATA_DIR [PAIRS]}
 pairs=${2:-6}
 cargo build --release -p network >/dev/null
 work=$(mktemp -d)
-trap 'pkill -CONT -f -- "--user-data-dir=$work/profile"; pkill -f -- "--user-data-dir=$work/profile"; sleep 1; rm -rf "$work"' EXIT
+trainer=
+trap 'set +e; [ -n "$trainer" ] && kill -INT "$trainer" 2>/dev/null
+  pkill -CONT -f -- "--user-data-dir=$work/profile"; pkill -f -- "--user-data-dir=$work/profile"
+  sleep 1; rm -rf "$work"' EXIT
+alive() { kill -0 "$trainer" 2>/dev/null || { echo "error: the training ended early:" >&2; cat "$work/err" >&2; exit 1; }; }
 cpu() { # pid → CPU seconds of its process tree (with reaped children)
   python3 - "$1" <<'PY'
 import os, sys
@@ -59,19 +63,19 @@ epochs=$((2 * pairs + 1))
 target/release/network train --data "$data" --epochs "$epochs" --technique direct \
   --out "$work/run" --serve >/dev/null 2>"$work/err" &
 trainer=$!
-until url=$(grep -o 'http://[^ ]*' "$work/err" 2>/dev/null); do sleep 0.2; done
+until url=$(grep -o 'http://[^ ]*' "$work/err" 2>/dev/null); do alive; sleep 0.2; done
 setsid "${CHROMIUM:-/usr/bin/chromium}" --headless --no-sandbox --disable-dev-shm-usage \
   --user-data-dir="$work/profile" --window-size=1400,1000 "$url" >/dev/null 2>&1 &
 browser=$!
 renderers() { # signal → sent to the browser's renderer processes
   pgrep -f -- "--type=renderer.*--user-data-dir=$work/profile|--user-data-dir=$work/profile.*--type=renderer" |
-    xargs -r kill "-$1"
+    xargs -r kill "-$1" 2>/dev/null || true # a spare renderer may have ended meanwhile
 }
 log=$work/run/epochs.jsonl
 lines() { if [ -f "$log" ]; then wc -l <"$log"; else echo 0; fi; }
 with=0 without=0
 for n in $(seq 1 $((epochs - 1))); do
-  until [ "$(lines)" -ge "$n" ]; do sleep 0.1; done
+  until [ "$(lines)" -ge "$n" ]; do alive; sleep 0.1; done
   now=$(cpu "$browser")
   if [ $((n % 2)) -eq 1 ]; then # epoch n + 1 has the page
     renderers CONT
@@ -82,9 +86,9 @@ for n in $(seq 1 $((epochs - 1))); do
   fi
   since=$now
 done
-until [ "$(lines)" -ge "$epochs" ]; do sleep 0.1; done
+until [ "$(lines)" -ge "$epochs" ]; do alive; sleep 0.1; done
 without=$(python3 -c "print($without + $(cpu "$browser") - $since)")
-until grep -q 'training is over' "$work/err"; do sleep 0.5; done
+until grep -q 'training is over' "$work/err"; do alive; sleep 0.5; done
 read -r training server < <(threads "$trainer")
 python3 - "$log" "$with" "$without" "$training" "$server" <<'PY'
 import json, statistics, sys

@@ -52,8 +52,9 @@ pub fn peak_line(t: &Timings) -> String {
         "**The core's limit.** A register-only loop of independent multiply-adds \
          (`kernels::fma_loop`, no load or store) at each instruction-set level, GFLOP/s: {}. \
          Every GFLOP/s figure below is also given as a fraction of the 1-thread FMA peak of the \
-         level it ran at. The portable level has no such figure: without a fused instruction the \
-         loop's multiply by a constant is hoisted out and only additions would be timed.\n",
+         level it ran at. The portable level has no fused instruction: its loop multiplies and \
+         adds separately (each accumulator a factor of its own product, so nothing is hoisted \
+         out), and a run without its figure predates that loop.\n",
         levels.join("; ")
     )
 }
@@ -188,7 +189,7 @@ pub fn findings(t: &Timings) -> Vec<String> {
     if direct.is_empty() || naive.is_empty() {
         return Vec::new();
     }
-    // The portable level has no FMA peak (see [`peak_line`]).
+    // A run from before the portable loop has no portable peak (see [`peak_line`]).
     let peaks = (t.fma_gflops(last, 1).zip(t.fma_gflops(first, 1)))
         .map(|(a, b)| format!(" (a {} higher FMA peak)", ratio(a / b)))
         .unwrap_or_default();

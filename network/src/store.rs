@@ -190,7 +190,7 @@ impl Checkpoint {
     }
 
     /// The steps journaled from byte `from` of `steps.jsonl` on (a follower's last read ended
-    /// there; `from` is at or past the checkpoint's end), as [`Checkpoint::journal`], with the
+    /// there; clamped to the checkpoint's end), as [`Checkpoint::journal`], with the
     /// byte after the last step read. `None` when `from` lies past the checkpoint's end and is
     /// no longer the start of a step: the journal was cut since (a save, a resume, an error)
     /// and must be read again from the checkpoint's end.

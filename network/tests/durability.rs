@@ -252,6 +252,20 @@ fn the_journal_is_read_on_from_an_offset_and_again_after_a_cut() {
     append(&[(9, 1.0)]);
     let (steps, later) = read(end).unwrap();
     assert_eq!((steps, later > end), (vec![9], true));
+    // A line being written (or torn by a kill) is not read, and the next read starts before it.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    write!(f, r#"{{"step":10,"epoch":3,"lo"#).unwrap();
+    assert_eq!(read(end), Some((vec![9], later)));
+    assert_eq!(read(later), Some((vec![], later)));
+    writeln!(f, r#"ss":0.5,"accuracy":0.5,"examples":8}}"#).unwrap();
+    let (steps, after) = read(later).unwrap();
+    assert_eq!(
+        (steps, after),
+        (vec![10], std::fs::metadata(&path).unwrap().len())
+    );
     // A resume cuts the journal and journals again: the old offset now falls inside a line.
     std::fs::OpenOptions::new()
         .write(true)
@@ -259,10 +273,15 @@ fn the_journal_is_read_on_from_an_offset_and_again_after_a_cut() {
         .unwrap()
         .set_len(start)
         .unwrap();
-    assert_eq!(read(later), None, "the file is shorter than the offset");
-    append(&[(7, 1.4999999), (8, 1.2499999), (9, 0.99999994)]);
-    assert_eq!(read(later), None, "the offset is inside a line");
-    assert_eq!(read(0).unwrap().0, vec![7, 8, 9]);
+    assert_eq!(read(after), None, "the file is shorter than the offset");
+    append(&[
+        (7, 1.4999999),
+        (8, 1.2499999),
+        (9, 0.99999994),
+        (10, 0.49999997),
+    ]);
+    assert_eq!(read(after), None, "the offset is inside a line");
+    assert_eq!(read(0).unwrap().0, vec![7, 8, 9, 10]);
     for d in [data, dir] {
         let _ = std::fs::remove_dir_all(d);
     }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The accuracy study: which recipe trains the seed network best, chosen on the validation split,
+# into reports/accuracy/ (one JSON per run, kept in git) and reports/ACCURACY.md.
+#
+#   scripts/accuracy.sh DATA_DIR [STAGE…]   stages: ablation tta sweep torch report (default: all)
+#
+# - ablation: one full run from the defaults per recipe feature changed (runs/accuracy/NAME),
+#   each result with the whole command's wall time in reports/accuracy/ablation-NAME.json and
+#   its epochs in NAME-epochs.jsonl; the machine in machine.txt;
+# - tta: the default run's model evaluated with 1, 2 and 10 views of each image (no training);
+# - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials), its table and
+#   chart copied to reports/accuracy/;
+# - torch: scripts/torch_train.py, the same recipe in PyTorch (needs `pip install torch`);
+# - report: the charts (`network plot`) and reports/ACCURACY.md (scripts/accuracy_report.py).
+# A stage run again goes on where it stopped: a recorded run is skipped, an unfinished one
+# resumed. Full runs take 11-17 min each here; run it on an idle machine (wall times are
+# reported). Needs nothing beyond the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|tta|sweep|report]...}
+shift
+stages=${*:-ablation tta sweep torch report}
+cargo build -q --release -p network
+net=$PWD/target/release/network
+runs=runs/accuracy
+into=reports/accuracy
+mkdir -p "$runs" "$into"
+
+# One run from the defaults with FLAGS, as the user types it; its result (the train command's
+# --json document, with the flags and the wall time of the whole command added) recorded once.
+run() { # NAME FLAGS…
+  local name=$1 result=$into/ablation-$1.json
+  shift
+  [ -s "$result" ] && return
+  local started=$EPOCHREALTIME out
+  if [ -f "$runs/$name/latest" ]; then
+    out=$("$net" train --resume "$runs/$name" --json 2>>"$runs/$name.log")
+  else
+    rm -rf "${runs:?}/$name"
+    out=$("$net" train --data "$data" --out "$runs/$name" --json "$@" 2>"$runs/$name.log")
+  fi
+  cp "$runs/$name/epochs.jsonl" "$into/$name-epochs.jsonl"
+  python3 - "$result" "$name" "$started" "$EPOCHREALTIME" "$out" "$@" <<'PY'
+import json, sys
+path, name, started, ended, out, *flags = sys.argv[1:]
+doc = json.loads(out)
+doc.update(name=name, flags=" ".join(flags), wall_seconds=float(ended) - float(started))
+json.dump(doc, open(path, "w"), indent=1)
+PY
+  echo "$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("validation %.2f%%, test %.2f%%, %.0f s" % (100*d["validation_accuracy"], 100*d["test_accuracy"], d["wall_seconds"]))' "$result")" >&2
+}
+
+for stage in $stages; do
+  case $stage in
+    ablation)
+      run default
+      isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" 2>/dev/null | cut -d' ' -f3)
+      echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
+        "$(rustc -V); direct kernels at ${isa:-the level the CPU supports}; $(date -u +%F)" \
+        >"$into/machine.txt"
+      run seed-2 --seed 2
+      run batch-5 --batch-size 5
+      run batch-1 --batch-size 1
+      run no-warmup --warmup 0
+      run batch-5-unscaled --batch-size 5 --lr-scaling none
+      run smoothing --label-smoothing 0.1
+      run shift-2 --shift 2
+      run shift-0 --shift 0
+      run decay-2e-4 --weight-decay 2e-4
+      run decay-1e-3 --weight-decay 1e-3
+      run no-augment --no-augment
+      ;;
+    tta)
+      for views in 1 2 10; do
+        for on in validation test; do
+          file=$into/tta-$views-$on.json
+          [ -s "$file" ] || "$net" eval --model "$runs/default" --on "$on" --tta "$views" --json >"$file"
+        done
+      done
+      ;;
+    sweep)
+      "$net" sweep --data "$data" --out "$runs/sweep" scripts/accuracy_space.json --json >"$into/sweep.json"
+      cp "$runs/sweep/"*.png "$runs/sweep/"*.md "$into/" 2>/dev/null || true
+      ;;
+    torch)
+      [ -s "$into/torch.json" ] || python3 scripts/torch_train.py "$data" --json "$into/torch.json"
+      ;;
+    report)
+      [ -d "$runs/default" ] && "$net" plot "$runs/default" --out "$into/default-curves.png"
+      dirs=()
+      for f in "$into"/ablation-*.json; do
+        name=${f##*/ablation-}
+        [ -d "$runs/${name%.json}" ] && dirs+=("$runs/${name%.json}")
+      done
+      [ "${#dirs[@]}" -gt 1 ] && "$net" plot "${dirs[@]}" --out "$into/ablation.png"
+      python3 scripts/accuracy_report.py "$into" reports/ACCURACY.md
+      ;;
+    *)
+      echo "error: unknown stage '$stage' (ablation, tta, sweep, torch, report)" >&2
+      exit 2
+      ;;
+  esac
+done
