@@ -71,7 +71,7 @@ for stage in $stages; do
       run no-augment --no-augment
       ;;
     tta)
-      for views in 1 2 10; do
+      for views in 1 2 10 18 50; do
         for on in validation test; do
           file=$into/tta-$views-$on.json
           [ -s "$file" ] || "$net" eval --model "$runs/default" --on "$on" --tta "$views" --json >"$file"
@@ -89,8 +89,10 @@ for stage in $stages; do
       [ -d "$runs/default" ] && "$net" plot "$runs/default" --out "$into/default-curves.png"
       dirs=()
       for f in "$into"/ablation-*.json; do
-        name=${f##*/ablation-}
-        [ -d "$runs/${name%.json}" ] && dirs+=("$runs/${name%.json}")
+        name=${f##*/ablation-} && name=${name%.json}
+        [ -d "$runs/$name" ] || continue
+        dirs+=("$runs/$name")
+        cp "$runs/$name/epochs.jsonl" "$into/$name-epochs.jsonl"
       done
       [ "${#dirs[@]}" -gt 1 ] && "$net" plot "${dirs[@]}" --out "$into/ablation.png"
       python3 scripts/accuracy_report.py "$into" reports/ACCURACY.md

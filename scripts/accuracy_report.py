@@ -85,7 +85,9 @@ def ablation(results, out, missing):
         "",
         "Each row is one full run from the defaults with one change, judged on validation "
         "accuracy (Δ: points against the default run's best); the test accuracy is reported, "
-        "never used to choose.",
+        "never used to choose. Validation is measured after every epoch over two views of each "
+        "image (it and its mirror), after the last over the run's test-time views (10 by "
+        "default), so the last epoch's figure is usually the best.",
         "",
         "| run | change | best validation (epoch) | Δ validation | validation at the end | test | wall time | examples/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -109,7 +111,7 @@ def ablation(results, out, missing):
 
 def tta(results, out, missing):
     rows = []
-    for views in (1, 2, 10):
+    for views in (1, 2, 10, 18, 50):
         got = {}
         for on in ("validation", "test"):
             path = os.path.join(results, f"tta-{views}-{on}.json")
@@ -121,9 +123,10 @@ def tta(results, out, missing):
     out += [
         "## Views of each image at evaluation",
         "",
-        "The default run's final model evaluated with `network eval --tta N` (no training): "
-        "the image alone, with its mirror, and ten views (mirrors of crops moved by up to a "
-        "pixel).",
+        "The default run's final model evaluated with `network eval --tta N` (no training), "
+        "the probabilities of N views of each image averaged: 1 the image, 2 and its mirror, "
+        "10 also both of the image moved a pixel up, down, left and right (the default), 18 "
+        "every move of at most a pixel, 50 every move of at most two.",
         "",
         "| views | validation | test |",
         "| ---: | ---: | ---: |",
