@@ -54,12 +54,14 @@ for stage in $stages; do
   case $stage in
     ablation)
       run default
-      isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" 2>/dev/null | cut -d' ' -f3)
-      echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
-        "$(rustc -V); direct kernels at ${isa:-the level the CPU supports}; $(date -u +%F)" \
-        >"$into/machine.txt"
-      run seed-2 --seed 2
+      if [ ! -s "$into/machine.txt" ]; then # the machine of the default run
+        isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" | cut -d' ' -f3)
+        echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
+          "$(rustc -V); direct kernels at $isa; $(date -u +%F)" >"$into/machine.txt"
+      fi
       run batch-5 --batch-size 5
+      run batch-32 --batch-size 32
+      run seed-2 --seed 2
       run batch-1 --batch-size 1
       run no-warmup --warmup 0
       run batch-5-unscaled --batch-size 5 --lr-scaling none

@@ -16,6 +16,7 @@ CHANGES = {
     "default": "nothing: the defaults",
     "seed-2": "another seed (`--seed 2`): the noise between two runs",
     "batch-5": "`--batch-size 5` (the rate scaled: 0.02 × 5 / 32)",
+    "batch-32": "`--batch-size 32` (the rate 0.02, as written)",
     "batch-1": "`--batch-size 1` (the rate scaled: 0.02 × 1 / 32)",
     "no-warmup": "no warm-up (`--warmup 0`)",
     "batch-5-unscaled": "`--batch-size 5 --lr-scaling none` (the rate 0.02 unscaled)",

@@ -240,7 +240,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 32,
-            batch_size: 128,
+            batch_size: 32,
             lr: 0.02,
             momentum: 0.9,
             weight_decay: 5e-4,

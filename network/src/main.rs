@@ -214,7 +214,7 @@ struct TrainFlags {
     /// Passes over the training set [default: 32].
     #[arg(long, value_parser = whole)]
     epochs: Option<usize>,
-    /// Examples per optimiser step [default: 128].
+    /// Examples per optimiser step [default: 32].
     #[arg(long, value_parser = whole)]
     batch_size: Option<usize>,
     /// Learning rate α [default: 0.02].
