@@ -60,7 +60,7 @@ for stage in $stages; do
           "$(rustc -V); direct kernels at $isa; $(date -u +%F)" >"$into/machine.txt"
       fi
       run batch-5 --batch-size 5
-      run batch-32 --batch-size 32
+      run batch-128 --batch-size 128
       run seed-2 --seed 2
       run batch-1 --batch-size 1
       run no-warmup --warmup 0

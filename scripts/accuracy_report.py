@@ -13,10 +13,10 @@ import sys
 
 # The ablation's runs in the order of the table, with what each changes from the defaults.
 CHANGES = {
-    "default": "nothing: the defaults",
+    "default": "nothing: the defaults (batch 32)",
+    "batch-128": "`--batch-size 128` (the rate scaled: 0.02 × 128 / 32 = 0.08), the default until 2026-11-29",
     "seed-2": "another seed (`--seed 2`): the noise between two runs",
     "batch-5": "`--batch-size 5` (the rate scaled: 0.02 × 5 / 32)",
-    "batch-32": "`--batch-size 32` (the rate 0.02, as written)",
     "batch-1": "`--batch-size 1` (the rate scaled: 0.02 × 1 / 32)",
     "no-warmup": "no warm-up (`--warmup 0`)",
     "batch-5-unscaled": "`--batch-size 5 --lr-scaling none` (the rate 0.02 unscaled)",
@@ -69,7 +69,7 @@ def ablation(results, out, missing):
         "",
         "`network train --data DATA` with nothing else: the seed network (16-20-20 filters 5×5, "
         "leaky ReLU, max-pooling, one fully connected layer), 5,000 training images held out, "
-        "batch 128, rate 0.02 × 128 / 32 with one epoch of warm-up and a half cosine, momentum "
+        "batch 32, rate 0.02 with one epoch of warm-up and a half cosine, momentum "
         "0.9, weight decay 5e-4, random mirror and 1-pixel shifts, 32 epochs, the test set "
         "evaluated once at the end over 10 views of each image.",
         "",
@@ -86,7 +86,8 @@ def ablation(results, out, missing):
         "",
         "Each row is one full run from the defaults with one change, judged on validation "
         "accuracy (Δ: points against the default run's best); the test accuracy is reported, "
-        "never used to choose. Validation is measured after every epoch over two views of each "
+        "never used to choose. Wall time is the whole command's, of one run on a shared host; "
+        "a run's `note` in its JSON says when other work ran beside it. Validation is measured after every epoch over two views of each "
         "image (it and its mirror), after the last over the run's test-time views (10 by "
         "default), so the last epoch's figure is usually the best.",
         "",
@@ -97,17 +98,46 @@ def ablation(results, out, missing):
         r = runs[name]
         v, e = best_validation(epochs_of(results, name))
         delta = "–" if v is None or best is None else f"{100 * (v - best):+.2f}"
+        change = CHANGES.get(name, r.get("flags", "")) + (f" ({r['note']})" if r.get("note") else "")
         out.append(
-            f"| {name} | {CHANGES.get(name, r.get('flags', ''))} | {pct(v)} ({e}) | {delta} | "
+            f"| {name} | {change} | {pct(v)} ({e}) | {delta} | "
             f"{pct(r.get('validation_accuracy'))} | {pct(r.get('test_accuracy'))} | "
             f"{minutes(r.get('wall_seconds'))} | {r.get('examples_per_second', 0):,.0f} |")
     out.append("")
+    out += verdicts(results, runs, best)
     if os.path.exists(os.path.join(results, "ablation.png")):
         out += ["![validation curves of the ablation's runs](accuracy/ablation.png)", ""]
     absent = [n for n in CHANGES if n not in runs]
     if absent:
         missing.append("the ablation's runs " + ", ".join(f"`{n}`" for n in absent))
     return base
+
+
+def verdicts(results, runs, best):
+    """What the rows say against the noise between two seeds of the defaults."""
+    if "seed-2" not in runs or best is None:
+        return ["The noise between two runs of one recipe is not measured yet (run `seed-2`): "
+                "no row is a verdict.", ""]
+    other, _ = best_validation(epochs_of(results, "seed-2"))
+    d = runs["default"]
+    noise = abs(other - best)
+    lines = [f"Two seeds of the defaults differ by {100 * noise:.2f} points of validation and "
+             f"{100 * abs(runs['seed-2']['test_accuracy'] - d['test_accuracy']):.2f} of test: a "
+             "change is counted as a gain or a loss only beyond that (the noise itself is one pair of "
+             "runs, so a margin near it is weak evidence)."]
+    for name, r in runs.items():
+        if name in ("default", "seed-2"):
+            continue
+        v, _ = best_validation(epochs_of(results, name))
+        if v is None:
+            continue
+        if v - best > noise:
+            lines.append(f"- `{name}`: a gain of {100 * (v - best):.2f} points.")
+        elif best - v > noise:
+            lines.append(f"- `{name}`: a loss of {100 * (best - v):.2f} points.")
+        else:
+            lines.append(f"- `{name}`: within the noise ({100 * (v - best):+.2f}).")
+    return lines + [""]
 
 
 def tta(results, out, missing):
