@@ -16,8 +16,10 @@
 # resumed. Full runs take 11-17 min each here; run it on an idle machine (wall times are
 # reported). Needs nothing beyond the workspace.
 set -euo pipefail
+export LC_ALL=C # the decimal point of the times below
 cd "$(dirname "$0")/.."
-data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|tta|sweep|report]...}
+data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|tta|sweep|torch|report]...}
+[ -n "${EPOCHREALTIME:-}" ] || { echo "error: bash 5 or newer is needed (EPOCHREALTIME)" >&2; exit 2; }
 shift
 stages=${*:-ablation tta sweep torch report}
 cargo build -q --release -p network
@@ -32,19 +34,21 @@ run() { # NAME FLAGS…
   local name=$1 result=$into/ablation-$1.json
   shift
   [ -s "$result" ] && return
-  local started=$EPOCHREALTIME out
-  if [ -f "$runs/$name/latest" ]; then
+  local started=$EPOCHREALTIME out resumed=false
+  if [ -f "$runs/$name/latest" ]; then # its time and speed will be this process's only
+    resumed=true
     out=$("$net" train --resume "$runs/$name" --json 2>>"$runs/$name.log")
   else
     rm -rf "${runs:?}/$name"
     out=$("$net" train --data "$data" --out "$runs/$name" --json "$@" 2>"$runs/$name.log")
   fi
   cp "$runs/$name/epochs.jsonl" "$into/$name-epochs.jsonl"
-  python3 - "$result" "$name" "$started" "$EPOCHREALTIME" "$out" "$@" <<'PY'
+  python3 - "$result" "$name" "$started" "$EPOCHREALTIME" "$resumed" "$out" "$@" <<'PY'
 import json, sys
-path, name, started, ended, out, *flags = sys.argv[1:]
+path, name, started, ended, resumed, out, *flags = sys.argv[1:]
 doc = json.loads(out)
-doc.update(name=name, flags=" ".join(flags), wall_seconds=float(ended) - float(started))
+doc.update(name=name, flags=" ".join(flags), wall_seconds=float(ended) - float(started),
+           resumed=resumed == "true")
 json.dump(doc, open(path, "w"), indent=1)
 PY
   echo "$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("validation %.2f%%, test %.2f%%, %.0f s" % (100*d["validation_accuracy"], 100*d["test_accuracy"], d["wall_seconds"]))' "$result")" >&2
@@ -55,7 +59,7 @@ for stage in $stages; do
     ablation)
       run default
       if [ ! -s "$into/machine.txt" ]; then # the machine of the default run
-        isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" | cut -d' ' -f3)
+        isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" | cut -d' ' -f3 || true)
         echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
           "$(rustc -V); direct kernels at $isa; $(date -u +%F)" >"$into/machine.txt"
       fi
@@ -81,11 +85,17 @@ for stage in $stages; do
       done
       ;;
     sweep)
-      "$net" sweep --data "$data" --out "$runs/sweep" scripts/accuracy_space.json --json >"$into/sweep.json"
+      "$net" sweep --data "$data" --out "$runs/sweep" scripts/accuracy_space.json --json >"$into/sweep.json.part"
+      mv "$into/sweep.json.part" "$into/sweep.json"
       cp "$runs/sweep/"*.png "$runs/sweep/"*.md "$into/" 2>/dev/null || true
       ;;
     torch)
-      [ -s "$into/torch.json" ] || python3 scripts/torch_train.py "$data" --json "$into/torch.json"
+      if ! python3 -c 'import torch' 2>/dev/null; then
+        echo "note: no PyTorch here (pip install torch): stage torch skipped" >&2
+      elif [ ! -s "$into/torch.json" ]; then
+        python3 scripts/torch_train.py "$data" --json "$into/torch.json.part"
+        mv "$into/torch.json.part" "$into/torch.json"
+      fi
       ;;
     report)
       [ -d "$runs/default" ] && "$net" plot "$runs/default" --out "$into/default-curves.png"

@@ -2,8 +2,8 @@
 """PyTorch peer of `network train`'s recipe: the seed network trained on the full CIFAR-10 with
 the same defaults, where PyTorch has the feature, for the accuracy report (reports/ACCURACY.md).
 
-Same as `network train`: 5,000 training images held out for validation (the last of a fixed
-shuffle; not the same images as ours), per-channel normalisation measured on the training
+Same as `network train`: a tenth of the training images held out for validation (the last of
+a fixed shuffle; not the same images as ours), per-channel normalisation measured on the training
 images, random mirror and shifts of up to --shift pixels with zeros moving in, He
 initialisation, SGD with momentum 0.9 and weight decay 5e-4 on the weights (not the biases),
 the rate --lr × batch / 32 with a linear warm-up over --warmup epochs and a half cosine to 0,
@@ -96,13 +96,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data")
     ap.add_argument("--epochs", type=int, default=32)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--shift", type=int, default=1)
     ap.add_argument("--tta", type=int, default=10)
-    ap.add_argument("--validation", type=int, default=5000)
+    ap.add_argument("--validation", type=int, help="images held out (default: a tenth)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--limit", type=int, help="use only this many training images (a smoke test)")
@@ -116,12 +116,16 @@ def main():
     labels = np.concatenate([p[1] for p in parts])
     order = np.random.default_rng(a.seed).permutation(len(images))
     images, labels = images[order][:a.limit], labels[order][:a.limit]
-    n = len(images) - a.validation
+    held = len(images) // 10 if a.validation is None else a.validation
+    n = len(images) - held
+    if n <= 0 or held <= 0:
+        sys.exit(f"error: --validation {held}: both training and held-out images are needed "
+                 f"(of {len(images)})")
     train_x = torch.from_numpy(images[:n]).float()
     mean = train_x.mean((0, 2, 3), keepdim=True)
     std = train_x.std((0, 2, 3), keepdim=True)
-    norm = lambda x: (torch.from_numpy(x).float() - mean) / std
-    train_x, train_y = (train_x - mean) / std, torch.from_numpy(labels[:n])
+    norm = lambda x: torch.from_numpy(x).float().sub_(mean).div_(std)
+    train_x, train_y = train_x.sub_(mean).div_(std), torch.from_numpy(labels[:n])
     val_x, val_y = norm(images[n:]), torch.from_numpy(labels[n:])
     test_raw, test_labels = load(f"{a.data}/test_batch.bin")
     test_x, test_y = norm(test_raw), torch.from_numpy(test_labels)
