@@ -230,7 +230,7 @@ def main():
     ]
     if os.path.exists(machine):
         with open(machine) as f:
-            out.append("Machine: " + f.read().strip())
+            out += ["", "Machine: " + f.read().strip()]
     out.append("")
     missing = []
     base = ablation(results, out, missing)
