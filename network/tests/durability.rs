@@ -214,15 +214,7 @@ fn the_journal_is_read_on_from_an_offset_and_again_after_a_cut() {
     use std::io::Write;
     let data = cifar_dir("journal-from-data", 48, 16);
     let dir = temp_dir("journal-from");
-    let new = NewRun {
-        arch: seed_network(),
-        config: config(),
-        ..NewRun::default()
-    };
-    let loaded = Cifar10::load_dir(&data).unwrap();
-    let mut run = Run::create(&Place::Dir(dir.clone()), loaded, new, &options(None)).unwrap();
-    run.fit(None, &AtomicBool::new(false), &mut Quiet).unwrap();
-    drop(run);
+    create_and_fit(&data, &dir, None).unwrap();
     let checkpoint = Checkpoint::latest(&dir).unwrap();
     let start = checkpoint.state.progress.steps_bytes;
     let path = dir.join("steps.jsonl");
