@@ -67,14 +67,15 @@ for stage in $stages; do
       run batch-128 --batch-size 128
       run seed-2 --seed 2
       run batch-1 --batch-size 1
-      run no-warmup --warmup 0
-      run batch-5-unscaled --batch-size 5 --lr-scaling none
-      run smoothing --label-smoothing 0.1
-      run shift-2 --shift 2
-      run shift-0 --shift 0
       run decay-2e-4 --weight-decay 2e-4
+      run smoothing --label-smoothing 0.1
       run decay-1e-3 --weight-decay 1e-3
+      run ema-1 --ema 1
+      run shift-2 --shift 2
+      run no-warmup --warmup 0
+      run shift-0 --shift 0
       run no-augment --no-augment
+      run batch-5-unscaled --batch-size 5 --lr-scaling none
       ;;
     tta)
       for views in 1 2 10 18 50; do

@@ -26,6 +26,7 @@ CHANGES = {
     "decay-2e-4": "weight decay 2e-4",
     "decay-1e-3": "weight decay 1e-3",
     "no-augment": "no augmentation (`--no-augment`)",
+    "ema-1": "the average of the weights evaluated (`--ema 1`: a time constant of one epoch)",
 }
 
 

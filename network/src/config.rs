@@ -122,6 +122,10 @@ pub struct TrainConfig {
     /// The wall-time budget the epoch count was sized for, in seconds, if one was given.
     #[serde(default)]
     pub time_budget: Option<f64>,
+    /// Time constant, in epochs, of an exponential moving average of the weights that is
+    /// evaluated and saved as the model (0: none, the trained weights are).
+    #[serde(default)]
+    pub ema: f32,
 }
 
 fn default_shift() -> u32 {
@@ -258,6 +262,7 @@ impl Default for TrainConfig {
             tta: 10,
             test_every_epoch: false,
             time_budget: None,
+            ema: 0.0,
         }
     }
 }
@@ -280,6 +285,12 @@ impl TrainConfig {
             return Err(Error::Usage(format!(
                 "--warmup must be between 0 and the {} epochs, not {}",
                 self.epochs, self.warmup
+            )));
+        }
+        if !(self.ema.is_finite() && (0.0..=self.epochs as f32).contains(&self.ema)) {
+            return Err(Error::Usage(format!(
+                "--ema must be between 0 and the {} epochs, not {}",
+                self.epochs, self.ema
             )));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
@@ -309,6 +320,19 @@ impl TrainConfig {
             1.0
         };
         scale * warm * self.schedule.factor(step, total)
+    }
+
+    /// The decay `d` of the weights' average after step `step` (from 1), with `per_epoch`
+    /// steps an epoch, in `a ← d·a + (1 − d)·w`: one minus the inverse of the time constant in
+    /// steps, but at most `(1 + step) / (10 + step)`, so that the starting weights fade within
+    /// the first steps rather than over a time constant. `None` without an average.
+    pub fn ema_decay(&self, step: u64, per_epoch: usize) -> Option<f32> {
+        if self.ema == 0.0 {
+            return None;
+        }
+        let steps = f64::from(self.ema) * per_epoch as f64;
+        let early = (1 + step) as f64 / (10 + step) as f64;
+        Some((1.0 - 1.0 / steps.max(1.0)).min(early) as f32)
     }
 }
 
@@ -496,6 +520,26 @@ mod tests {
             ..c
         };
         assert_eq!(plain.rate_factor(50, 100, 10), 1.0);
+    }
+
+    #[test]
+    fn the_average_decays_by_its_time_constant_after_the_first_steps() {
+        let c = |ema| TrainConfig {
+            ema,
+            ..TrainConfig::default()
+        };
+        assert_eq!(c(0.0).ema_decay(5, 100), None);
+        // Time constant 1 epoch of 100 steps: d = 0.99, from the step where (1 + t) / (10 + t)
+        // exceeds it.
+        assert_eq!(c(1.0).ema_decay(1, 100), Some(2.0 / 11.0));
+        assert_eq!(c(1.0).ema_decay(100, 100), Some(101.0 / 110.0));
+        assert_eq!(c(1.0).ema_decay(5000, 100), Some(0.99));
+        // Shorter than a step: the average is the weights.
+        assert_eq!(c(0.001).ema_decay(5000, 100), Some(0.0));
+        for bad in [-1.0, f32::NAN, 33.0] {
+            let err = c(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("--ema"), "{err}");
+        }
     }
 
     #[test]

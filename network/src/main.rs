@@ -258,6 +258,11 @@ struct TrainFlags {
     /// Label smoothing ε in [0, 1) [default: 0].
     #[arg(long)]
     label_smoothing: Option<f32>,
+    /// Evaluate, and save as the model, an exponential moving average of the weights with this
+    /// time constant in epochs (the trained weights are saved beside it, for resuming); 0: none
+    /// [default: 0].
+    #[arg(long, value_name = "EPOCHS")]
+    ema: Option<f32>,
     /// Views of each image averaged by the final evaluation: 1 the image, 2 and its mirror,
     /// up to 50 with shifted crops [default: 10].
     #[arg(long, value_parser = whole)]
@@ -353,6 +358,7 @@ impl TrainFlags {
             ("--lr-scaling", self.lr_scaling.is_some()),
             ("--warmup", self.warmup.is_some()),
             ("--label-smoothing", self.label_smoothing.is_some()),
+            ("--ema", self.ema.is_some()),
             ("--tta", self.tta.is_some()),
             ("--test-every-epoch", self.test_every_epoch),
             ("--time-budget", self.time_budget.is_some()),
@@ -390,6 +396,7 @@ impl TrainFlags {
             tta: self.tta.unwrap_or(d.tta),
             test_every_epoch: self.test_every_epoch,
             time_budget: self.time_budget,
+            ema: self.ema.unwrap_or(d.ema),
         }
     }
 }

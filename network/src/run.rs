@@ -20,11 +20,11 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
 use crate::history::{EpochRecord, History, StepRecord, encode_lines, peak_rss_mb};
 use crate::infer::EVAL_CHUNK;
-use crate::model::Network;
+use crate::model::{Layer, Network, ParamPair};
 use crate::pictures::{self, RunCurves};
 use crate::sizing::{Sizing, TimeBudget, fit_epochs};
 use crate::store::{FORMAT, Place, Progress, RunDir, Settings, Snapshot, State};
-use crate::tensors::{TensorInfo, read_pairs, serialize_pairs};
+use crate::tensors::{TRAINED, TensorInfo, read_groups, read_pairs, serialize_pairs};
 use crate::train::{PlanNames, Trainer, total_steps};
 
 /// The training curves' file in a run directory.
@@ -223,12 +223,23 @@ impl Run {
         let plan = s.plan.to_plan(&net)?;
         let mut trainer =
             Trainer::with_plan(net, s.normalizer.clone(), s.config.clone(), Some(plan))?;
-        let (weights, info) = read_pairs(&trainer.net, &checkpoint.model)?;
+        let (model, info) = read_pairs(&trainer.net, &checkpoint.model)?;
         checkpoint.check_tensors(info.as_ref(), &checkpoint.model)?;
-        let (momentum, info) = read_pairs(&trainer.net, &checkpoint.optimizer)?;
+        // With an average, the model is the average and the optimizer file holds the weights.
+        let prefixes: &[&str] = match trainer.average {
+            Some(_) => &["", TRAINED],
+            None => &[""],
+        };
+        let (mut groups, info) = read_groups(&trainer.net, &checkpoint.optimizer, prefixes)?;
         checkpoint.check_tensors(info.as_ref(), &checkpoint.optimizer)?;
-        trainer.net.set_params(weights);
-        trainer.sgd.set_velocity(momentum);
+        trainer.sgd.set_velocity(groups.remove(0));
+        match (&mut trainer.average, groups.pop()) {
+            (Some(average), Some(weights)) => {
+                average.set_params(model);
+                trainer.net.set_params(weights);
+            }
+            _ => trainer.net.set_params(model),
+        }
         let history = checkpoint.history(path)?;
         Ok(Run {
             dir,
@@ -375,6 +386,9 @@ impl Run {
             if !loss.is_finite() {
                 return Err(self.diverged(loss));
             }
+            if let Some(decay) = config.ema_decay(p.step + 1, steps_per_epoch) {
+                self.trainer.update_average(decay);
+            }
             let n = indices.len();
             let record = StepRecord {
                 step: p.step + 1,
@@ -510,25 +524,23 @@ impl Run {
             step: state.progress.step,
             normalizer: Some(state.settings.normalizer.clone()),
         };
-        let net = &self.trainer.net;
-        let weights = net
-            .layers
-            .iter()
-            .map(|l| l.params().map(|(w, b)| (w.to_owned(), b.clone())));
-        let model = serialize_pairs(net, weights, &info)?;
-        let momentum = net
-            .layers
-            .iter()
-            .zip(&self.trainer.sgd.velocity)
-            .map(|(l, v)| l.params().map(|_| v.clone()));
-        let optimizer = serialize_pairs(
-            net,
-            momentum,
-            &TensorInfo {
-                normalizer: None,
-                ..info
-            },
-        )?;
+        let t = &self.trainer;
+        let pairs = |net: &Network| -> Vec<Option<ParamPair>> {
+            let own = |l: &Layer| l.params().map(|(w, b)| (w.to_owned(), b.clone()));
+            net.layers.iter().map(own).collect()
+        };
+        let model = serialize_pairs(&t.net, &[("", &pairs(t.model()))], &info)?;
+        let momentum: Vec<_> = (t.net.layers.iter().zip(&t.sgd.velocity))
+            .map(|(l, v)| l.params().map(|_| v.clone()))
+            .collect();
+        let trained = t.average.as_ref().map(|_| pairs(&t.net));
+        let mut groups = vec![("", &momentum[..])];
+        groups.extend(trained.as_deref().map(|w| (TRAINED, w)));
+        let info = TensorInfo {
+            normalizer: None,
+            ..info
+        };
+        let optimizer = serialize_pairs(&t.net, &groups, &info)?;
         self.dir.save(&Snapshot {
             state: &state,
             model: &model,

@@ -2,8 +2,9 @@
 //!
 //! - `lock`: held (an exclusive file lock) by the one process that trains the run, for its
 //!   whole life; it names that process. A second process is refused.
-//! - `gen-<step>/`: one generation per save, each complete in itself — `model.safetensors`,
-//!   `optimizer.safetensors` and `state.json` (settings, progress, and how many bytes of the
+//! - `gen-<step>/`: one generation per save, each complete in itself — `model.safetensors` (the
+//!   weights evaluated: with `--ema`, their average), `optimizer.safetensors` (momentum terms;
+//!   with `--ema`, the trained weights too) and `state.json` (settings, progress, and how many bytes of the
 //!   history belong to it). A generation is written under a temporary name, synced, and renamed
 //!   into place whole; it is never written again.
 //! - `latest`: the pointer, naming the newest complete generation. Replacing it (write, fsync,

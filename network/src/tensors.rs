@@ -1,5 +1,6 @@
 //! Tensor files: `model.safetensors` (weights, named as `state_dict()` of the equivalent
-//! `torch.nn.Sequential`) and `optimizer.safetensors` (momentum terms, same names), with what
+//! `torch.nn.Sequential`) and `optimizer.safetensors` (momentum terms, same names; with an
+//! average of the weights, also the trained weights, named with the prefix [`TRAINED`]), with what
 //! they are from (run, step, input normalisation) in their metadata. Reading checks the file
 //! before loading it (a regular file of a size the architecture allows) and every value after
 //! (finite, of the right shape).
@@ -55,10 +56,18 @@ fn to_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
     values.flat_map(f32::to_le_bytes).collect()
 }
 
-/// Serialises one tensor pair per layer with parameters (`{k}.weight`, `{k}.bias`).
+/// One pair per layer, `None` for a layer without parameters.
+pub type Pairs = Vec<Option<ParamPair>>;
+
+/// The prefix of the trained weights' names in the optimizer file of a run that evaluates (and
+/// saves as its model) an average of its weights.
+pub const TRAINED: &str = "trained.";
+
+/// Serialises groups of tensor pairs, one pair per layer with parameters in each group, named
+/// `{prefix}{k}.weight` and `{prefix}{k}.bias` after the group's prefix.
 pub fn serialize_pairs(
     net: &Network,
-    pairs: impl Iterator<Item = Option<ParamPair>>,
+    groups: &[(&str, &[Option<ParamPair>])],
     info: &TensorInfo,
 ) -> Result<Vec<u8>> {
     let metadata = HashMap::from([(
@@ -67,15 +76,19 @@ pub fn serialize_pairs(
     )]);
     let indices = torch_indices(net);
     let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (k, pair) in indices.iter().zip(pairs) {
-        if let Some((w, b)) = pair {
+    for (prefix, pairs) in groups {
+        for (k, (w, b)) in indices
+            .iter()
+            .zip(*pairs)
+            .filter_map(|(k, p)| Some((k, p.as_ref()?)))
+        {
             blobs.push((
-                format!("{k}.weight"),
+                format!("{prefix}{k}.weight"),
                 w.shape().to_vec(),
                 to_bytes(w.iter().copied()),
             ));
             blobs.push((
-                format!("{k}.bias"),
+                format!("{prefix}{k}.bias"),
                 vec![b.len()],
                 to_bytes(b.iter().copied()),
             ));
@@ -97,10 +110,18 @@ pub fn serialize_pairs(
 /// The tensors of a safetensors file, checked against `net`: every parameter of every layer,
 /// f32, of the right shape, nothing else. Returns one pair per layer (None without
 /// parameters) and the file's metadata.
-pub fn read_pairs(
+pub fn read_pairs(net: &Network, path: &Path) -> Result<(Pairs, Option<TensorInfo>)> {
+    let (mut groups, info) = read_groups(net, path, &[""])?;
+    Ok((groups.remove(0), info))
+}
+
+/// As [`read_pairs`], for a file of one group of pairs per prefix (see [`serialize_pairs`]):
+/// every group complete, nothing else.
+pub fn read_groups(
     net: &Network,
     path: &Path,
-) -> Result<(Vec<Option<ParamPair>>, Option<TensorInfo>)> {
+    prefixes: &[&str],
+) -> Result<(Vec<Pairs>, Option<TensorInfo>)> {
     let name = path.display();
     let params: u64 = net
         .layers
@@ -108,7 +129,7 @@ pub fn read_pairs(
         .filter_map(|l| l.params())
         .map(|(w, b)| (w.len() + b.len()) as u64)
         .sum();
-    let bytes = crate::data::read_checked(path, 4 * params + MAX_HEADER)
+    let bytes = crate::data::read_checked(path, 4 * params * prefixes.len() as u64 + MAX_HEADER)
         .map_err(|e| Error::Checkpoint(e.to_string()))?;
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::Checkpoint(format!("{name} is not a valid safetensors file: {e}")))?;
@@ -123,46 +144,50 @@ pub fn read_pairs(
     };
     let indices = torch_indices(net);
     let mut expected = Vec::new();
-    let mut pairs = Vec::new();
-    for (layer, k) in net.layers.iter().zip(&indices) {
-        let Some((w, b)) = layer.params() else {
-            pairs.push(None);
-            continue;
-        };
-        let mut read = |suffix: &str, shape: &[usize]| -> Result<ArrayD<f32>> {
-            let key = format!("{k}.{suffix}");
-            expected.push(key.clone());
-            let view = tensors.tensor(&key).map_err(|_| {
+    let mut groups = Vec::new();
+    for prefix in prefixes {
+        let mut pairs = Vec::new();
+        for (layer, k) in net.layers.iter().zip(&indices) {
+            let Some((w, b)) = layer.params() else {
+                pairs.push(None);
+                continue;
+            };
+            let mut read = |suffix: &str, shape: &[usize]| -> Result<ArrayD<f32>> {
+                let key = format!("{prefix}{k}.{suffix}");
+                expected.push(key.clone());
+                let view = tensors.tensor(&key).map_err(|_| {
                 Error::Checkpoint(format!("{name} has no tensor {key} (a {} layer of shape {shape:?}); it does not match the architecture", layer.name()))
             })?;
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::Checkpoint(format!(
-                    "{name}: {key} is {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            if view.shape() != shape {
-                return Err(Error::Checkpoint(format!(
-                    "{name}: {key} has shape {:?}, the architecture expects {shape:?}",
-                    view.shape()
-                )));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Checkpoint(format!(
-                    "{name}: {key} holds {} at element {i}: the weights are not finite",
-                    values[i]
-                )));
-            }
-            Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape checked"))
-        };
-        let w = read("weight", w.shape())?;
-        let b = read("bias", &[b.len()])?;
-        pairs.push(Some((w, Array1::from_iter(b))));
+                if view.dtype() != Dtype::F32 {
+                    return Err(Error::Checkpoint(format!(
+                        "{name}: {key} is {:?}, expected F32",
+                        view.dtype()
+                    )));
+                }
+                if view.shape() != shape {
+                    return Err(Error::Checkpoint(format!(
+                        "{name}: {key} has shape {:?}, the architecture expects {shape:?}",
+                        view.shape()
+                    )));
+                }
+                let values: Vec<f32> = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Checkpoint(format!(
+                        "{name}: {key} holds {} at element {i}: the weights are not finite",
+                        values[i]
+                    )));
+                }
+                Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape checked"))
+            };
+            let w = read("weight", w.shape())?;
+            let b = read("bias", &[b.len()])?;
+            pairs.push(Some((w, Array1::from_iter(b))));
+        }
+        groups.push(pairs);
     }
     if let Some(extra) = tensors
         .names()
@@ -173,5 +198,5 @@ pub fn read_pairs(
             "{name} has a tensor {extra} that the architecture has no place for"
         )));
     }
-    Ok((pairs, info))
+    Ok((groups, info))
 }

@@ -77,6 +77,9 @@ pub struct Trainer {
     pub normalizer: Normalizer,
     /// Hyper-parameters.
     pub config: TrainConfig,
+    /// The exponential moving average of the weights, evaluated instead of them, if the run
+    /// keeps one (`config.ema`).
+    pub average: Option<Network>,
     workers: Workers,
     /// Each worker's result of the current step (kept, so that a step allocates nothing).
     step_results: Vec<Result<(f32, usize)>>,
@@ -105,7 +108,9 @@ impl Trainer {
         let grads = sgd.velocity.clone();
         let plan = Plan::uniform(&net, Technique::Im2colGemm);
         let step_results = (0..config.threads).map(|_| Ok((0.0, 0))).collect();
+        let average = (config.ema > 0.0).then(|| net.clone());
         let mut trainer = Trainer {
+            average,
             net,
             sgd,
             plan,
@@ -282,10 +287,34 @@ impl Trainer {
         }
     }
 
-    /// Forward passes with the trainer's network and workers.
+    /// Moves the average of the weights, if there is one, toward the weights: `a ← d·a +
+    /// (1 − d)·w` for every weight and bias.
+    pub fn update_average(&mut self, decay: f32) {
+        let Some(average) = &mut self.average else {
+            return;
+        };
+        for (a, l) in average.layers.iter_mut().zip(&self.net.layers) {
+            if let (Some((mut aw, ab)), Some((w, b))) = (a.params_mut(), l.params()) {
+                Zip::from(&mut aw)
+                    .and(&w)
+                    .for_each(|a, &v| *a = decay * *a + (1.0 - decay) * v);
+                Zip::from(ab)
+                    .and(b)
+                    .for_each(|a, &v| *a = decay * *a + (1.0 - decay) * v);
+            }
+        }
+    }
+
+    /// The weights that are evaluated and saved as the model: the average if the run keeps
+    /// one, else the trained weights.
+    pub fn model(&self) -> &Network {
+        self.average.as_ref().unwrap_or(&self.net)
+    }
+
+    /// Forward passes with the trainer's model ([`Trainer::model`]) and workers.
     pub fn infer(&mut self) -> Inference<'_> {
         Inference {
-            net: &self.net,
+            net: self.average.as_ref().unwrap_or(&self.net),
             plan: &self.plan,
             normalizer: &self.normalizer,
             workers: &mut self.workers,

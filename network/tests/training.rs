@@ -17,7 +17,7 @@ use network::model::{Init, Network};
 use network::optim::Schedule;
 use network::run::{NewRun, Run, RunOptions};
 use network::store::{Checkpoint, Place};
-use network::tensors::{read_pairs, serialize_pairs};
+use network::tensors::{TRAINED, read_groups, read_pairs, serialize_pairs};
 use network::train::Trainer;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -49,6 +49,7 @@ fn recipe_config(threads: usize) -> TrainConfig {
         shift: 3,
         tta: 5,
         test_every_epoch: true,
+        ema: 0.5,
         ..config(threads)
     }
 }
@@ -161,6 +162,74 @@ fn resuming_gives_the_uninterrupted_run_bit_for_bit() {
     }
 }
 
+/// The parameters of `net`, flattened in layer order.
+fn flat(net: &Network) -> Vec<f32> {
+    let params = net.layers.iter().filter_map(|l| l.params());
+    params
+        .flat_map(|(w, b)| w.iter().chain(b.iter()).copied().collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn the_average_of_the_weights_is_evaluated_and_moves_by_its_decay() {
+    let data = Cifar10::sample();
+    let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1)).unwrap();
+    let cfg = TrainConfig {
+        ema: 1.0,
+        ..config(1)
+    };
+    let mut trainer = Trainer::new(net, Normalizer::fit(&data.train), cfg).unwrap();
+    let start = flat(&trainer.net);
+    assert_eq!(
+        flat(trainer.model()),
+        start,
+        "the average starts at the weights"
+    );
+    trainer.step(&data.train, &[0, 1, 2, 3], &[], 1.0).unwrap();
+    let stepped = flat(&trainer.net);
+    assert_ne!(stepped, start);
+    assert_eq!(
+        flat(trainer.model()),
+        start,
+        "a step moves the weights only"
+    );
+    trainer.update_average(0.75);
+    for ((a, s), w) in flat(trainer.model()).iter().zip(&start).zip(&stepped) {
+        assert!(
+            (a - (0.75 * s + 0.25 * w)).abs() <= 1e-6 * (1.0 + a.abs()),
+            "{a} {s} {w}"
+        );
+    }
+    let model: *const Network = trainer.model();
+    assert!(
+        std::ptr::eq(trainer.infer().net, model),
+        "evaluation uses the average"
+    );
+}
+
+/// A run with an average saves it as its model, the trained weights in the optimizer file.
+#[test]
+fn a_run_with_an_average_saves_it_as_the_model_and_the_weights_beside_it() {
+    let data = cifar_dir("average-data", 96, 32);
+    let out = temp_dir("average-run");
+    let run = fit(&data, &out, Some(8), false);
+    let checkpoint = Checkpoint::latest(&out).unwrap();
+    let (model, _) = read_pairs(&run.trainer().net, &checkpoint.model).unwrap();
+    let (groups, _) =
+        read_groups(&run.trainer().net, &checkpoint.optimizer, &["", TRAINED]).unwrap();
+    let mut average = run.trainer().net.clone();
+    average.set_params(model);
+    let mut trained = run.trainer().net.clone();
+    trained.set_params(groups[1].clone());
+    assert_eq!(flat(&average), flat(run.trainer().model()));
+    assert_eq!(flat(&trained), flat(&run.trainer().net));
+    assert_ne!(flat(&average), flat(&trained));
+    drop(run);
+    for dir in [data, out] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[test]
 fn checkpoints_round_trip_bit_exactly() {
     let data = cifar_dir("roundtrip-data", 64, 16);
@@ -174,12 +243,22 @@ fn checkpoints_round_trip_bit_exactly() {
         &mut StdRng::seed_from_u64(99),
     )
     .unwrap();
-    for file in [&checkpoint.model, &checkpoint.optimizer] {
-        let (pairs, info) = read_pairs(&net, file).unwrap();
+    // The run keeps an average: the optimizer file holds the trained weights too.
+    let with_weights: &[&str] = &["", TRAINED];
+    for (file, prefixes) in [
+        (&checkpoint.model, &[""][..]),
+        (&checkpoint.optimizer, with_weights),
+    ] {
+        let (groups, info) = read_groups(&net, file, prefixes).unwrap();
         let info = info.unwrap();
         assert_eq!(info.step, 4);
         assert_eq!(info.run.as_deref(), Some(state.run.as_str()));
-        let again = serialize_pairs(&net, pairs.into_iter(), &info).unwrap();
+        let groups: Vec<_> = prefixes
+            .iter()
+            .copied()
+            .zip(groups.iter().map(|g| &g[..]))
+            .collect();
+        let again = serialize_pairs(&net, &groups, &info).unwrap();
         assert!(
             bytes(file) == again,
             "{} changed on a load and save",
