@@ -3,19 +3,20 @@
 
 One training run on the full data with `--serve`, the page open in headless Chromium (started
 on its own: no driver attached beside it). After the first epoch (start-up and the browser's
-launch), time is cut into short windows (10 s by default) and the page's renderer processes are
-alternately running and stopped (SIGSTOP): in a live window the page receives the run's events
-and draws; in a frozen one it takes no CPU (on waking it catches up, which falls in the live
+launch), time is cut into short windows (10 s by default); in "page" windows the page's renderer
+processes run, in the others they are stopped (SIGSTOP): a running page receives the run's
+events and draws, a stopped one takes no CPU (on waking it catches up, which falls in its own
 window). The training's speed in each window comes from its step journal (`steps.jsonl`), whose
 lines are watched every 20 ms and interpolated between their arrival times, so a window's step
-count is exact to a fraction of a step. Each live window is compared with the mean of the frozen
-windows on either side, seconds apart: that cancels the shared host's slow phases (minutes long)
-that made whole-epoch comparisons move by ±25%.
+count is exact to a fraction of a step. Each page window is compared with the mean of the
+frozen windows on either side, seconds apart: that cancels the shared host's slow phases
+(minutes long) that made whole-epoch comparisons move by ±25%.
 
-`--burn DUTY` is the check that the method resolves effects of this size: no browser, and in the
-"live" windows a process spinning DUTY of each 20 ms on one core instead of the page. A burn of
-the browser's share of CPU should show a slowdown of about that share (half of it to all of it,
-depending on whether the other training thread takes over the stolen work or waits for it).
+`--burn DUTY` checks, in the same run, that the method sees effects of this size: every other
+page window becomes a "burn" window, with the page frozen and a process spinning DUTY of each
+20 ms on one core instead (windows: page, frozen, burn, frozen, …). A burn of a known share of a
+core should show a slowdown of about that share (half of it to all of it, depending on whether
+the other training thread takes over the stolen work or waits for it).
 
 The run holds out no validation images, so an epoch's end is a checkpoint's save only.
 
@@ -23,6 +24,7 @@ The run holds out no validation images, so an epoch's end is a checkpoint's save
 """
 import argparse
 import os
+import random
 import re
 import shutil
 import signal
@@ -125,14 +127,15 @@ def main():
     ap.add_argument("data")
     ap.add_argument("--minutes", type=float, default=12, help="length of the alternation")
     ap.add_argument("--window", type=float, default=10, help="seconds per window")
-    ap.add_argument("--burn", type=float, help="calibrate: spin this share of one core instead")
+    ap.add_argument("--burn", type=float,
+                    help="also windows spinning this share of one core, as a check")
     a = ap.parse_args()
     if a.burn is not None and not 0 < a.burn < 1:
         sys.exit("error: --burn must be in (0, 1)")
-    if a.window < 1 or a.minutes * 60 < 4 * a.window:
-        sys.exit("error: --window must be at least 1 s and --minutes hold four windows")
+    if a.window < 1 or a.minutes * 60 < 10 * a.window:
+        sys.exit("error: --window must be at least 1 s and --minutes hold ten windows")
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if a.burn is None and not os.access(chromium, os.X_OK):
+    if not os.access(chromium, os.X_OK):
         sys.exit(f"error: no chromium at {chromium} (set CHROMIUM)")
     subprocess.run(["cargo", "build", "-q", "--release", "-p", "network"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp()
@@ -174,54 +177,59 @@ def measure(a, chromium, work, procs):
         time.sleep(0.2)
         err.seek(0)
         url = re.search(r"http://\S+", err.read())
-    if a.burn is None:
-        procs["browser"] = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-dev-shm-usage",
-             f"--user-data-dir={work}/profile", "--window-size=1400,1000", url.group(0)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        marker = f"--user-data-dir={work}/profile"
+    procs["browser"] = subprocess.Popen(
+        [chromium, "--headless", "--no-sandbox", "--disable-dev-shm-usage",
+         f"--user-data-dir={work}/profile", "--window-size=1400,1000", url.group(0)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    marker = f"--user-data-dir={work}/profile"
 
-        def targets():
-            found = subprocess.run(["pgrep", "-f", "--", "--type=renderer"], capture_output=True,
-                                   text=True).stdout.split()
-            return [int(p) for p in found if marker in cmdline(p)]
-        watched = procs["browser"].pid
-    else:
-        procs["burner"] = subprocess.Popen([sys.executable, "-c", BURNER, str(a.burn)],
-                                           start_new_session=True)
-        os.kill(procs["burner"].pid, signal.SIGSTOP)
-
-        def targets():
-            return [procs["burner"].pid]
-        watched = procs["burner"].pid
-    procs["targets"] = targets
+    def renderers():
+        found = subprocess.run(["pgrep", "-f", "--", "--type=renderer"], capture_output=True,
+                               text=True).stdout.split()
+        return [int(p) for p in found if marker in cmdline(p)]
+    kinds = {"page": (renderers, procs["browser"].pid)}
+    if a.burn is not None:
+        burner = procs["burner"] = subprocess.Popen(
+            [sys.executable, "-c", BURNER, str(a.burn)], start_new_session=True)
+        os.kill(burner.pid, signal.SIGSTOP)
+        kinds["burn"] = (lambda: [burner.pid], burner.pid)
+    procs["targets"] = lambda: [p for stop, _ in kinds.values() for p in stop()]
     journal = Journal(os.path.join(run, "steps.jsonl"))
     epochs = os.path.join(run, "epochs.jsonl")
     while not os.path.exists(epochs):  # the first epoch: start-up, the browser's launch
         alive()
         journal.poll()
         time.sleep(0.02)
-    windows = alternate(a, targets, watched, journal, alive)
+    windows = alternate(a, kinds, journal, alive)
     training, server = thread_cpu(trainer.pid)
     report(a, windows, journal, training, server)
 
 
-def alternate(a, targets, watched, journal, alive):
-    """Live and frozen windows in turn: [(live, start, end, CPU seconds of the watched tree)]."""
+def signal_all(pids, sig):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass  # a spare renderer ended meanwhile
+
+
+def alternate(a, kinds, journal, alive):
+    """Windows in turn, a kind's window (page, or burn) between two frozen ones:
+    [(kind or None, start, end, {kind: CPU seconds of its process tree})]."""
+    order = list(kinds)
     windows, count = [], int(a.minutes * 60 / a.window) // 2 * 2 + 1
     for k in range(count):
-        live = k % 2 == 0
-        for p in targets():
-            try:
-                os.kill(p, signal.SIGCONT if live else signal.SIGSTOP)
-            except ProcessLookupError:
-                pass  # a spare renderer ended meanwhile
-        start, cpu = time.monotonic(), tree_cpu(watched)
+        active = order[k // 2 % len(order)] if k % 2 == 0 else None
+        for kind, (targets, _) in kinds.items():
+            signal_all(targets(), signal.SIGCONT if kind == active else signal.SIGSTOP)
+        start = time.monotonic()
+        cpu = {kind: tree_cpu(pid) for kind, (_, pid) in kinds.items()}
         while time.monotonic() < start + a.window:
             alive()
             journal.poll()
             time.sleep(0.02)
-        windows.append((live, start, time.monotonic(), tree_cpu(watched) - cpu))
+        used = {kind: tree_cpu(pid) - cpu[kind] for kind, (_, pid) in kinds.items()}
+        windows.append((active, start, time.monotonic(), used))
     # one more sample after the last window so that its end lies inside the journal
     while journal.samples[-1][0] < windows[-1][2]:
         alive()
@@ -230,26 +238,37 @@ def alternate(a, targets, watched, journal, alive):
     return windows
 
 
+def bootstrap_median(ratios, draws=4000):
+    """A 95% interval of the median, from resampling the ratios (seeded: reproducible)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios)))
+                     for _ in range(draws))
+    return medians[int(0.025 * draws)], medians[int(0.975 * draws) - 1]
+
+
 def report(a, windows, journal, training, server):
     rate = [(journal.at(e) - journal.at(s)) / (e - s) for _, s, e, _ in windows]
-    what = "page" if a.burn is None else f"burn of {a.burn:.0%} of a core"
-    ratios = []  # frozen speed around a live window ÷ its speed: its time per step, relatively
-    for k in range(2, len(windows) - 1, 2):
-        ratios.append((rate[k - 1] + rate[k + 1]) / 2 / rate[k])
-        print(f"window {k:3d}: {rate[k]:7.1f} steps/s with the {what}, "
-              f"{rate[k - 1]:7.1f} and {rate[k + 1]:7.1f} without: {ratios[-1]:.3f}")
-    n = len(ratios)
-    mean, sd = statistics.mean(ratios), statistics.stdev(ratios)
-    live = [w for w in windows if w[0]]
-    frozen = [w for w in windows if not w[0]]
-    share = lambda ws: sum(w[3] for w in ws) / sum(w[2] - w[1] for w in ws)
-    print(f"{n} live windows of {a.window:g} s, each against its neighbours: time per step with "
-          f"the {what} ÷ without: median {statistics.median(ratios):.4f}, mean {mean:.4f} "
-          f"± {2 * sd / n ** 0.5:.4f} (twice the standard error), spread {min(ratios):.3f}"
-          f"–{max(ratios):.3f}")
-    print(f"CPU of the {'browser' if a.burn is None else 'burner'}: {100 * share(live):.2f}% of "
-          f"one core in live windows, {100 * share(frozen):.2f}% in frozen ones; the trainer's "
-          f"training threads {training:.1f} s, its other threads (the page server) {server:.2f} s")
+    frozen = [w for w in windows if w[0] is None]
+    for kind in dict.fromkeys(w[0] for w in windows if w[0]):
+        what = "page" if kind == "page" else f"burn of {a.burn:.0%} of a core"
+        ratios = []  # frozen speed around the window ÷ its speed: its time per step, relatively
+        for k in range(1, len(windows) - 1):
+            if windows[k][0] == kind:
+                ratios.append((rate[k - 1] + rate[k + 1]) / 2 / rate[k])
+                print(f"window {k:3d}: {rate[k]:7.1f} steps/s with the {what}, "
+                      f"{rate[k - 1]:7.1f} and {rate[k + 1]:7.1f} without: {ratios[-1]:.3f}")
+        n, mean, sd = len(ratios), statistics.mean(ratios), statistics.stdev(ratios)
+        lo, hi = bootstrap_median(ratios)
+        print(f"{kind}: {n} windows of {a.window:g} s, each against its neighbours: time per "
+              f"step with the {what} ÷ without: median {statistics.median(ratios):.4f} (95% "
+              f"interval {lo:.4f}–{hi:.4f}), mean {mean:.4f} ± {2 * sd / n ** 0.5:.4f} (twice "
+              f"the standard error), spread {min(ratios):.3f}–{max(ratios):.3f}")
+        mine = [w for w in windows if w[0] == kind]
+        share = lambda ws, k: 100 * sum(w[3][k] for w in ws) / sum(w[2] - w[1] for w in ws)
+        print(f"  CPU of the {'browser' if kind == 'page' else 'burner'}: {share(mine, kind):.2f}% "
+              f"of one core in its windows, {share(frozen, kind):.2f}% in frozen ones")
+    print(f"the trainer's training threads {training:.1f} s of CPU, its other threads (the page "
+          f"server) {server:.2f} s")
 
 
 if __name__ == "__main__":

@@ -31,12 +31,14 @@ impl Footprint {
     }
 
     /// Estimates the memory of training `spec` with `threads` workers of `capacity` examples
-    /// each, on `data` bytes of images. Saturating: a huge figure stays huge.
+    /// each, on `data` bytes of images, keeping an `average` of the weights or not.
+    /// Saturating: a huge figure stays huge.
     pub fn estimate(
         spec: &[LayerSpec],
         threads: usize,
         capacity: usize,
         data: u64,
+        average: bool,
     ) -> Result<Self> {
         let shapes = Network::shapes(spec)?;
         let (cap, workers) = (capacity as u64, threads as u64);
@@ -55,9 +57,12 @@ impl Footprint {
         }
         let f32s = |n: u64| n.saturating_mul(4);
         let scratch = sum.scratch.saturating_mul(cap).saturating_add(sum.fixed);
+        // Weights, momentum, the step's mean gradient, each worker's gradient, and a save's two
+        // serialised files; with an average, it, its serialised copy and the weights' in the
+        // optimizer file.
+        let sets = workers.saturating_add(if average { 8 } else { 5 });
         Ok(Footprint {
-            // Weights, momentum, the step's mean gradient, and each worker's gradient.
-            parameters: f32s(sum.params.saturating_mul(workers.saturating_add(3))),
+            parameters: f32s(sum.params.saturating_mul(sets)),
             activations: f32s(sum.acts.saturating_mul(cap).saturating_mul(workers)),
             scratch: f32s(scratch.saturating_mul(workers)),
             data,
@@ -165,14 +170,14 @@ mod tests {
     #[test]
     fn the_seed_network_fits_and_a_huge_batch_does_not() {
         let data = 60_000 * 3073;
-        let small = Footprint::estimate(&seed_network(), 2, 100, data).unwrap();
+        let small = Footprint::estimate(&seed_network(), 2, 100, data, true).unwrap();
         // Measured: a full-data run peaks at 304 MB (VmHWM); the estimate stays near it.
         assert!(
             small.total() > 250 << 20 && small.total() < 500 << 20,
             "{small:?}"
         );
         assert!(small.check(default_budget()).is_ok());
-        let huge = Footprint::estimate(&seed_network(), 1024, 65_536, data).unwrap();
+        let huge = Footprint::estimate(&seed_network(), 1024, 65_536, data, false).unwrap();
         let e = huge.check(16 << 30).unwrap_err().to_string();
         assert!(e.contains("--memory-budget") && e.contains("GB"), "{e}");
     }

@@ -142,6 +142,10 @@ fn yes() -> bool {
 
 /// Most pixels an augmented image may move.
 pub const MAX_SHIFT: u32 = 8;
+/// Longest time constant of the weights' average, in epochs: at batch 1 its decay is then
+/// `1 − 2·10⁻⁶`, and an update of `(1 − d)·(w − a)` in f32 already drops the differences below
+/// a few percent of the weight.
+pub const MAX_EMA: f32 = 10.0;
 /// The shortest `--time-budget`, in seconds.
 pub const MIN_BUDGET: f64 = 10.0;
 /// The longest `--time-budget`, in seconds: a week.
@@ -287,10 +291,10 @@ impl TrainConfig {
                 self.epochs, self.warmup
             )));
         }
-        if !(self.ema.is_finite() && (0.0..=self.epochs as f32).contains(&self.ema)) {
+        if !(0.0..=MAX_EMA).contains(&self.ema) {
             return Err(Error::Usage(format!(
-                "--ema must be between 0 and the {} epochs, not {}",
-                self.epochs, self.ema
+                "--ema must be between 0 and {MAX_EMA} epochs, not {}",
+                self.ema
             )));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
@@ -536,10 +540,14 @@ mod tests {
         assert_eq!(c(1.0).ema_decay(5000, 100), Some(0.99));
         // Shorter than a step: the average is the weights.
         assert_eq!(c(0.001).ema_decay(5000, 100), Some(0.0));
-        for bad in [-1.0, f32::NAN, 33.0] {
+        for bad in [-1.0, f32::NAN, f32::INFINITY, 10.5] {
             let err = c(bad).validate().unwrap_err().to_string();
             assert!(err.contains("--ema"), "{err}");
         }
+        // A run saved before the average existed has none.
+        let mut old = serde_json::to_value(c(2.0)).unwrap();
+        old.as_object_mut().unwrap().remove("ema");
+        assert_eq!(serde_json::from_value::<TrainConfig>(old).unwrap(), c(0.0));
     }
 
     #[test]

@@ -20,11 +20,11 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
 use crate::history::{EpochRecord, History, StepRecord, encode_lines, peak_rss_mb};
 use crate::infer::EVAL_CHUNK;
-use crate::model::{Layer, Network, ParamPair};
+use crate::model::{Layer, Network};
 use crate::pictures::{self, RunCurves};
 use crate::sizing::{Sizing, TimeBudget, fit_epochs};
 use crate::store::{FORMAT, Place, Progress, RunDir, Settings, Snapshot, State};
-use crate::tensors::{TRAINED, TensorInfo, read_groups, read_pairs, serialize_pairs};
+use crate::tensors::{Pairs, TRAINED, TensorInfo, read_groups, read_pairs, serialize_pairs};
 use crate::train::{PlanNames, Trainer, total_steps};
 
 /// The training curves' file in a run directory.
@@ -233,12 +233,15 @@ impl Run {
         let (mut groups, info) = read_groups(&trainer.net, &checkpoint.optimizer, prefixes)?;
         checkpoint.check_tensors(info.as_ref(), &checkpoint.optimizer)?;
         trainer.sgd.set_velocity(groups.remove(0));
-        match (&mut trainer.average, groups.pop()) {
-            (Some(average), Some(weights)) => {
+        match &mut trainer.average {
+            Some(average) => {
                 average.set_params(model);
+                let weights = groups
+                    .pop()
+                    .expect("read_groups returns one group per prefix");
                 trainer.net.set_params(weights);
             }
-            _ => trainer.net.set_params(model),
+            None => trainer.net.set_params(model),
         }
         let history = checkpoint.history(path)?;
         Ok(Run {
@@ -525,7 +528,7 @@ impl Run {
             normalizer: Some(state.settings.normalizer.clone()),
         };
         let t = &self.trainer;
-        let pairs = |net: &Network| -> Vec<Option<ParamPair>> {
+        let pairs = |net: &Network| -> Pairs {
             let own = |l: &Layer| l.params().map(|(w, b)| (w.to_owned(), b.clone()));
             net.layers.iter().map(own).collect()
         };
@@ -611,7 +614,9 @@ fn check_fits(
     check_shape(arch)?;
     let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
     let bytes = (data.train.images.len() + data.test.images.len()) as u64;
-    Footprint::estimate(arch, config.threads, per_worker, bytes)?.check(options.memory_budget)
+    let average = config.ema > 0.0;
+    Footprint::estimate(arch, config.threads, per_worker, bytes, average)?
+        .check(options.memory_budget)
 }
 
 /// Checks that a network takes CIFAR-10 images to its classes.

@@ -2,11 +2,11 @@
 //!
 //! - `lock`: held (an exclusive file lock) by the one process that trains the run, for its
 //!   whole life; it names that process. A second process is refused.
-//! - `gen-<step>/`: one generation per save, each complete in itself — `model.safetensors` (the
-//!   weights evaluated: with `--ema`, their average), `optimizer.safetensors` (momentum terms;
-//!   with `--ema`, the trained weights too) and `state.json` (settings, progress, and how many bytes of the
-//!   history belong to it). A generation is written under a temporary name, synced, and renamed
-//!   into place whole; it is never written again.
+//! - `gen-<step>/`: one generation per save, each complete in itself — `model.safetensors`
+//!   (the weights evaluated: with `--ema`, their average), `optimizer.safetensors` (momentum
+//!   terms; with `--ema`, the trained weights too) and `state.json` (settings, progress, and
+//!   how many bytes of the history belong to it). A generation is written under a temporary
+//!   name, synced, and renamed into place whole; it is never written again.
 //! - `latest`: the pointer, naming the newest complete generation. Replacing it (write, fsync,
 //!   rename, fsync of the directory) is the instant a save takes effect. The generation before
 //!   it is kept, the older ones removed.
@@ -43,7 +43,7 @@ pub const LOCK: &str = "lock";
 pub const LATEST: &str = "latest";
 /// A generation's weights, and the stable path of the newest.
 pub const MODEL: &str = "model.safetensors";
-/// A generation's momentum terms.
+/// A generation's momentum terms (with an average of the weights, the trained weights too).
 pub const OPTIMIZER: &str = "optimizer.safetensors";
 /// A generation's settings and progress.
 pub const STATE: &str = "state.json";
@@ -113,7 +113,7 @@ pub struct Checkpoint {
     pub state: State,
     /// Its weights.
     pub model: PathBuf,
-    /// Its momentum terms.
+    /// Its momentum terms (with an average of the weights, the trained weights too).
     pub optimizer: PathBuf,
 }
 

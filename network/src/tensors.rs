@@ -51,6 +51,8 @@ const INFO_KEY: &str = "network";
 /// Room allowed for a tensor file's header beyond its values: a file larger than the values
 /// and this is not a checkpoint of the architecture, and is refused before it is read.
 const MAX_HEADER: u64 = 1 << 20;
+/// Room allowed in the header per tensor: its name, dtype, shape and offsets in JSON.
+const HEADER_PER_TENSOR: u64 = 256;
 
 fn to_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
     values.flat_map(f32::to_le_bytes).collect()
@@ -123,13 +125,17 @@ pub fn read_groups(
     prefixes: &[&str],
 ) -> Result<(Vec<Pairs>, Option<TensorInfo>)> {
     let name = path.display();
-    let params: u64 = net
+    let (params, tensors_per_group) = net
         .layers
         .iter()
         .filter_map(|l| l.params())
-        .map(|(w, b)| (w.len() + b.len()) as u64)
-        .sum();
-    let bytes = crate::data::read_checked(path, 4 * params * prefixes.len() as u64 + MAX_HEADER)
+        .fold((0u64, 0u64), |(n, t), (w, b)| {
+            (n + (w.len() + b.len()) as u64, t + 2)
+        });
+    let groups = prefixes.len() as u64;
+    // The header names every tensor: room for each, beyond a fixed allowance.
+    let header = MAX_HEADER + HEADER_PER_TENSOR * tensors_per_group * groups;
+    let bytes = crate::data::read_checked(path, 4 * params * groups + header)
         .map_err(|e| Error::Checkpoint(e.to_string()))?;
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::Checkpoint(format!("{name} is not a valid safetensors file: {e}")))?;
@@ -152,36 +158,10 @@ pub fn read_groups(
                 pairs.push(None);
                 continue;
             };
-            let mut read = |suffix: &str, shape: &[usize]| -> Result<ArrayD<f32>> {
+            let mut read = |suffix: &str, shape: &[usize]| {
                 let key = format!("{prefix}{k}.{suffix}");
                 expected.push(key.clone());
-                let view = tensors.tensor(&key).map_err(|_| {
-                Error::Checkpoint(format!("{name} has no tensor {key} (a {} layer of shape {shape:?}); it does not match the architecture", layer.name()))
-            })?;
-                if view.dtype() != Dtype::F32 {
-                    return Err(Error::Checkpoint(format!(
-                        "{name}: {key} is {:?}, expected F32",
-                        view.dtype()
-                    )));
-                }
-                if view.shape() != shape {
-                    return Err(Error::Checkpoint(format!(
-                        "{name}: {key} has shape {:?}, the architecture expects {shape:?}",
-                        view.shape()
-                    )));
-                }
-                let values: Vec<f32> = view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::Checkpoint(format!(
-                        "{name}: {key} holds {} at element {i}: the weights are not finite",
-                        values[i]
-                    )));
-                }
-                Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape checked"))
+                read_tensor(&tensors, &name.to_string(), &key, shape, layer.name())
             };
             let w = read("weight", w.shape())?;
             let b = read("bias", &[b.len()])?;
@@ -199,4 +179,47 @@ pub fn read_groups(
         )));
     }
     Ok((groups, info))
+}
+
+/// The tensor `key` of the file `name`, checked: present, f32, of `shape`, finite. `layer`
+/// names the layer it belongs to, for the error.
+fn read_tensor(
+    tensors: &SafeTensors,
+    name: &str,
+    key: &str,
+    shape: &[usize],
+    layer: &str,
+) -> Result<ArrayD<f32>> {
+    let view = tensors.tensor(key).map_err(|_| {
+        let why = match key.starts_with(TRAINED) {
+            // A run that keeps an average of its weights saves the trained ones beside it.
+            true => "the run keeps an average of its weights (--ema) and this file lacks the trained weights".to_string(),
+            false => format!("a {layer} layer of shape {shape:?}; it does not match the architecture"),
+        };
+        Error::Checkpoint(format!("{name} has no tensor {key} ({why})"))
+    })?;
+    if view.dtype() != Dtype::F32 {
+        return Err(Error::Checkpoint(format!(
+            "{name}: {key} is {:?}, expected F32",
+            view.dtype()
+        )));
+    }
+    if view.shape() != shape {
+        return Err(Error::Checkpoint(format!(
+            "{name}: {key} has shape {:?}, the architecture expects {shape:?}",
+            view.shape()
+        )));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::Checkpoint(format!(
+            "{name}: {key} holds {} at element {i}: the weights are not finite",
+            values[i]
+        )));
+    }
+    Ok(ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape checked"))
 }

@@ -313,6 +313,7 @@ impl Trainer {
 
     /// Forward passes with the trainer's model ([`Trainer::model`]) and workers.
     pub fn infer(&mut self) -> Inference<'_> {
+        // `model()` spelled out: it would borrow all of `self` beside `workers`.
         Inference {
             net: self.average.as_ref().unwrap_or(&self.net),
             plan: &self.plan,

@@ -103,7 +103,7 @@ fn check_and_build(spec: &[LayerSpec]) {
     if Network::shapes(spec).is_err() {
         return;
     }
-    let Ok(footprint) = Footprint::estimate(spec, 1, 4, 0) else {
+    let Ok(footprint) = Footprint::estimate(spec, 1, 4, 0, false) else {
         return;
     };
     if footprint.check(64 << 20).is_ok() {

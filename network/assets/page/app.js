@@ -57,7 +57,7 @@ function planText(run) {
 
 // Writes into `box` what `fresh` holds, touching only the nodes that differ: the cards and the
 // legend change a few figures per update, and rebuilding them would make the browser lay out and
-// repaint the whole page each time, which costs the training beside it (see scripts/page_cost.sh).
+// repaint the whole page each time, which costs the training beside it (see scripts/page_cost.py).
 function patch(box, fresh) {
   const old = [...box.childNodes];
   if (old.length !== fresh.length) return box.replaceChildren(...fresh);
@@ -213,7 +213,7 @@ $('run').onchange = (e) => { state.shown = Number(e.target.value); drawGallery()
 // Cards and charts are drawn at most every five seconds, whatever the rate of events (TensorBoard
 // refreshes every 30 s): each drawing costs the browser some 30 ms of CPU across its processes
 // and a pass over a frame's worth of memory, taken from a training that wants every core and its
-// caches (measured by scripts/page_cost.sh).
+// caches (measured by scripts/page_cost.py).
 const EVERY_MS = 5000;
 let pending = false, drawn = -EVERY_MS;
 function redraw() {
