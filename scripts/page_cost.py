@@ -1,34 +1,39 @@
 #!/usr/bin/env python3
-"""What the live page costs the training, to a resolution finer than the 3% it may cost.
+"""What the live page costs the training, measured finely enough to see 3%.
 
-One training run on the full data with `--serve`, the page open in headless Chromium (started
-on its own: no driver attached beside it). After the first epoch (start-up and the browser's
-launch), time is cut into short windows (10 s by default); in "page" windows the page's renderer
-processes run, in the others they are stopped (SIGSTOP): a running page receives the run's
-events and draws, a stopped one takes no CPU (on waking it catches up, which falls in its own
-window). The training's speed in each window comes from its step journal (`steps.jsonl`), whose
-lines are watched every 20 ms and interpolated between their arrival times, so a window's step
-count is exact to a fraction of a step. Each page window is compared with the mean of the
-frozen windows on either side, seconds apart: that cancels the shared host's slow phases
-(minutes long) that made whole-epoch comparisons move by ±25%.
+One training run on the full data with `--serve` (`--technique direct`, no validation images, so
+an epoch's end is a checkpoint's save only) and the page open in headless Chromium, started on
+its own (no driver attached beside it). After the first epoch (start-up, the browser's launch),
+time is cut into windows of about 10 s (drawn between 0.8 and 1.2 times `--window`, so that no
+cycle of windows keeps step with the epochs' saves), in blocks of four: a "page" window (the
+whole browser running: it receives the run's events and draws), a "none" window (every process
+of the browser stopped with SIGSTOP: no page at all, the server's events wait in the socket), a
+"burn" window (the browser stopped, a process spinning `--burn` of each 20 ms on one core
+instead: the check that the method sees a load of known size), a "none" window; page and burn
+swap places in a block at random (seeded). On waking, the browser catches up on what it missed,
+which counts against the page.
 
-`--burn DUTY` checks, in the same run, that the method sees effects of this size: every other
-page window becomes a "burn" window, with the page frozen and a process spinning DUTY of each
-20 ms on one core instead (windows: page, frozen, burn, frozen, …). A burn of a known share of a
-core should show a slowdown of about that share (half of it to all of it, depending on whether
-the other training thread takes over the stolen work or waits for it).
+The training's speed in a window comes from its step journal (`steps.jsonl`, written in bursts
+every 1/32 epoch, about 0.6 s here): its size is watched every 20 ms and the steps are
+interpolated linearly between the bursts' arrival times. Each page or burn window is compared
+with the mean of the two "none" windows on either side, seconds apart, which cancels the shared
+host's slow phases (minutes long) that made comparisons of whole epochs move by ±25%. The cost
+is the mean of the log ratios (time per step with ÷ without), with a 95% interval and a
+one-sided 95% upper bound from resampling the windows (seeded). Epoch ends are counted per kind
+of window. Every window (times, steps, CPU of each party) is written to `--out` as JSON.
 
-The run holds out no validation images, so an epoch's end is a checkpoint's save only.
+    scripts/page_cost.py DATA_DIR [--minutes 28] [--window 10] [--burn 0.03] [--out FILE]
 
-    scripts/page_cost.py DATA_DIR [--minutes 12] [--window 10] [--burn DUTY]   (needs chromium)
+Needs chromium (or CHROMIUM=path).
 """
 import argparse
+import json
+import math
 import os
 import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,20 +52,25 @@ while True:
 """
 
 
-def tree_cpu(pid):
-    """CPU seconds of a process and its descendants (reaped children included)."""
+def tree(pid):
+    """The pids of a process and its descendants."""
     parents = {}
     for p in filter(str.isdigit, os.listdir("/proc")):
         try:
-            parents[p] = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+            parents[int(p)] = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
         except OSError:
             pass
-    tree, grew = {str(pid)}, True
+    found, grew = {pid}, True
     while grew:
-        more = {p for p, q in parents.items() if q in tree} - tree
-        grew, tree = bool(more), tree | more
+        more = {p for p, q in parents.items() if q in found} - found
+        grew, found = bool(more), found | more
+    return found
+
+
+def cpu_of(pids):
+    """CPU seconds of these processes (with their reaped children)."""
     used = 0.0
-    for p in tree:
+    for p in pids:
         try:
             f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
             used += sum(int(x) for x in f[11:15]) / TICK
@@ -69,32 +79,33 @@ def tree_cpu(pid):
     return used
 
 
-def cmdline(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline").read()
-    except OSError:
-        return ""  # ended meanwhile
-
-
 def thread_cpu(pid):
-    """CPU seconds of the trainer's training threads (the process's name) and of the others."""
-    name = open(f"/proc/{pid}/comm").read().strip()
+    """CPU seconds of the trainer's training threads (the main thread and the workers, named
+    `worker-N`) and of its other threads (the page server's)."""
     use = {True: 0.0, False: 0.0}
     for t in os.listdir(f"/proc/{pid}/task"):
         try:
             f = open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()
-            own = open(f"/proc/{pid}/task/{t}/comm").read().strip() == name
+            comm = open(f"/proc/{pid}/task/{t}/comm").read().strip()
         except OSError:
             continue
-        use[own] += (int(f[11]) + int(f[12])) / TICK
+        use[int(t) == pid or comm.startswith("worker-")] += (int(f[11]) + int(f[12])) / TICK
     return use[True], use[False]
 
 
+def signal_all(pids, sig):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass  # ended meanwhile
+
+
 class Journal:
-    """The arrival times of the step journal's lines: (seconds, steps done) at each change."""
+    """Arrival times of the lines of a growing file: (seconds, lines so far) at each change."""
 
     def __init__(self, path):
-        self.path, self.offset, self.steps, self.samples = path, 0, 0, []
+        self.path, self.offset, self.lines, self.samples = path, 0, 0, []
 
     def poll(self):
         try:
@@ -106,15 +117,15 @@ class Journal:
         whole = more.rfind(b"\n") + 1  # a line being written waits for its end
         if whole:
             self.offset += whole
-            self.steps += more[:whole].count(b"\n")
-            self.samples.append((time.monotonic(), self.steps))
+            self.lines += more[:whole].count(b"\n")
+            self.samples.append((time.monotonic(), self.lines))
 
     def at(self, t):
-        """Steps done at time t, interpolated between the samples around it."""
+        """Lines at time t, interpolated between the samples around it."""
         s = self.samples
-        lo, hi = 0, len(s) - 1
         if not s or t < s[0][0] or t > s[-1][0]:
             raise ValueError("a window outside the journal")
+        lo, hi = 0, len(s) - 1
         while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if s[mid][0] <= t else (lo, mid)
@@ -125,32 +136,34 @@ class Journal:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data")
-    ap.add_argument("--minutes", type=float, default=12, help="length of the alternation")
-    ap.add_argument("--window", type=float, default=10, help="seconds per window")
-    ap.add_argument("--burn", type=float,
-                    help="also windows spinning this share of one core, as a check")
+    ap.add_argument("--minutes", type=float, default=28, help="length of the alternation")
+    ap.add_argument("--window", type=float, default=10, help="mean seconds per window")
+    ap.add_argument("--burn", type=float, default=0.03, help="share of one core the burn spins")
+    ap.add_argument("--out", help="where the windows go, as JSON (default: not kept)")
     a = ap.parse_args()
-    if a.burn is not None and not 0 < a.burn < 1:
+    if not 0 < a.burn < 1:
         sys.exit("error: --burn must be in (0, 1)")
-    if a.window < 1 or a.minutes * 60 < 10 * a.window:
-        sys.exit("error: --window must be at least 1 s and --minutes hold ten windows")
+    if not a.window >= 2 or not a.minutes * 60 >= 12 * a.window:
+        sys.exit("error: --window must be at least 2 s and --minutes hold 12 windows")
+    if not os.path.isdir(a.data):
+        sys.exit(f"error: DATA_DIR {a.data} is not a directory")
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(chromium, os.X_OK):
         sys.exit(f"error: no chromium at {chromium} (set CHROMIUM)")
     subprocess.run(["cargo", "build", "-q", "--release", "-p", "network"], cwd=ROOT, check=True)
+    # SIGTERM and SIGHUP end the script through its clean-up, like Ctrl-C.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit("error: interrupted"))
     work = tempfile.mkdtemp()
     procs = {}
     try:
         measure(a, chromium, work, procs)
     finally:
-        for p in procs.get("targets", lambda: [])():
-            try:
-                os.kill(p, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
         for key in ("burner", "browser"):
             if key in procs:
-                os.killpg(procs[key].pid, signal.SIGKILL)
+                pids = tree(procs[key].pid)
+                signal_all(pids, signal.SIGCONT)
+                signal_all(pids, signal.SIGKILL)
         if procs.get("trainer") and procs["trainer"].poll() is None:
             procs["trainer"].send_signal(signal.SIGINT)
             procs["trainer"].wait()
@@ -158,13 +171,11 @@ def main():
 
 
 def measure(a, chromium, work, procs):
-    net = os.path.join(ROOT, "target/release/network")
-    err = open(os.path.join(work, "err"), "w+")
-    run = os.path.join(work, "run")
+    run, err = os.path.join(work, "run"), open(os.path.join(work, "err"), "w+")
     trainer = procs["trainer"] = subprocess.Popen(
-        [net, "train", "--data", a.data, "--epochs", "1000", "--validation", "0",
-         "--technique", "direct", "--out", run, "--serve"],
-        stdout=subprocess.DEVNULL, stderr=err)
+        [os.path.join(ROOT, "target/release/network"), "train", "--data", a.data, "--epochs",
+         "1000", "--validation", "0", "--technique", "direct", "--out", run, "--serve"],
+        stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
 
     def alive():
         if trainer.poll() is not None:
@@ -177,98 +188,124 @@ def measure(a, chromium, work, procs):
         time.sleep(0.2)
         err.seek(0)
         url = re.search(r"http://\S+", err.read())
-    procs["browser"] = subprocess.Popen(
+    browser = procs["browser"] = subprocess.Popen(
         [chromium, "--headless", "--no-sandbox", "--disable-dev-shm-usage",
          f"--user-data-dir={work}/profile", "--window-size=1400,1000", url.group(0)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    marker = f"--user-data-dir={work}/profile"
-
-    def renderers():
-        found = subprocess.run(["pgrep", "-f", "--", "--type=renderer"], capture_output=True,
-                               text=True).stdout.split()
-        return [int(p) for p in found if marker in cmdline(p)]
-    kinds = {"page": (renderers, procs["browser"].pid)}
-    if a.burn is not None:
-        burner = procs["burner"] = subprocess.Popen(
-            [sys.executable, "-c", BURNER, str(a.burn)], start_new_session=True)
-        os.kill(burner.pid, signal.SIGSTOP)
-        kinds["burn"] = (lambda: [burner.pid], burner.pid)
-    procs["targets"] = lambda: [p for stop, _ in kinds.values() for p in stop()]
-    journal = Journal(os.path.join(run, "steps.jsonl"))
-    epochs = os.path.join(run, "epochs.jsonl")
-    while not os.path.exists(epochs):  # the first epoch: start-up, the browser's launch
+    burner = procs["burner"] = subprocess.Popen(
+        [sys.executable, "-c", BURNER, str(a.burn)], start_new_session=True)
+    os.kill(burner.pid, signal.SIGSTOP)
+    steps = Journal(os.path.join(run, "steps.jsonl"))
+    epochs = Journal(os.path.join(run, "epochs.jsonl"))
+    while not epochs.samples:  # the first epoch: start-up, the browser's launch
         alive()
-        journal.poll()
+        steps.poll()
+        epochs.poll()
         time.sleep(0.02)
-    windows = alternate(a, kinds, journal, alive)
+    if not any("--type=renderer" in cmdline(p) for p in tree(browser.pid)):
+        sys.exit("error: the browser has no page open after the first epoch")
+    windows = alternate(a, trainer, browser.pid, burner.pid, steps, epochs, alive)
     training, server = thread_cpu(trainer.pid)
-    report(a, windows, journal, training, server)
+    results = report(a, windows, steps, epochs, training, server)
+    if a.out:
+        doc = dict(command=sys.argv, window=a.window, burn=a.burn, windows=windows,
+                   epoch_ends=[t for t, _ in epochs.samples], steps=steps.samples,
+                   training_cpu=training, server_cpu=server, results=results)
+        with open(a.out + ".tmp", "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(a.out + ".tmp", a.out)
 
 
-def signal_all(pids, sig):
-    for p in pids:
-        try:
-            os.kill(p, sig)
-        except ProcessLookupError:
-            pass  # a spare renderer ended meanwhile
+def cmdline(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+    except OSError:
+        return ""  # ended meanwhile
 
 
-def alternate(a, kinds, journal, alive):
-    """Windows in turn, a kind's window (page, or burn) between two frozen ones:
-    [(kind or None, start, end, {kind: CPU seconds of its process tree})]."""
-    order = list(kinds)
-    windows, count = [], int(a.minutes * 60 / a.window) // 2 * 2 + 1
-    for k in range(count):
-        active = order[k // 2 % len(order)] if k % 2 == 0 else None
-        for kind, (targets, _) in kinds.items():
-            signal_all(targets(), signal.SIGCONT if kind == active else signal.SIGSTOP)
+def alternate(a, trainer, browser, burner, steps, epochs, alive):
+    """The windows, each {kind, start, end, cpu: {party: seconds}}: blocks of page / burn
+    between "none" windows, page and burn in a random order, lengths drawn around --window."""
+    rng = random.Random(1)
+    count = int(a.minutes * 60 / a.window) // 4 * 4 + 1
+    kinds = []
+    while len(kinds) < count:
+        first, second = rng.sample(["page", "burn"], 2)
+        kinds += [first, "none", second, "none"]
+    windows = []
+    for kind in kinds[:count]:
+        signal_all(tree(browser), signal.SIGCONT if kind == "page" else signal.SIGSTOP)
+        signal_all([burner], signal.SIGCONT if kind == "burn" else signal.SIGSTOP)
+        length = a.window * rng.uniform(0.8, 1.2)
         start = time.monotonic()
-        cpu = {kind: tree_cpu(pid) for kind, (_, pid) in kinds.items()}
-        while time.monotonic() < start + a.window:
+        before = dict(browser=cpu_of(tree(browser)), burner=cpu_of([burner]),
+                      trainer=sum(thread_cpu(trainer.pid)))
+        while time.monotonic() < start + length:
             alive()
-            journal.poll()
+            steps.poll()
+            epochs.poll()
             time.sleep(0.02)
-        used = {kind: tree_cpu(pid) - cpu[kind] for kind, (_, pid) in kinds.items()}
-        windows.append((active, start, time.monotonic(), used))
-    # one more sample after the last window so that its end lies inside the journal
-    while journal.samples[-1][0] < windows[-1][2]:
+        after = dict(browser=cpu_of(tree(browser)), burner=cpu_of([burner]),
+                     trainer=sum(thread_cpu(trainer.pid)))
+        windows.append(dict(kind=kind, start=start, end=time.monotonic(),
+                            cpu={k: after[k] - before[k] for k in after}))
+    signal_all(tree(browser), signal.SIGCONT)
+    while steps.samples[-1][0] < windows[-1]["end"]:  # the last window's end inside the journal
         alive()
-        journal.poll()
+        steps.poll()
         time.sleep(0.02)
     return windows
 
 
-def bootstrap_median(ratios, draws=4000):
-    """A 95% interval of the median, from resampling the ratios (seeded: reproducible)."""
+def resampled_mean(values, draws=10000):
+    """Means of the values resampled with replacement (seeded), sorted."""
     rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios)))
-                     for _ in range(draws))
-    return medians[int(0.025 * draws)], medians[int(0.975 * draws) - 1]
+    return sorted(sum(rng.choices(values, k=len(values))) / len(values) for _ in range(draws))
 
 
-def report(a, windows, journal, training, server):
-    rate = [(journal.at(e) - journal.at(s)) / (e - s) for _, s, e, _ in windows]
-    frozen = [w for w in windows if w[0] is None]
-    for kind in dict.fromkeys(w[0] for w in windows if w[0]):
-        what = "page" if kind == "page" else f"burn of {a.burn:.0%} of a core"
-        ratios = []  # frozen speed around the window ÷ its speed: its time per step, relatively
+def report(a, windows, steps, epochs, training, server):
+    for w in windows:
+        w["steps"] = steps.at(w["end"]) - steps.at(w["start"])
+        if w["steps"] <= 0:
+            sys.exit(f"error: the training took no step in the window at {w['start']:.0f} s")
+        w["rate"] = w["steps"] / (w["end"] - w["start"])
+        w["epoch_ends"] = sum(w["start"] <= t < w["end"] for t, _ in epochs.samples)
+    results = {}
+    for kind in ("page", "burn"):
+        logs = []
         for k in range(1, len(windows) - 1):
-            if windows[k][0] == kind:
-                ratios.append((rate[k - 1] + rate[k + 1]) / 2 / rate[k])
-                print(f"window {k:3d}: {rate[k]:7.1f} steps/s with the {what}, "
-                      f"{rate[k - 1]:7.1f} and {rate[k + 1]:7.1f} without: {ratios[-1]:.3f}")
-        n, mean, sd = len(ratios), statistics.mean(ratios), statistics.stdev(ratios)
-        lo, hi = bootstrap_median(ratios)
-        print(f"{kind}: {n} windows of {a.window:g} s, each against its neighbours: time per "
-              f"step with the {what} ÷ without: median {statistics.median(ratios):.4f} (95% "
-              f"interval {lo:.4f}–{hi:.4f}), mean {mean:.4f} ± {2 * sd / n ** 0.5:.4f} (twice "
-              f"the standard error), spread {min(ratios):.3f}–{max(ratios):.3f}")
-        mine = [w for w in windows if w[0] == kind]
-        share = lambda ws, k: 100 * sum(w[3][k] for w in ws) / sum(w[2] - w[1] for w in ws)
-        print(f"  CPU of the {'browser' if kind == 'page' else 'burner'}: {share(mine, kind):.2f}% "
-              f"of one core in its windows, {share(frozen, kind):.2f}% in frozen ones")
-    print(f"the trainer's training threads {training:.1f} s of CPU, its other threads (the page "
-          f"server) {server:.2f} s")
+            w, around = windows[k], (windows[k - 1]["rate"] + windows[k + 1]["rate"]) / 2
+            if w["kind"] == kind:
+                logs.append(math.log(around / w["rate"]))
+                print(f"window {k:3d} {kind}: {w['rate']:6.1f} steps/s, none around it "
+                      f"{windows[k - 1]['rate']:6.1f} and {windows[k + 1]['rate']:6.1f}: "
+                      f"{math.exp(logs[-1]):.3f}")
+        means = resampled_mean(logs)
+        cost = lambda x: 100 * (math.exp(x) - 1)
+        mine = [w for w in windows if w["kind"] == kind]
+        seconds = sum(w["end"] - w["start"] for w in mine)
+        party = "browser" if kind == "page" else "burner"
+        results[kind] = dict(
+            windows=len(logs), cost_percent=cost(sum(logs) / len(logs)),
+            interval_percent=[cost(means[len(means) // 40]), cost(means[-len(means) // 40])],
+            upper_bound_percent=cost(means[-len(means) // 20]),
+            cpu_percent_of_a_core=100 * sum(w["cpu"][party] for w in mine) / seconds,
+            epoch_ends=sum(w["epoch_ends"] for w in mine))
+        r = results[kind]
+        print(f"{kind}: {r['windows']} windows: time per step {r['cost_percent']:+.2f}% against "
+              f"none (95% interval {r['interval_percent'][0]:+.2f}% to "
+              f"{r['interval_percent'][1]:+.2f}%, one-sided 95% bound "
+              f"{r['upper_bound_percent']:+.2f}%); {party} {r['cpu_percent_of_a_core']:.2f}% of "
+              f"one core in its windows; {r['epoch_ends']} epoch ends in its windows")
+    none = [w for w in windows if w["kind"] == "none"]
+    seconds = sum(w["end"] - w["start"] for w in none)
+    results["none"] = dict(
+        browser_cpu_percent=100 * sum(w["cpu"]["browser"] for w in none) / seconds,
+        epoch_ends=sum(w["epoch_ends"] for w in none))
+    print(f"none: browser {results['none']['browser_cpu_percent']:.2f}% of one core (stopped); "
+          f"{results['none']['epoch_ends']} epoch ends; the trainer's training threads "
+          f"{training:.1f} s of CPU, its other threads (the page server) {server:.2f} s")
+    return results
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ pub struct Workers {
 impl Workers {
     /// `threads` workspaces for `net`, each for up to `capacity` examples.
     pub fn new(net: &Network, threads: usize, capacity: usize) -> Result<Self> {
+        // Named, so that their CPU can be told from the page server's (`top -H`, page_cost.py).
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .thread_name(|i| format!("worker-{i}"))
             .build()
             .map_err(|e| Error::Usage(format!("--threads: cannot start {threads} threads: {e}")))?;
         let spaces = (0..threads)
