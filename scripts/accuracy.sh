@@ -7,7 +7,7 @@
 # - ablation: one full run from the defaults per recipe feature changed (runs/accuracy/NAME),
 #   each result with the whole command's wall time in reports/accuracy/ablation-NAME.json and
 #   its epochs in NAME-epochs.jsonl; the machine in machine.txt;
-# - tta: the default run's model evaluated with 1, 2 and 10 views of each image (no training);
+# - tta: the base run's model (`default`) evaluated with 1, 2, 10, 18 and 50 views of each image;
 # - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials), its table and
 #   chart copied to reports/accuracy/;
 # - torch: scripts/torch_train.py, the same recipe in PyTorch (needs `pip install torch`);
@@ -57,25 +57,29 @@ PY
 for stage in $stages; do
   case $stage in
     ablation)
-      run default
+      # One change at a time from the base: the defaults before label smoothing became one
+      # (2026-11-29), i.e. `--label-smoothing 0` (the runs recorded before then ran without the
+      # flag: the same recipe). The run `smoothing` is today's defaults.
+      base=(--label-smoothing 0)
+      run default "${base[@]}"
       if [ ! -s "$into/machine.txt" ]; then # the machine of the default run
         isa=$(grep -o 'direct kernels: [a-z0-9]*' "$runs/default.log" | cut -d' ' -f3 || true)
         echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
           "$(rustc -V); direct kernels at $isa; $(date -u +%F)" >"$into/machine.txt"
       fi
-      run batch-5 --batch-size 5
-      run batch-128 --batch-size 128
-      run seed-2 --seed 2
-      run batch-1 --batch-size 1
-      run decay-2e-4 --weight-decay 2e-4
+      run batch-5 "${base[@]}" --batch-size 5
+      run batch-128 "${base[@]}" --batch-size 128
+      run seed-2 "${base[@]}" --seed 2
+      run batch-1 "${base[@]}" --batch-size 1
+      run decay-2e-4 "${base[@]}" --weight-decay 2e-4
       run smoothing --label-smoothing 0.1
-      run decay-1e-3 --weight-decay 1e-3
-      run ema-1 --ema 1
-      run shift-2 --shift 2
-      run no-warmup --warmup 0
-      run shift-0 --shift 0
-      run no-augment --no-augment
-      run batch-5-unscaled --batch-size 5 --lr-scaling none
+      run decay-1e-3 "${base[@]}" --weight-decay 1e-3
+      run ema-1 "${base[@]}" --ema 1
+      run shift-2 "${base[@]}" --shift 2
+      run no-warmup "${base[@]}" --warmup 0
+      run shift-0 "${base[@]}" --shift 0
+      run no-augment "${base[@]}" --no-augment
+      run batch-5-unscaled "${base[@]}" --batch-size 5 --lr-scaling none
       ;;
     tta)
       for views in 1 2 10 18 50; do
@@ -99,7 +103,7 @@ for stage in $stages; do
       fi
       ;;
     report)
-      [ -d "$runs/default" ] && "$net" plot "$runs/default" --out "$into/default-curves.png"
+      [ -d "$runs/smoothing" ] && "$net" plot "$runs/smoothing" --out "$into/recipe-curves.png"
       dirs=()
       for f in "$into"/ablation-*.json; do
         name=${f##*/ablation-} && name=${name%.json}

@@ -13,14 +13,14 @@ import sys
 
 # The ablation's runs in the order of the table, with what each changes from the defaults.
 CHANGES = {
-    "default": "nothing: the defaults (batch 32)",
+    "default": "nothing: the base (the defaults but label smoothing, `--label-smoothing 0`)",
     "batch-128": "`--batch-size 128` (the rate scaled: 0.02 × 128 / 32 = 0.08), the default until 2026-11-29",
-    "seed-2": "another seed (`--seed 2`): the noise between two runs",
+    "seed-2": "another seed (`--seed 2`): the noise between two runs of the base",
     "batch-5": "`--batch-size 5` (the rate scaled: 0.02 × 5 / 32)",
     "batch-1": "`--batch-size 1` (the rate scaled: 0.02 × 1 / 32)",
     "no-warmup": "no warm-up (`--warmup 0`)",
     "batch-5-unscaled": "`--batch-size 5 --lr-scaling none` (the rate 0.02 unscaled)",
-    "smoothing": "label smoothing 0.1",
+    "smoothing": "label smoothing 0.1 (`--label-smoothing 0.1`): today's defaults",
     "shift-2": "shifts of up to 2 pixels (`--shift 2`)",
     "shift-0": "mirror only, no shifts (`--shift 0`)",
     "decay-2e-4": "weight decay 2e-4",
@@ -77,39 +77,23 @@ def ablation(results, out, missing):
     runs = {os.path.basename(p)[len("ablation-"):-len(".json")]: load(p)
             for p in glob.glob(os.path.join(results, "ablation-*.json"))}
     if "default" not in runs:
-        missing.append("the default run (stage `ablation`)")
+        missing.append("the base run `default` (stage `ablation`)")
         return None
     base = runs["default"]
-    d = base
-    best = final(d)
-    two, at = best_validation(epochs_of(results, "default"))
-    out += [
-        "## The default recipe",
-        "",
-        "`network train --data DATA` with nothing else: the seed network (16-20-20 filters 5×5, "
-        "leaky ReLU, max-pooling, one fully connected layer), 5,000 training images held out, "
-        "batch 32, rate 0.02 with one epoch of warm-up and a half cosine, momentum "
-        "0.9, weight decay 5e-4, random mirror and 1-pixel shifts, 32 epochs, the test set "
-        "evaluated once at the end over 10 views of each image.",
-        "",
-        "| test accuracy | validation at the end | best validation with 2 views (epoch) | wall time of the command | examples/s | peak memory |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {pct(final(d, 'test_accuracy'))} | {pct(best)} | {pct(two)} ({at}) | "
-        f"{minutes(d.get('wall_seconds'))} | {rate(d)} | {number(d.get('peak_rss_mb'), ' MB')} |",
-        "",
-    ]
-    if os.path.exists(os.path.join(results, "default-curves.png")):
-        out += ["![curves of the default run](accuracy/default-curves.png)", ""]
+    best = final(base)
+    recipe(results, runs, out, missing)
     out += [
         "## One change at a time",
         "",
-        "Each row is one full run from the defaults with one change, judged on its validation "
-        "accuracy at the end (Δ: points against the default run's); the test accuracy is "
-        "reported, never used to choose. Validation is measured after every epoch over two views "
-        "of each image (it and its mirror; the best of those is shown too) and after the last "
-        "over the run's test-time views (10 by default). Wall time is the whole command's, of "
-        "one run on a shared host; a run's `note` in its JSON says when other work ran beside "
-        "it, and a run resumed part way is marked: its time is the last process's only.",
+        "The base is the defaults before label smoothing became one of them (2026-11-29): "
+        "`--label-smoothing 0`. Each row is one full run from the base with one change, judged "
+        "on its validation accuracy at the end (Δ: points against the base run's); the test "
+        "accuracy is reported, never used to choose. Validation is measured after every epoch "
+        "over two views of each image (it and its mirror; the best of those is shown too) and "
+        "after the last over the run's test-time views (10 by default). Wall time is the whole "
+        "command's, of one run on a shared host; a run's `note` in its JSON says when other "
+        "work ran beside it, and a run resumed part way is marked: its time is the last "
+        "process's only.",
         "",
         "| run | change | validation at the end | Δ validation | best with 2 views (epoch) | test | wall time | examples/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -131,7 +115,35 @@ def ablation(results, out, missing):
     absent = [n for n in CHANGES if n not in runs]
     if absent:
         missing.append("the ablation's runs " + ", ".join(f"`{n}`" for n in absent))
-    return base
+    return runs.get("smoothing")
+
+
+def recipe(results, runs, out, missing):
+    """The defaults' run (`smoothing`: the base with label smoothing 0.1)."""
+    if "smoothing" not in runs:
+        missing.append("the run of today's defaults (`smoothing`, stage `ablation`)")
+        return
+    d = runs["smoothing"]
+    two, at = best_validation(epochs_of(results, "smoothing"))
+    out += [
+        "## The default recipe",
+        "",
+        "`network train --data DATA` with nothing else: the seed network (16-20-20 filters 5×5, "
+        "leaky ReLU, max-pooling, one fully connected layer), 5,000 training images held out, "
+        "batch 32, rate 0.02 with one epoch of warm-up and a half cosine, momentum "
+        "0.9, weight decay 5e-4, label smoothing 0.1, random mirror and 1-pixel shifts, 32 "
+        "epochs, the test set evaluated once at the end over 10 views of each image. Its run is "
+        "the ablation's `smoothing` (run when label smoothing was not yet a default, with the "
+        "flag: the same recipe).",
+        "",
+        "| test accuracy | validation at the end | best validation with 2 views (epoch) | wall time of the command | examples/s | peak memory |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {pct(final(d, 'test_accuracy'))} | {pct(final(d))} | {pct(two)} ({at}) | "
+        f"{minutes(d.get('wall_seconds'))} | {rate(d)} | {number(d.get('peak_rss_mb'), ' MB')} |",
+        "",
+    ]
+    if os.path.exists(os.path.join(results, "recipe-curves.png")):
+        out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
 
 
 def verdicts(results, runs, best):
@@ -143,7 +155,7 @@ def verdicts(results, runs, best):
     noise = abs(other - best)
     tests = [final(runs[n], "test_accuracy") for n in ("default", "seed-2")]
     test_noise = "–" if None in tests else f"{100 * abs(tests[0] - tests[1]):.2f}"
-    lines = [f"Two seeds of the defaults end {100 * noise:.2f} points of validation apart "
+    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart "
              f"({test_noise} of test). That noise is one pair of runs: a change is called a gain "
              "or a loss beyond twice it, a hint between once and twice, noise below.", ""]
     for name in [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES)):
@@ -171,7 +183,8 @@ def tta(results, out, missing):
     out += [
         "## Views of each image at evaluation",
         "",
-        "The default run's final model evaluated with `network eval --tta N` (no training), "
+        "The base run's final model (`default`, no label smoothing) evaluated with `network "
+        "eval --tta N` (no training), "
         "the probabilities of N views of each image averaged: 1 the image, 2 and its mirror, "
         "10 also both of the image moved a pixel up, down, left and right (the default), 18 "
         "every move of at most a pixel, 50 every move of at most two.",
@@ -197,6 +210,7 @@ def sweep(results, out, missing):
 
 
 def torch_peer(results, out, missing, base):
+    """PyTorch's run of the recipe beside `base`, the defaults' run."""
     path = os.path.join(results, "torch.json")
     if not os.path.exists(path):
         missing.append("PyTorch's figure for the same recipe (`scripts/torch_train.py`)")
@@ -214,8 +228,8 @@ def torch_peer(results, out, missing, base):
         f"{pct(t.get('validation_accuracy'))} | {minutes(t.get('wall_seconds'))} |",
     ]
     if base is not None:
-        two, _ = best_validation(epochs_of(results, "default"))
-        out.append(f"| ours (default run) | {pct(final(base, 'test_accuracy'))} | {pct(two)} | "
+        two, _ = best_validation(epochs_of(results, "smoothing"))
+        out.append(f"| ours (the defaults' run) | {pct(final(base, 'test_accuracy'))} | {pct(two)} | "
                    f"{pct(final(base))} | {minutes(base.get('wall_seconds'))} |")
     out.append("")
 
@@ -234,10 +248,10 @@ def main():
             out += ["", "Machine: " + f.read().strip()]
     out.append("")
     missing = []
-    base = ablation(results, out, missing)
+    recipe_run = ablation(results, out, missing)
     tta(results, out, missing)
     sweep(results, out, missing)
-    torch_peer(results, out, missing, base)
+    torch_peer(results, out, missing, recipe_run)
     if missing:
         out += ["## Not measured yet", ""] + [f"- {m}" for m in missing] + [""]
     with open(target, "w") as f:

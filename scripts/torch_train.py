@@ -6,7 +6,7 @@ Same as `network train`: a tenth of the training images held out for validation 
 a fixed shuffle; not the same images as ours), per-channel normalisation measured on the training
 images, random mirror and shifts of up to --shift pixels with zeros moving in, He
 initialisation, SGD with momentum 0.9 and weight decay 5e-4 on the weights (not the biases),
-the rate --lr × batch / 32 with a linear warm-up over --warmup epochs and a half cosine to 0,
+label smoothing 0.1 (--label-smoothing), the rate --lr × batch / 32 with a linear warm-up over --warmup epochs and a half cosine to 0,
 --epochs passes, validation accuracy after every epoch, and the test set once at the end
 averaged over --tta views (the image, its mirror, then shifted crops nearest first). Differs:
 PyTorch's SGD multiplies its velocity by the current rate (ours folds the rate in when the
@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--shift", type=int, default=1)
     ap.add_argument("--tta", type=int, default=10)
     ap.add_argument("--validation", type=int, help="images held out (default: a tenth)")
@@ -151,7 +152,8 @@ def main():
             factor *= 0.5 * (1 + math.cos(math.pi * step / total))
             for group in opt.param_groups:
                 group["lr"] = rate * factor
-            loss = F.cross_entropy(net(augment(train_x[idx], a.shift, gen)), train_y[idx])
+            loss = F.cross_entropy(net(augment(train_x[idx], a.shift, gen)), train_y[idx],
+                                   label_smoothing=a.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

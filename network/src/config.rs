@@ -261,7 +261,7 @@ impl Default for TrainConfig {
             validation: Validation::Auto,
             lr_scaling: LrScaling::Linear,
             warmup: 1.0,
-            label_smoothing: 0.0,
+            label_smoothing: 0.1,
             shift: 1,
             tta: 10,
             test_every_epoch: false,

@@ -255,7 +255,7 @@ struct TrainFlags {
     /// Epochs of linear learning-rate warm-up from 0; a fraction is allowed [default: 1].
     #[arg(long)]
     warmup: Option<f32>,
-    /// Label smoothing ε in [0, 1) [default: 0].
+    /// Label smoothing ε in [0, 1) [default: 0.1].
     #[arg(long)]
     label_smoothing: Option<f32>,
     /// Evaluate, and save as the model, an exponential moving average of the weights with this
