@@ -75,6 +75,7 @@ for stage in $stages; do
       run smoothing --label-smoothing 0.1
       run decay-1e-3 "${base[@]}" --weight-decay 1e-3
       run ema-1 "${base[@]}" --ema 1
+      run smoothing-ema-1 --ema 1 # from today's defaults: against `smoothing`
       run shift-2 "${base[@]}" --shift 2
       run no-warmup "${base[@]}" --warmup 0
       run shift-0 "${base[@]}" --shift 0

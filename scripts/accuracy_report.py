@@ -27,6 +27,7 @@ CHANGES = {
     "decay-1e-3": "weight decay 1e-3",
     "no-augment": "no augmentation (`--no-augment`)",
     "ema-1": "the average of the weights evaluated (`--ema 1`: a time constant of one epoch)",
+    "smoothing-ema-1": "from today's defaults (not the base): label smoothing 0.1 and `--ema 1`; compare with `smoothing`",
 }
 
 

@@ -150,6 +150,12 @@ def main():
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(chromium, os.X_OK):
         sys.exit(f"error: no chromium at {chromium} (set CHROMIUM)")
+    if a.out:  # checked before the half hour of measuring, not after
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+            open(a.out + ".tmp", "w").close()
+        except OSError as e:
+            sys.exit(f"error: --out {a.out}: {e}")
     subprocess.run(["cargo", "build", "-q", "--release", "-p", "network"], cwd=ROOT, check=True)
     # SIGTERM and SIGHUP end the script through its clean-up, like Ctrl-C.
     for sig in (signal.SIGTERM, signal.SIGHUP):
