@@ -88,7 +88,8 @@ def ablation(results, out, missing):
         "",
         "The base is the defaults before label smoothing became one of them (2026-11-29): "
         "`--label-smoothing 0`. Each row is one full run from the base with one change, judged "
-        "on its validation accuracy at the end (Δ: points against the base run's); the test "
+        "on its validation accuracy at the end (Δ: points against the base run's, or against "
+        "`smoothing` for a change on top of today's defaults); the test "
         "accuracy is reported, never used to choose. Validation is measured after every epoch "
         "over two views of each image (it and its mirror; the best of those is shown too) and "
         "after the last over the run's test-time views (10 by default). Wall time is the whole "
@@ -102,8 +103,8 @@ def ablation(results, out, missing):
     for name in [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES)):
         r = runs[name]
         v, e = best_validation(epochs_of(results, name))
-        end = final(r)
-        delta = "–" if end is None or best is None else f"{100 * (end - best):+.2f}"
+        end, against = final(r), final(runs.get(reference(name), {}))
+        delta = "–" if end is None or against is None else f"{100 * (end - against):+.2f}"
         change = CHANGES.get(name, r.get("flags", "")) + (f" ({r['note']})" if r.get("note") else "")
         wall = minutes(r.get("wall_seconds")) + (" (resumed)" if r.get("resumed") else "")
         out.append(
@@ -147,6 +148,12 @@ def recipe(results, runs, out, missing):
         out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
 
 
+def reference(name):
+    """The run a row is compared with: the defaults' run for changes made on top of today's
+    defaults (`smoothing-…`), else the base."""
+    return "smoothing" if name.startswith("smoothing-") else "default"
+
+
 def verdicts(results, runs, best):
     """What the rows say against the noise between two seeds of the defaults."""
     other = final(runs["seed-2"]) if "seed-2" in runs else None
@@ -160,10 +167,10 @@ def verdicts(results, runs, best):
              f"({test_noise} of test). That noise is one pair of runs: a change is called a gain "
              "or a loss beyond twice it, a hint between once and twice, noise below.", ""]
     for name in [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES)):
-        end = final(runs[name])
-        if name in ("default", "seed-2") or end is None:
+        end, against = final(runs[name]), final(runs.get(reference(name), {}))
+        if name in ("default", "seed-2") or end is None or against is None:
             continue
-        d = end - best
+        d = end - against
         kind = ("a gain" if d > 0 else "a loss") if abs(d) > 2 * noise else (
             ("a hint of a gain" if d > 0 else "a hint of a loss") if abs(d) > noise else "noise")
         lines.append(f"- `{name}`: {kind} ({100 * d:+.2f} points).")
