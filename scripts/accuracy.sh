@@ -2,7 +2,7 @@
 # The accuracy study: which recipe trains the seed network best, chosen on the validation split,
 # into reports/accuracy/ (one JSON per run, kept in git) and reports/ACCURACY.md.
 #
-#   scripts/accuracy.sh DATA_DIR [STAGE…]   stages: ablation tta sweep torch report (default: all)
+#   scripts/accuracy.sh DATA_DIR [STAGE…]   stages: ablation recipe tta sweep torch report (default: all)
 #
 # - ablation: one full run from the defaults per recipe feature changed (runs/accuracy/NAME),
 #   each result with the whole command's wall time in reports/accuracy/ablation-NAME.json and
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|tta|sweep|torch|report]...}
 [ -n "${EPOCHREALTIME:-}" ] || { echo "error: bash 5 or newer is needed (EPOCHREALTIME)" >&2; exit 2; }
 shift
-stages=${*:-ablation tta sweep torch report}
+stages=${*:-ablation recipe tta sweep torch report}
 cargo build -q --release -p network
 net=$PWD/target/release/network
 runs=runs/accuracy
@@ -82,6 +82,15 @@ for stage in $stages; do
       run no-augment "${base[@]}" --no-augment
       run batch-5-unscaled "${base[@]}" --batch-size 5 --lr-scaling none
       ;;
+    recipe)
+      # Changes on top of today's defaults at the length a 15-min budget affords on this host
+      # (40 epochs), to choose the next defaults on validation: each row is compared with `long`.
+      # Two at a time, one core each, so their wall times are not the recipe's.
+      long=(--epochs 40 --threads 1)
+      run long "${long[@]}" & run long-ema-1 "${long[@]}" --ema 1 & wait
+      run long-shift-2 "${long[@]}" --shift 2 & run long-smoothing-0.2 "${long[@]}" --label-smoothing 0.2 & wait
+      run long-decay-1e-3 "${long[@]}" --weight-decay 1e-3 & run long-batch-16 "${long[@]}" --batch-size 16 & wait
+      ;;
     tta)
       for views in 1 2 10 18 50; do
         for on in validation test; do
@@ -116,7 +125,7 @@ for stage in $stages; do
       python3 scripts/accuracy_report.py "$into" reports/ACCURACY.md
       ;;
     *)
-      echo "error: unknown stage '$stage' (ablation, tta, sweep, torch, report)" >&2
+      echo "error: unknown stage '$stage' (ablation, recipe, tta, sweep, torch, report)" >&2
       exit 2
       ;;
   esac

@@ -75,13 +75,12 @@ def number(value, unit):
 
 
 def ablation(results, out, missing):
-    runs = {os.path.basename(p)[len("ablation-"):-len(".json")]: load(p)
-            for p in glob.glob(os.path.join(results, "ablation-*.json"))}
+    every = {os.path.basename(p)[len("ablation-"):-len(".json")]: load(p)
+             for p in glob.glob(os.path.join(results, "ablation-*.json"))}
+    runs = {n: r for n, r in every.items() if not n.startswith("long")}
     if "default" not in runs:
         missing.append("the base run `default` (stage `ablation`)")
         return None
-    base = runs["default"]
-    best = final(base)
     recipe(results, runs, out, missing)
     out += [
         "## One change at a time",
@@ -97,26 +96,17 @@ def ablation(results, out, missing):
         "work ran beside it, and a run resumed part way is marked: its time is the last "
         "process's only.",
         "",
-        "| run | change | validation at the end | Δ validation | best with 2 views (epoch) | test | wall time | examples/s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES)):
-        r = runs[name]
-        v, e = best_validation(epochs_of(results, name))
-        end, against = final(r), final(runs.get(reference(name), {}))
-        delta = "–" if end is None or against is None else f"{100 * (end - against):+.2f}"
-        change = CHANGES.get(name, r.get("flags", "")) + (f" ({r['note']})" if r.get("note") else "")
-        wall = minutes(r.get("wall_seconds")) + (" (resumed)" if r.get("resumed") else "")
-        out.append(
-            f"| {name} | {change} | {pct(end)} | {delta} | {pct(v)} ({e}) | "
-            f"{pct(final(r, 'test_accuracy'))} | {wall} | {rate(r)} |")
-    out.append("")
-    out += verdicts(results, runs, best)
+    names = [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES))
+    out += table(results, runs, names, reference)
+    noise = seed_noise(runs)
+    out += verdicts(runs, names, reference, noise)
     if os.path.exists(os.path.join(results, "ablation.png")):
         out += ["![validation curves of the ablation's runs](accuracy/ablation.png)", ""]
     absent = [n for n in CHANGES if n not in runs]
     if absent:
         missing.append("the ablation's runs " + ", ".join(f"`{n}`" for n in absent))
+    longer(results, {n: r for n, r in every.items() if n.startswith("long")}, out, missing, noise)
     return runs.get("smoothing")
 
 
@@ -148,27 +138,73 @@ def recipe(results, runs, out, missing):
         out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
 
 
+
+def longer(results, runs, out, missing, noise):
+    """Changes on top of today's defaults at 40 epochs, each against `long` (stage `recipe`)."""
+    if "long" not in runs:
+        missing.append("the longer runs (stage `recipe`)")
+        return
+    out += [
+        "## Longer runs: changes on top of today's defaults",
+        "",
+        "Today's defaults at 40 epochs (`long`, about what `--time-budget 15m` affords on a "
+        "quiet phase of this host), and one change each on top of them, judged on validation "
+        "against `long`. These ran two at a time on one core each (`--threads 1`), so their "
+        "wall times are not the recipe's.",
+        "",
+    ]
+    names = sorted(runs, key=lambda n: (n != "long", n))
+    out += table(results, runs, names, lambda name: "long")
+    out += verdicts(runs, names, lambda name: "long", noise)
+
+
+def table(results, runs, names, against_of):
+    """One row per run of `names`: its accuracies, Δ of validation against the run
+    `against_of(name)`, its wall time and speed."""
+    rows = [
+        "| run | change | validation at the end | Δ validation | best with 2 views (epoch) | test | wall time | examples/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        r = runs[name]
+        v, e = best_validation(epochs_of(results, name))
+        end, against = final(r), final(runs.get(against_of(name), {}))
+        delta = "–" if end is None or against is None else f"{100 * (end - against):+.2f}"
+        change = CHANGES.get(name, "`" + r.get("flags", "") + "`") + (
+            f" ({r['note']})" if r.get("note") else "")
+        wall = minutes(r.get("wall_seconds")) + (" (resumed)" if r.get("resumed") else "")
+        rows.append(
+            f"| {name} | {change} | {pct(end)} | {delta} | {pct(v)} ({e}) | "
+            f"{pct(final(r, 'test_accuracy'))} | {wall} | {rate(r)} |")
+    return rows + [""]
+
+
 def reference(name):
     """The run a row is compared with: the defaults' run for changes made on top of today's
     defaults (`smoothing-…`), else the base."""
     return "smoothing" if name.startswith("smoothing-") else "default"
 
 
-def verdicts(results, runs, best):
-    """What the rows say against the noise between two seeds of the defaults."""
-    other = final(runs["seed-2"]) if "seed-2" in runs else None
-    if other is None or best is None:
+def seed_noise(runs):
+    """The validation gap between two seeds of the base, or None before `seed-2` ran."""
+    if "seed-2" not in runs or final(runs["default"]) is None:
+        return None
+    return abs(final(runs["seed-2"]) - final(runs["default"]))
+
+
+def verdicts(runs, names, against_of, noise):
+    """What the rows say against `noise`, the gap between two seeds of the base."""
+    if noise is None:
         return ["The noise between two runs of one recipe is not measured yet (run `seed-2`): "
                 "no row is a verdict.", ""]
-    noise = abs(other - best)
-    tests = [final(runs[n], "test_accuracy") for n in ("default", "seed-2")]
-    test_noise = "–" if None in tests else f"{100 * abs(tests[0] - tests[1]):.2f}"
-    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart "
-             f"({test_noise} of test). That noise is one pair of runs: a change is called a gain "
+    tests = [final(runs[n], "test_accuracy") for n in ("default", "seed-2") if n in runs]
+    test_noise = f" ({100 * abs(tests[0] - tests[1]):.2f} of test)" if len(tests) == 2 else ""
+    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart"
+             f"{test_noise}. That noise is one pair of runs: a change is called a gain "
              "or a loss beyond twice it, a hint between once and twice, noise below.", ""]
-    for name in [n for n in CHANGES if n in runs] + sorted(set(runs) - set(CHANGES)):
-        end, against = final(runs[name]), final(runs.get(reference(name), {}))
-        if name in ("default", "seed-2") or end is None or against is None:
+    for name in names:
+        end, against = final(runs[name]), final(runs.get(against_of(name), {}))
+        if name in ("default", "seed-2", against_of(name)) or end is None or against is None:
             continue
         d = end - against
         kind = ("a gain" if d > 0 else "a loss") if abs(d) > 2 * noise else (

@@ -84,11 +84,11 @@ enum Command {
     /// the sgemm peak; with --peer, the ratios to the PyTorch peer's figures.
     #[command(allow_negative_numbers = true)]
     Bench {
-        /// Batch sizes.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 5, 32, 128], value_parser = whole)]
+        /// Batch sizes, separated by spaces or commas.
+        #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [1, 5, 32, 128], value_parser = whole)]
         batches: Vec<usize>,
-        /// Thread counts.
-        #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_parser = whole)]
+        /// Thread counts, separated by spaces or commas.
+        #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [1, 2], value_parser = whole)]
         threads: Vec<usize>,
         /// Timed runs per figure (the median is reported).
         #[arg(long, default_value_t = 5, value_parser = whole)]

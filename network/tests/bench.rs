@@ -25,6 +25,31 @@ fn quick_bench(extra: &[&str]) -> (bool, String, String) {
     run_cli(&args)
 }
 
+/// Lists as the help shows them (`--threads 1 2`) and with commas (`--threads 1,2`).
+#[test]
+fn bench_takes_lists_with_spaces_or_commas() {
+    for lists in [
+        &["--batches", "1", "2", "--threads", "1"][..],
+        &["--batches", "1,2", "--threads", "1"][..],
+    ] {
+        let mut args = vec![
+            "bench",
+            "--runs",
+            "1",
+            "--seconds",
+            "0.01",
+            "--technique",
+            "im2col",
+        ];
+        args.extend_from_slice(lists);
+        let (ok, stdout, stderr) = run_cli(&args);
+        assert!(ok, "{args:?}\n{stdout}\n{stderr}");
+        for batch in ["train     batch   1", "train     batch   2"] {
+            assert!(stdout.contains(batch), "{args:?}\n{stdout}");
+        }
+    }
+}
+
 #[test]
 fn bench_measures_and_reports() {
     let dir = temp_dir("bench");
