@@ -84,12 +84,15 @@ for stage in $stages; do
       ;;
     recipe)
       # Changes on top of today's defaults at the length a 15-min budget affords on this host
-      # (40 epochs), to choose the next defaults on validation: each row is compared with `long`.
+      # (40 epochs), to choose the next defaults on validation: each row is compared with `long`
+      # (with `long-seed-2` for a second seed).
       # Two at a time, one core each, so their wall times are not the recipe's.
       long=(--epochs 40 --threads 1)
       run long "${long[@]}" & run long-ema-1 "${long[@]}" --ema 1 & wait
       run long-shift-2 "${long[@]}" --shift 2 & run long-smoothing-0.2 "${long[@]}" --label-smoothing 0.2 & wait
       run long-decay-1e-3 "${long[@]}" --weight-decay 1e-3 & run long-batch-16 "${long[@]}" --batch-size 16 & wait
+      # The seed noise at this length, and the best change so far on a second seed.
+      run long-seed-2 "${long[@]}" --seed 2 & run long-smoothing-0.2-seed-2 "${long[@]}" --label-smoothing 0.2 --seed 2 & wait
       ;;
     tta)
       for views in 1 2 10 18 50; do

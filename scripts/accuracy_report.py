@@ -149,13 +149,19 @@ def longer(results, runs, out, missing, noise):
         "",
         "Today's defaults at 40 epochs (`long`, about what `--time-budget 15m` affords on a "
         "quiet phase of this host), and one change each on top of them, judged on validation "
-        "against `long`. These ran two at a time on one core each (`--threads 1`), so their "
+        "against `long` (or, on the second seed, against `long-seed-2`; `long-seed-2` against `long` "
+        "is the noise between two seeds at this length). These ran two at a time on one core each (`--threads 1`), so their "
         "wall times are not the recipe's.",
         "",
     ]
-    names = sorted(runs, key=lambda n: (n != "long", n))
-    out += table(results, runs, names, lambda name: "long")
-    out += verdicts(runs, names, lambda name: "long", noise)
+    names = sorted(runs, key=lambda n: (n != "long", n != "long-seed-2", n))
+    out += table(results, runs, names, long_reference)
+    out += verdicts(runs, names, long_reference, noise)
+
+
+def long_reference(name):
+    """The run a longer run is compared with: `long`, or `long-seed-2` for a second seed."""
+    return "long-seed-2" if name.endswith("-seed-2") and name != "long-seed-2" else "long"
 
 
 def table(results, runs, names, against_of):
@@ -186,25 +192,28 @@ def reference(name):
 
 
 def seed_noise(runs):
-    """The validation gap between two seeds of the base, or None before `seed-2` ran."""
-    if "seed-2" not in runs or final(runs["default"]) is None:
+    """The gaps of validation and test between two seeds of the base, or None before
+    `seed-2` ran."""
+    pair = [runs.get(n, {}) for n in ("default", "seed-2")]
+    if any(final(r) is None or final(r, "test_accuracy") is None for r in pair):
         return None
-    return abs(final(runs["seed-2"]) - final(runs["default"]))
+    return (abs(final(pair[0]) - final(pair[1])),
+            abs(final(pair[0], "test_accuracy") - final(pair[1], "test_accuracy")))
 
 
-def verdicts(runs, names, against_of, noise):
-    """What the rows say against `noise`, the gap between two seeds of the base."""
-    if noise is None:
+def verdicts(runs, names, against_of, noises):
+    """What the rows say against the gaps between two seeds of the base (`seed_noise`)."""
+    if noises is None:
         return ["The noise between two runs of one recipe is not measured yet (run `seed-2`): "
                 "no row is a verdict.", ""]
-    tests = [final(runs[n], "test_accuracy") for n in ("default", "seed-2") if n in runs]
-    test_noise = f" ({100 * abs(tests[0] - tests[1]):.2f} of test)" if len(tests) == 2 else ""
-    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart"
-             f"{test_noise}. That noise is one pair of runs: a change is called a gain "
-             "or a loss beyond twice it, a hint between once and twice, noise below.", ""]
+    noise, test_noise = noises
+    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart "
+             f"({100 * test_noise:.2f} of test). That noise is one pair of runs: a change is "
+             "called a gain or a loss beyond twice it, a hint between once and twice, noise "
+             "below.", ""]
     for name in names:
         end, against = final(runs[name]), final(runs.get(against_of(name), {}))
-        if name in ("default", "seed-2", against_of(name)) or end is None or against is None:
+        if name in ("default", "seed-2", "long-seed-2", against_of(name)) or end is None or against is None:
             continue
         d = end - against
         kind = ("a gain" if d > 0 else "a loss") if abs(d) > 2 * noise else (
