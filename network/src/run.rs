@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, draw_augments, epoch_order, tta_views};
 use crate::budget::Footprint;
-use crate::config::{TrainConfig, Validation};
+use crate::config::{MAX_EPOCHS, TrainConfig, Validation};
 use crate::data::{CHANNELS, CLASSES, Cifar10, Dataset, SIDE};
 use crate::disk::{Disk, Fault};
 use crate::error::{Error, Result};
@@ -66,8 +66,19 @@ impl NewRun {
     /// takes CIFAR-10 images to its 10 classes. [`Run::create`] checks it again, with the
     /// memory budget.
     pub fn check(&self) -> Result<()> {
-        self.config.validate()?;
+        self.settings().validate()?;
         check_shape(&self.arch)
+    }
+
+    /// The settings before a time budget sizes the run. With a budget the epoch count is not
+    /// known yet, so until sizing fixes it (and checks everything again) it bounds nothing:
+    /// `--warmup 40` is not refused for exceeding a default count the budget replaces.
+    fn settings(&self) -> TrainConfig {
+        let mut config = self.config.clone();
+        if self.time_budget.is_some() {
+            config.epochs = MAX_EPOCHS;
+        }
+        config
     }
 }
 
@@ -124,7 +135,7 @@ impl Run {
         options: &RunOptions,
     ) -> Result<Run> {
         new.check()?;
-        let mut config = new.config;
+        let mut config = new.settings();
         check_fits(&new.arch, &config, &data, options)?;
         let (held, validation) = split(&mut data, config.validation).map_err(|held| {
             Error::Usage(format!(
@@ -659,4 +670,36 @@ fn recorded_data(recorded: &crate::data::DataSource, given: Option<&Path>) -> Re
         )));
     }
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::arch::seed_network;
+
+    /// Without a budget the warm-up is bounded by the epoch count; with one, by the count the
+    /// budget chooses (checked after sizing), not by the default count it replaces.
+    #[test]
+    fn a_budget_defers_the_warmup_bound_to_sizing() {
+        let config = TrainConfig {
+            warmup: 40.0,
+            ..TrainConfig::default()
+        };
+        let mut new = NewRun {
+            arch: seed_network(),
+            config,
+            init_from: None,
+            time_budget: None,
+        };
+        let e = new.check().unwrap_err().to_string();
+        assert!(e.contains("--warmup"), "{e}");
+        new.time_budget = Some(TimeBudget {
+            seconds: 900.0,
+            since: Instant::now(),
+        });
+        new.check().unwrap();
+        assert_eq!(new.settings().epochs, MAX_EPOCHS);
+    }
 }

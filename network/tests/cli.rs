@@ -714,3 +714,57 @@ fn isa_works_before_and_after_any_subcommand() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// `--time-budget` sizes the run from the speed of its first steps, says what it chose, records
+/// the count (so that a resumed run keeps it) and finishes that many epochs. The warm-up is
+/// checked against the chosen count, not the default one the budget replaces.
+#[test]
+fn a_time_budget_sizes_the_run_and_records_the_count() {
+    let data = cifar_dir("budget-data", 100, 20);
+    let run = temp_dir("budget-run");
+    let (d, r) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let (ok, stdout, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        r,
+        "--time-budget",
+        "10s",
+        "--warmup",
+        "0.5",
+        "--batch-size",
+        "10",
+        "--threads",
+        "1",
+        "--technique",
+        "direct",
+        "--tta",
+        "1",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let chosen: usize = stderr
+        .split("time budget 10 s: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no sizing note: {stderr}"));
+    assert!(chosen >= 1);
+    let generation = run.join(
+        String::from_utf8(bytes(&run.join("latest")))
+            .unwrap()
+            .trim(),
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&bytes(&generation.join("state.json"))).unwrap();
+    let config = &state["settings"]["config"];
+    assert_eq!(config["epochs"], serde_json::json!(chosen), "{config}");
+    assert_eq!(config["time_budget"], serde_json::json!(10.0), "{config}");
+    let epochs = String::from_utf8(bytes(&run.join("epochs.jsonl"))).unwrap();
+    assert_eq!(epochs.lines().count(), chosen);
+    assert!(
+        stdout.contains(&format!("epoch {chosen}/{chosen}")),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}
