@@ -2,11 +2,13 @@
 # The accuracy study: which recipe trains the seed network best, chosen on the validation split,
 # into reports/accuracy/ (one JSON per run, kept in git) and reports/ACCURACY.md.
 #
-#   scripts/accuracy.sh DATA_DIR [STAGE…]   stages: ablation recipe tta sweep torch report (default: all)
+#   scripts/accuracy.sh DATA_DIR [STAGE…]   stages: ablation longer tta sweep torch report (default: all)
 #
 # - ablation: one full run from the defaults per recipe feature changed (runs/accuracy/NAME),
 #   each result with the whole command's wall time in reports/accuracy/ablation-NAME.json and
 #   its epochs in NAME-epochs.jsonl; the machine in machine.txt;
+# - longer: changes on top of today's defaults at 40 epochs, each against `long` (two at a
+#   time on one core each), into the same files;
 # - tta: the base run's model (`default`) evaluated with 1, 2, 10, 18 and 50 views of each image;
 # - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials), its table and
 #   chart copied to reports/accuracy/;
@@ -18,10 +20,10 @@
 set -euo pipefail
 export LC_ALL=C # the decimal point of the times below
 cd "$(dirname "$0")/.."
-data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|tta|sweep|torch|report]...}
+data=${1:?usage: scripts/accuracy.sh DATA_DIR [ablation|longer|tta|sweep|torch|report]...}
 [ -n "${EPOCHREALTIME:-}" ] || { echo "error: bash 5 or newer is needed (EPOCHREALTIME)" >&2; exit 2; }
 shift
-stages=${*:-ablation recipe tta sweep torch report}
+stages=${*:-ablation longer tta sweep torch report}
 cargo build -q --release -p network
 net=$PWD/target/release/network
 runs=runs/accuracy
@@ -54,6 +56,14 @@ PY
   echo "$name: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("validation %.2f%%, test %.2f%%, %.0f s" % (100*d["validation_accuracy"], 100*d["test_accuracy"], d["wall_seconds"]))' "$result")" >&2
 }
 
+# Waits for two background jobs; fails if either failed (a bare `wait` would not).
+both() { # PID PID
+  local status=0
+  wait "$1" || status=$?
+  wait "$2" || status=$?
+  return "$status"
+}
+
 for stage in $stages; do
   case $stage in
     ablation)
@@ -82,17 +92,21 @@ for stage in $stages; do
       run no-augment "${base[@]}" --no-augment
       run batch-5-unscaled "${base[@]}" --batch-size 5 --lr-scaling none
       ;;
-    recipe)
+    longer)
       # Changes on top of today's defaults at the length a 15-min budget affords on this host
       # (40 epochs), to choose the next defaults on validation: each row is compared with `long`
       # (with `long-seed-2` for a second seed).
       # Two at a time, one core each, so their wall times are not the recipe's.
       long=(--epochs 40 --threads 1)
-      run long "${long[@]}" & run long-ema-1 "${long[@]}" --ema 1 & wait
-      run long-shift-2 "${long[@]}" --shift 2 & run long-smoothing-0.2 "${long[@]}" --label-smoothing 0.2 & wait
-      run long-decay-1e-3 "${long[@]}" --weight-decay 1e-3 & run long-batch-16 "${long[@]}" --batch-size 16 & wait
+      run long "${long[@]}" & a=$!
+      run long-ema-1 "${long[@]}" --ema 1 & both $a $!
+      run long-shift-2 "${long[@]}" --shift 2 & a=$!
+      run long-smoothing-0.2 "${long[@]}" --label-smoothing 0.2 & both $a $!
+      run long-decay-1e-3 "${long[@]}" --weight-decay 1e-3 & a=$!
+      run long-batch-16 "${long[@]}" --batch-size 16 & both $a $!
       # The seed noise at this length, and the best change so far on a second seed.
-      run long-seed-2 "${long[@]}" --seed 2 & run long-smoothing-0.2-seed-2 "${long[@]}" --label-smoothing 0.2 --seed 2 & wait
+      run long-seed-2 "${long[@]}" --seed 2 & a=$!
+      run long-smoothing-0.2-seed-2 "${long[@]}" --label-smoothing 0.2 --seed 2 & both $a $!
       ;;
     tta)
       for views in 1 2 10 18 50; do
@@ -117,18 +131,19 @@ for stage in $stages; do
       ;;
     report)
       [ -d "$runs/smoothing" ] && "$net" plot "$runs/smoothing" --out "$into/recipe-curves.png"
-      dirs=()
+      dirs=() longer=()
       for f in "$into"/ablation-*.json; do
         name=${f##*/ablation-} && name=${name%.json}
         [ -d "$runs/$name" ] || continue
-        dirs+=("$runs/$name")
+        case $name in long*) longer+=("$runs/$name") ;; *) dirs+=("$runs/$name") ;; esac
         cp "$runs/$name/epochs.jsonl" "$into/$name-epochs.jsonl"
       done
       [ "${#dirs[@]}" -gt 1 ] && "$net" plot "${dirs[@]}" --out "$into/ablation.png"
+      [ "${#longer[@]}" -gt 1 ] && "$net" plot "${longer[@]}" --out "$into/longer.png"
       python3 scripts/accuracy_report.py "$into" reports/ACCURACY.md
       ;;
     *)
-      echo "error: unknown stage '$stage' (ablation, recipe, tta, sweep, torch, report)" >&2
+      echo "error: unknown stage '$stage' (ablation, longer, tta, sweep, torch, report)" >&2
       exit 2
       ;;
   esac

@@ -31,6 +31,11 @@ CHANGES = {
 }
 
 
+# The longer runs (stage `longer`), in the order of their table.
+LONGER = ["long", "long-seed-2", "long-ema-1", "long-shift-2", "long-smoothing-0.2",
+          "long-smoothing-0.2-seed-2", "long-decay-1e-3", "long-batch-16"]
+
+
 def pct(x):
     return "–" if x is None else f"{100 * x:.2f}%"
 
@@ -138,25 +143,36 @@ def recipe(results, runs, out, missing):
         out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
 
 
-
 def longer(results, runs, out, missing, noise):
-    """Changes on top of today's defaults at 40 epochs, each against `long` (stage `recipe`)."""
+    """Changes on top of today's defaults at 40 epochs, each against `long` (stage `longer`),
+    judged against the gap between two seeds at this length once `long-seed-2` ran, else
+    against `noise`, the base's."""
+    absent = [n for n in LONGER if n not in runs]
+    if absent:
+        missing.append("the longer runs " + ", ".join(f"`{n}`" for n in absent))
     if "long" not in runs:
-        missing.append("the longer runs (stage `recipe`)")
         return
     out += [
         "## Longer runs: changes on top of today's defaults",
         "",
         "Today's defaults at 40 epochs (`long`, about what `--time-budget 15m` affords on a "
         "quiet phase of this host), and one change each on top of them, judged on validation "
-        "against `long` (or, on the second seed, against `long-seed-2`; `long-seed-2` against `long` "
-        "is the noise between two seeds at this length). These ran two at a time on one core each (`--threads 1`), so their "
-        "wall times are not the recipe's.",
+        "against `long` (or, on the second seed, against `long-seed-2`). These ran two at a "
+        "time on one core each (`--threads 1`), so their wall times are not the recipe's.",
         "",
     ]
-    names = sorted(runs, key=lambda n: (n != "long", n != "long-seed-2", n))
+    names = [n for n in LONGER if n in runs] + sorted(set(runs) - set(LONGER))
     out += table(results, runs, names, long_reference)
-    out += verdicts(runs, names, long_reference, noise)
+    here = seed_noise(runs, ("long", "long-seed-2"))
+    if here is None:
+        out += ["(`long-seed-2` has not run: the verdicts use the noise of the base at 32 "
+                "epochs.)", ""]
+    else:
+        out += ["`long-seed-2` against `long` is the noise between two seeds at this length.", ""]
+    out += verdicts(runs, names, long_reference, here or noise,
+                    "`long` and `long-seed-2`" if here else "the base")
+    if os.path.exists(os.path.join(results, "longer.png")):
+        out += ["![validation curves of the longer runs](accuracy/longer.png)", ""]
 
 
 def long_reference(name):
@@ -191,23 +207,23 @@ def reference(name):
     return "smoothing" if name.startswith("smoothing-") else "default"
 
 
-def seed_noise(runs):
-    """The gaps of validation and test between two seeds of the base, or None before
-    `seed-2` ran."""
-    pair = [runs.get(n, {}) for n in ("default", "seed-2")]
-    if any(final(r) is None or final(r, "test_accuracy") is None for r in pair):
+def seed_noise(runs, pair=("default", "seed-2")):
+    """The gaps of validation and test between the two runs of `pair` (one recipe, two
+    seeds), or None before both ran."""
+    got = [runs.get(n, {}) for n in pair]
+    if any(final(r) is None or final(r, "test_accuracy") is None for r in got):
         return None
-    return (abs(final(pair[0]) - final(pair[1])),
-            abs(final(pair[0], "test_accuracy") - final(pair[1], "test_accuracy")))
+    return (abs(final(got[0]) - final(got[1])),
+            abs(final(got[0], "test_accuracy") - final(got[1], "test_accuracy")))
 
 
-def verdicts(runs, names, against_of, noises):
-    """What the rows say against the gaps between two seeds of the base (`seed_noise`)."""
+def verdicts(runs, names, against_of, noises, seeds="the base"):
+    """What the rows say against the gaps between two seeds (`seed_noise`) of `seeds`."""
     if noises is None:
         return ["The noise between two runs of one recipe is not measured yet (run `seed-2`): "
                 "no row is a verdict.", ""]
     noise, test_noise = noises
-    lines = [f"Two seeds of the base end {100 * noise:.2f} points of validation apart "
+    lines = [f"Two seeds of {seeds} end {100 * noise:.2f} points of validation apart "
              f"({100 * test_noise:.2f} of test). That noise is one pair of runs: a change is "
              "called a gain or a loss beyond twice it, a hint between once and twice, noise "
              "below.", ""]

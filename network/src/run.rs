@@ -597,7 +597,12 @@ fn size(
     let sizing = fit_epochs(trainer, &data.train, validation, &data.test, budget)?;
     trainer.config.epochs = sizing.epochs;
     trainer.config.time_budget = Some(budget.seconds);
-    trainer.config.validate()?;
+    trainer.config.validate().map_err(|e| {
+        Error::Usage(format!(
+            "{e} (the epoch count --time-budget {:.0}s chose here)",
+            budget.seconds
+        ))
+    })?;
     Ok(sizing)
 }
 

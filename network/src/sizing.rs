@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::batch::{Augment, draw_augments, epoch_order, tta_views};
-use crate::config::TrainConfig;
+use crate::config::{MAX_EPOCHS, TrainConfig};
 use crate::data::{Dataset, IMAGE_BYTES};
 use crate::error::{Error, Result};
 use crate::train::Trainer;
@@ -79,7 +79,8 @@ pub fn fit_epochs(
         )));
     }
     Ok(Sizing {
-        epochs: epochs as usize,
+        // A week's budget on a tiny data set could afford more than --epochs allows.
+        epochs: (epochs as usize).min(MAX_EPOCHS),
         step_seconds,
         epoch_seconds,
         final_seconds,

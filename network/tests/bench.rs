@@ -25,7 +25,7 @@ fn quick_bench(extra: &[&str]) -> (bool, String, String) {
     run_cli(&args)
 }
 
-/// Lists as the help shows them (`--threads 1 2`) and with commas (`--threads 1,2`).
+/// Lists as the help shows them (`--batches 1 2`) and with commas (`--batches 1,2`).
 #[test]
 fn bench_takes_lists_with_spaces_or_commas() {
     for lists in [

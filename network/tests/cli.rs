@@ -765,6 +765,36 @@ fn a_time_budget_sizes_the_run_and_records_the_count() {
         stdout.contains(&format!("epoch {chosen}/{chosen}")),
         "{stdout}"
     );
+    // A warm-up longer than the default 32 epochs waits for the chosen count: here (100
+    // images, at least 0.5 s counted per epoch) at most 19 epochs fit, so 40 is refused after
+    // sizing, naming --warmup and the budget, and nothing is left behind.
+    let parent = temp_dir("budget-refused");
+    let refused = parent.join("run");
+    let o = refused.to_str().unwrap();
+    let (ok, stdout, stderr) = run_cli(&[
+        "--data",
+        d,
+        "--out",
+        o,
+        "--time-budget",
+        "10s",
+        "--warmup",
+        "40",
+        "--threads",
+        "1",
+    ]);
+    assert!(!ok, "{stdout}\n{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("");
+    assert!(
+        error.contains("--warmup must be between 0 and the ")
+            && error.contains("--time-budget 10s chose"),
+        "{stderr}"
+    );
+    assert!(!refused.exists(), "the refused run left {refused:?}");
+    std::fs::remove_dir_all(&parent).unwrap();
     std::fs::remove_dir_all(&run).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }
