@@ -5,7 +5,7 @@ the same defaults, where PyTorch has the feature, for the accuracy report (repor
 Same as `network train`: a tenth of the training images held out for validation (the last of
 a fixed shuffle; not the same images as ours), per-channel normalisation measured on the training
 images, random mirror and shifts of up to --shift pixels with zeros moving in, He
-initialisation, SGD with momentum 0.9 and weight decay 5e-4 on the weights (not the biases),
+initialisation, SGD with momentum 0.9 and weight decay 1e-3 on the weights (not the biases),
 label smoothing 0.1 (--label-smoothing), the rate --lr × batch / 32 with a linear warm-up over --warmup epochs and a half cosine to 0,
 --epochs passes, validation accuracy after every epoch, and the test set once at the end
 averaged over --tta views (the image, its mirror, then shifted crops nearest first). Differs:
@@ -95,11 +95,11 @@ def accuracy(net, x, y, views):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data")
-    ap.add_argument("--epochs", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--weight-decay", type=float, default=1e-3)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--shift", type=int, default=1)
     ap.add_argument("--tta", type=int, default=10)

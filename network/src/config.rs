@@ -247,11 +247,11 @@ impl Default for TrainConfig {
     /// The defaults of `network train`.
     fn default() -> Self {
         TrainConfig {
-            epochs: 32,
+            epochs: 40,
             batch_size: 32,
             lr: 0.02,
             momentum: 0.9,
-            weight_decay: 5e-4,
+            weight_decay: 1e-3,
             schedule: Schedule::Cosine,
             seed: 1,
             threads: 1,

@@ -211,7 +211,7 @@ struct TrainFlags {
     /// Architecture: a JSON layer list (the seed network if absent).
     #[arg(long, value_name = "FILE")]
     arch: Option<PathBuf>,
-    /// Passes over the training set [default: 32].
+    /// Passes over the training set [default: 40].
     #[arg(long, value_parser = whole)]
     epochs: Option<usize>,
     /// Examples per optimiser step [default: 32].
@@ -223,7 +223,7 @@ struct TrainFlags {
     /// Momentum η [default: 0.9].
     #[arg(long)]
     momentum: Option<f32>,
-    /// Weight decay ε, on weights, not biases [default: 0.0005].
+    /// Weight decay ε, on weights, not biases [default: 0.001].
     #[arg(long)]
     weight_decay: Option<f32>,
     /// Learning-rate schedule [default: cosine].

@@ -688,9 +688,10 @@ mod tests {
     /// budget chooses (checked after sizing), not by the default count it replaces.
     #[test]
     fn a_budget_defers_the_warmup_bound_to_sizing() {
+        let d = TrainConfig::default();
         let config = TrainConfig {
-            warmup: 40.0,
-            ..TrainConfig::default()
+            warmup: d.epochs as f32 + 5.0,
+            ..d
         };
         let mut new = NewRun {
             arch: seed_network(),

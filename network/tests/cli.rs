@@ -765,8 +765,8 @@ fn a_time_budget_sizes_the_run_and_records_the_count() {
         stdout.contains(&format!("epoch {chosen}/{chosen}")),
         "{stdout}"
     );
-    // A warm-up longer than the default 32 epochs waits for the chosen count: here (100
-    // images, at least 0.5 s counted per epoch) at most 19 epochs fit, so 40 is refused after
+    // A warm-up longer than the default 40 epochs waits for the chosen count: here (100
+    // images, at least 0.5 s counted per epoch) at most 19 epochs fit, so 45 is refused after
     // sizing, naming --warmup and the budget, and nothing is left behind.
     let parent = temp_dir("budget-refused");
     let refused = parent.join("run");
@@ -779,9 +779,11 @@ fn a_time_budget_sizes_the_run_and_records_the_count() {
         "--time-budget",
         "10s",
         "--warmup",
-        "40",
+        "45",
         "--threads",
         "1",
+        "--technique",
+        "direct",
     ]);
     assert!(!ok, "{stdout}\n{stderr}");
     let error = stderr
