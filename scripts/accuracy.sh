@@ -134,7 +134,7 @@ for stage in $stages; do
       fi
       ;;
     report)
-      [ -d "$runs/smoothing" ] && "$net" plot "$runs/smoothing" --out "$into/recipe-curves.png"
+      [ -d "$runs/defaults" ] && "$net" plot "$runs/defaults" --out "$into/recipe-curves.png"
       dirs=() longer=()
       for f in "$into"/ablation-*.json; do
         name=${f##*/ablation-} && name=${name%.json}
