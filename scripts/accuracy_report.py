@@ -85,7 +85,7 @@ def number(value, unit):
 def ablation(results, out, missing):
     every = {os.path.basename(p)[len("ablation-"):-len(".json")]: load(p)
              for p in glob.glob(os.path.join(results, "ablation-*.json"))}
-    runs = {n: r for n, r in every.items() if not n.startswith("long") and n != "defaults"}
+    runs = {n: r for n, r in every.items() if not n.startswith(("long", "defaults"))}
     if "default" not in runs:
         missing.append("the base run `default` (stage `ablation`)")
         return None
@@ -123,8 +123,6 @@ def recipe(results, runs, out, missing):
     if "defaults" not in runs:
         missing.append("the run of today's defaults (`defaults`, stage `longer`)")
         return
-    d = runs["defaults"]
-    two, at = best_validation(epochs_of(results, "defaults"))
     out += [
         "## The default recipe",
         "",
@@ -134,16 +132,20 @@ def recipe(results, runs, out, missing):
         "0.9, weight decay 1e-3, label smoothing 0.1, random mirror and 1-pixel shifts, 40 "
         "epochs, the test set evaluated once at the end over 10 views of each image. Its run is "
         "`defaults` (stage `longer`), alone on the machine with every core: its wall time is "
-        "the recipe's.",
+        "the recipe's; `defaults-seed-2` is the same command with `--seed 2`.",
         "",
-        "| test accuracy | validation at the end | best validation with 2 views (epoch) | wall time of the command | examples/s | peak memory |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {pct(final(d, 'test_accuracy'))} | {pct(final(d))} | {pct(two)} ({at}) | "
-        f"{minutes(d.get('wall_seconds'))} | {rate(d)} | {number(d.get('peak_rss_mb'), ' MB')} |",
-        "",
+        "| run | test accuracy | validation at the end | best validation with 2 views (epoch) | wall time of the command | examples/s | peak memory |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    if d.get("note"):
-        out += [f"The run {d['note']}.", ""]
+    for name in [n for n in ("defaults", "defaults-seed-2") if n in runs]:
+        r = runs[name]
+        two, at = best_validation(epochs_of(results, name))
+        out.append(
+            f"| {name} | {pct(final(r, 'test_accuracy'))} | {pct(final(r))} | {pct(two)} ({at}) | "
+            f"{minutes(r.get('wall_seconds'))} | {rate(r)} | {number(r.get('peak_rss_mb'), ' MB')} |")
+    out.append("")
+    out += [f"`{n}` {runs[n]['note']}." for n in ("defaults", "defaults-seed-2")
+            if runs.get(n, {}).get("note")] + [""]
     if os.path.exists(os.path.join(results, "recipe-curves.png")):
         out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
     out += why(runs)
