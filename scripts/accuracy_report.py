@@ -203,13 +203,13 @@ def longer(results, runs, out, missing, noise):
     ]
     names = [n for n in LONGER if n in runs] + sorted(set(runs) - set(LONGER))
     out += table(results, runs, names, long_reference)
-    pairs = [p for p in SEED_PAIRS if seed_noise(runs, p) is not None]
-    if not pairs:
+    measured = [(p, g) for p in SEED_PAIRS if (g := seed_noise(runs, p)) is not None]
+    if not measured:
         out += ["(No recipe has run on two seeds at this length yet: the verdicts use the "
                 "noise of the base at 32 epochs.)", ""]
         out += verdicts(runs, names, long_reference, noise)
     else:
-        gaps = [seed_noise(runs, p) for p in pairs]
+        pairs, gaps = zip(*measured)
         here = tuple(sum(g[k] for g in gaps) / len(gaps) for k in (0, 1))
         shown = "; ".join(f"`{a}` and `{b}` {100 * g[0]:.2f}" for (a, b), g in zip(pairs, gaps))
         out += [f"Recipes run on two seeds at this length end apart by {shown} points of "

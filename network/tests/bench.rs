@@ -6,14 +6,10 @@ mod common;
 use common::*;
 use network::bench::{BenchReport, flops_per_example};
 
-/// `network bench` at batch 2 on one thread, one short run, and `extra` arguments.
-fn quick_bench(extra: &[&str]) -> (bool, String, String) {
+/// `network bench`, one short run of each figure, and `extra` arguments.
+fn short_bench(extra: &[&str]) -> (bool, String, String) {
     let mut args = vec![
         "bench",
-        "--batches",
-        "2",
-        "--threads",
-        "1",
         "--runs",
         "1",
         "--seconds",
@@ -25,6 +21,11 @@ fn quick_bench(extra: &[&str]) -> (bool, String, String) {
     run_cli(&args)
 }
 
+/// [`short_bench`] at batch 2 on one thread.
+fn quick_bench(extra: &[&str]) -> (bool, String, String) {
+    short_bench(&[&["--batches", "2", "--threads", "1"][..], extra].concat())
+}
+
 /// Lists as the help shows them (`--batches 1 2`) and with commas (`--batches 1,2`).
 #[test]
 fn bench_takes_lists_with_spaces_or_commas() {
@@ -32,20 +33,10 @@ fn bench_takes_lists_with_spaces_or_commas() {
         &["--batches", "1", "2", "--threads", "1"][..],
         &["--batches", "1,2", "--threads", "1"][..],
     ] {
-        let mut args = vec![
-            "bench",
-            "--runs",
-            "1",
-            "--seconds",
-            "0.01",
-            "--technique",
-            "im2col",
-        ];
-        args.extend_from_slice(lists);
-        let (ok, stdout, stderr) = run_cli(&args);
-        assert!(ok, "{args:?}\n{stdout}\n{stderr}");
+        let (ok, stdout, stderr) = short_bench(lists);
+        assert!(ok, "{lists:?}\n{stdout}\n{stderr}");
         for batch in ["train     batch   1", "train     batch   2"] {
-            assert!(stdout.contains(batch), "{args:?}\n{stdout}");
+            assert!(stdout.contains(batch), "{lists:?}\n{stdout}");
         }
     }
 }

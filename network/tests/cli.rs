@@ -300,12 +300,8 @@ fn bad_checkpoints_are_one_line_errors_and_are_never_damaged() {
     // A run that diverges stops with the step, suggests a lower rate, and keeps the last good
     // checkpoint. (The rate is raised in the checkpoint's state.json to make the resumed run
     // diverge.)
-    let generation = run.join(
-        String::from_utf8(bytes(&run.join("latest")))
-            .unwrap()
-            .trim(),
-    );
-    let state_file = generation.join("state.json");
+    let latest = generation(&run);
+    let state_file = latest.join("state.json");
     let mut state: serde_json::Value = serde_json::from_slice(&bytes(&state_file)).unwrap();
     state["settings"]["config"]["lr"] = serde_json::json!(1e30);
     state["settings"]["config"]["epochs"] = serde_json::json!(3);
@@ -351,14 +347,10 @@ fn bad_checkpoints_are_one_line_errors_and_are_never_damaged() {
         "im2col",
     ]);
     assert!(ok, "{stderr}");
-    let theirs = other.join(
-        String::from_utf8(bytes(&other.join("latest")))
-            .unwrap()
-            .trim(),
-    );
+    let theirs = generation(&other);
     std::fs::copy(
         theirs.join("optimizer.safetensors"),
-        generation.join("optimizer.safetensors"),
+        latest.join("optimizer.safetensors"),
     )
     .unwrap();
     let saved = snapshot(&run);
@@ -749,13 +741,9 @@ fn a_time_budget_sizes_the_run_and_records_the_count() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no sizing note: {stderr}"));
     assert!(chosen >= 1);
-    let generation = run.join(
-        String::from_utf8(bytes(&run.join("latest")))
-            .unwrap()
-            .trim(),
-    );
+    let latest = generation(&run);
     let state: serde_json::Value =
-        serde_json::from_slice(&bytes(&generation.join("state.json"))).unwrap();
+        serde_json::from_slice(&bytes(&latest.join("state.json"))).unwrap();
     let config = &state["settings"]["config"];
     assert_eq!(config["epochs"], serde_json::json!(chosen), "{config}");
     assert_eq!(config["time_budget"], serde_json::json!(10.0), "{config}");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cifar_dir, temp_dir};
+use common::{cifar_dir, generation, temp_dir};
 
 /// Longest any one command may take before it is killed and counted as a hang.
 const WATCHDOG: Duration = Duration::from_secs(20);
@@ -372,12 +372,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
-}
-
-/// The generation directory the pointer of `run` names.
-fn generation(run: &Path) -> PathBuf {
-    let name = std::fs::read_to_string(run.join("latest")).unwrap();
-    run.join(name.trim())
 }
 
 fn mkfifo(path: &Path) {

@@ -113,3 +113,9 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// The generation directory the `latest` pointer of the run `run` names.
+pub fn generation(run: &Path) -> PathBuf {
+    let name = std::fs::read_to_string(run.join("latest")).unwrap();
+    run.join(name.trim())
+}
