@@ -10,8 +10,8 @@
 # - longer: changes on top of today's defaults at 40 epochs, each against `long` (two at a
 #   time on one core each), into the same files;
 # - tta: the base run's model (`default`) evaluated with 1, 2, 10, 18 and 50 views of each image;
-# - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials), its table and
-#   chart copied to reports/accuracy/;
+# - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials on one core
+#   each, as it ran beside the stage torch), its table and chart copied to reports/accuracy/;
 # - torch: scripts/torch_train.py, the same recipe in PyTorch (needs `pip install torch`);
 # - report: the charts (`network plot`) and reports/ACCURACY.md (scripts/accuracy_report.py).
 # A stage run again goes on where it stopped: a recorded run is skipped, an unfinished one
@@ -87,11 +87,14 @@ for stage in $stages; do
       run decay-1e-3 "${base[@]}" --weight-decay 1e-3
       run ema-1 "${base[@]}" "${old[@]}" --ema 1
       run smoothing-ema-1 --epochs 32 "${old[@]}" --ema 1 # against `smoothing`
-      run shift-2 "${base[@]}" "${old[@]}" --shift 2
-      run no-warmup "${base[@]}" "${old[@]}" --warmup 0
-      run shift-0 "${base[@]}" "${old[@]}" --shift 0
-      run no-augment "${base[@]}" "${old[@]}" --no-augment
-      run batch-5-unscaled "${base[@]}" "${old[@]}" --batch-size 5 --lr-scaling none
+      # The rest ran two at a time, one core each (their wall times are not the recipe's). More
+      # augmentation (`--shift 2`) was measured on the longer recipe (`long-shift-2`); the rate's
+      # scaling is ablated at batch 128, where a run costs a third of one at batch 5.
+      one=("${base[@]}" "${old[@]}" --threads 1)
+      run no-warmup "${one[@]}" --warmup 0 & a=$!
+      run shift-0 "${one[@]}" --shift 0 & both $a $!
+      run no-augment "${one[@]}" --no-augment & a=$!
+      run batch-128-unscaled "${one[@]}" --batch-size 128 --lr-scaling none & both $a $!
       ;;
     longer)
       # Changes on top of the defaults of 2026-11-29 (`smoothing`) at the length a 15-min
@@ -130,7 +133,9 @@ for stage in $stages; do
       if ! python3 -c 'import torch' 2>/dev/null; then
         echo "note: no PyTorch here (pip install torch): stage torch skipped" >&2
       elif [ ! -s "$into/torch.json" ]; then
-        python3 scripts/torch_train.py "$data" --json "$into/torch.json.part"
+        # One core, as it ran beside the sweep: compare its time with `long-decay-1e-3`, the
+        # same recipe on one core beside another run.
+        python3 scripts/torch_train.py "$data" --threads 1 --json "$into/torch.json.part"
         mv "$into/torch.json.part" "$into/torch.json"
       fi
       ;;
