@@ -127,6 +127,7 @@ for stage in $stages; do
     sweep)
       "$net" sweep --data "$data" --out "$runs/sweep" scripts/accuracy_space.json --json >"$into/sweep.json.part"
       mv "$into/sweep.json.part" "$into/sweep.json"
+      cp scripts/accuracy_space.json "$into/sweep-space.json"
       cp "$runs/sweep/"*.png "$runs/sweep/"*.md "$into/" 2>/dev/null || true
       ;;
     torch)
