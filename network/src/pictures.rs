@@ -137,8 +137,8 @@ fn title(area: &Area, path: &Path, s: &str, top: i32, size: u32) -> Result<()> {
 /// Size of `curves.png` and of comparisons.
 pub const CURVES_SIZE: (u32, u32) = (1200, 640);
 
-/// Line colours of compared runs.
-const PALETTE: [RGBColor; 8] = [
+/// Line colours of compared runs (a twelfth run takes the first's again).
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -147,27 +147,42 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(127, 127, 127),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
 ];
 
-/// One run's hyper-parameters, in a line.
+/// One run's hyper-parameters, in a line; warm-up, label smoothing and the average of the
+/// weights only when on.
 pub fn describe(c: &TrainConfig) -> String {
-    format!(
-        "batch {}, lr {} {}, momentum {}, decay {}, {}, seed {}, {} epochs",
-        c.batch_size,
-        c.lr,
-        clap::ValueEnum::to_possible_value(&c.schedule)
-            .expect("every schedule has a name")
-            .get_name(),
-        c.momentum,
-        c.weight_decay,
-        if c.augment {
-            "augmented"
-        } else {
-            "no augmentation"
-        },
-        c.seed,
-        c.epochs
-    )
+    let schedule = clap::ValueEnum::to_possible_value(&c.schedule)
+        .expect("every schedule has a name")
+        .get_name()
+        .to_string();
+    let mut pieces = vec![
+        format!("batch {}", c.batch_size),
+        format!("lr {} {schedule}", c.lr),
+    ];
+    // The recipe's optional features only where they are on, so the line stays short.
+    if c.warmup > 0.0 {
+        pieces.push(format!("warm-up {}", c.warmup));
+    }
+    pieces.push(format!("momentum {}", c.momentum));
+    pieces.push(format!("decay {}", c.weight_decay));
+    if c.label_smoothing > 0.0 {
+        pieces.push(format!("smoothing {}", c.label_smoothing));
+    }
+    pieces.push(match c.augment {
+        true => format!("shift {}", c.shift),
+        false => "no augmentation".into(),
+    });
+    if c.ema > 0.0 {
+        pieces.push(format!("EMA {}", c.ema));
+    }
+    pieces.push(format!("seed {}", c.seed));
+    pieces.push(format!("{} epochs", c.epochs));
+    pieces.join(", ")
 }
 
 /// Per-step losses at fractional epochs: step k of epoch e sits at `e − 1 + k / steps`, where
@@ -225,9 +240,11 @@ fn window_of(steps: usize) -> usize {
 const RAW_LOSS: RGBColor = RGBColor(190, 208, 232);
 
 /// Training loss and test accuracy against epochs. One run: its raw per-step loss (faint), the
-/// loss smoothed, train and test accuracy per epoch, its hyper-parameters under the title;
-/// several runs: each run's smoothed loss and test accuracy in its own colour, labelled with
-/// the hyper-parameters in which the runs differ. `runs` pairs a name with a run's curves.
+/// loss smoothed, train and test accuracy per epoch, its hyper-parameters under the title, a
+/// legend in the chart's corner; several runs: each run's smoothed loss and test accuracy in its
+/// own colour, named with the hyper-parameters in which the runs differ in a key to the right
+/// of the chart (so that no legend hides their late epochs), the picture widened to hold it
+/// ([`curves_size`]). `runs` pairs a name with a run's curves.
 pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     if runs.is_empty() {
         return Err(Error::Usage("no run to plot".into()));
@@ -271,11 +288,16 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     } else {
         format!("{} runs compared", runs.len())
     };
-    render(path, CURVES_SIZE, |root| {
+    let names: Vec<&str> = runs.iter().map(|(name, _)| name.as_str()).collect();
+    render(path, curves_size(&names), |root| {
         let (top, body) = root.split_vertically(if single { 70 } else { 50 });
         title(&top, path, &heading, 10, 24)?;
         if single {
             title(&top, path, &describe(runs[0].1.config), 42, 16)?;
+        }
+        let (body, key) = body.split_horizontally(CURVES_SIZE.0);
+        if !single {
+            draw_key(&key, path, &names)?;
         }
         let mut chart = ChartBuilder::on(&body)
             .margin(16)
@@ -302,7 +324,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
             .axis_desc_style(("sans-serif", 16))
             .draw()
             .at(path)?;
-        for (i, ((label, state), points)) in runs.iter().zip(&series).enumerate() {
+        for (i, ((_, state), points)) in runs.iter().zip(&series).enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
             let window = window_of(points.len());
             if single {
@@ -316,21 +338,18 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
                 1 => "per step".to_string(),
                 w => format!("mean of {w} steps"),
             };
-            let name = if single {
-                format!("loss, {smoothing}")
-            } else {
-                format!("{label}: loss ({smoothing})")
-            };
-            chart
+            let loss = chart
                 .draw_series(LineSeries::new(
                     smoothed(points, window),
                     colour.stroke_width(3),
                 ))
-                .at(path)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
-                });
+                .at(path)?;
+            if single {
+                loss.label(format!("loss, {smoothing}"))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
+                    });
+            }
             let epochs = &state.history.epochs;
             let held_colour = if single { PALETTE[1] } else { colour };
             for (what, dashed, of) in [
@@ -345,10 +364,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
                     .iter()
                     .filter_map(|e| of(e).map(|a| (e.epoch as f64, 100.0 * f64::from(a))))
                     .collect();
-                let name = match single {
-                    true => format!("{what} accuracy (right axis)"),
-                    false => format!("{label}: {what} accuracy (right axis)"),
-                };
+                let name = single.then(|| format!("{what} accuracy (right axis)"));
                 draw_accuracy(&mut chart, path, &points, dashed, held_colour, name)?;
             }
             if single {
@@ -367,15 +383,93 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
                     });
             }
         }
+        if !single {
+            return Ok(());
+        }
+        // Half-way up the right side: late epochs put the loss low and the accuracy high.
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 15))
             .draw()
             .at(path)
     })
+}
+
+/// Font size of the key of several runs' curves.
+const KEY_FONT: u32 = 15;
+
+/// What the line styles of several runs' curves mean, below the runs in their key.
+const KEY_STYLES: [&str; 3] = [
+    "solid line: training loss (left axis)",
+    "dashed line through dots: validation accuracy (right axis)",
+    "dots alone: test accuracy (right axis)",
+];
+
+/// Size of the curves of the runs named `names`: [`CURVES_SIZE`] for one run; for several,
+/// widened by a key as wide as the longest of their names and of [`KEY_STYLES`].
+pub fn curves_size(names: &[&str]) -> (u32, u32) {
+    if names.len() < 2 {
+        return CURVES_SIZE;
+    }
+    register_fonts();
+    let font = ("sans-serif", KEY_FONT).into_font();
+    let widest = names
+        .iter()
+        .chain(&KEY_STYLES)
+        .map(|s| font.box_size(s).map_or(0, |(w, _)| w))
+        .max()
+        .unwrap_or(0);
+    // The swatch (40), its gap to the text and the margins (2 × 16).
+    (CURVES_SIZE.0 + widest + 80, CURVES_SIZE.1)
+}
+
+/// The key of several runs' curves, in `area`: each run's colour and name, then what the line
+/// styles mean.
+fn draw_key(area: &Area, path: &Path, names: &[&str]) -> Result<()> {
+    let row = |i: usize| 40 + 24 * i as i32;
+    let swatch = |y: i32| vec![(16, y), (46, y)];
+    for (i, name) in names.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let y = row(i);
+        area.draw(&PathElement::new(swatch(y), colour.stroke_width(3)))
+            .at(path)?;
+        text(
+            area,
+            path,
+            name,
+            (56, y),
+            KEY_FONT,
+            (HPos::Left, VPos::Center),
+        )?;
+    }
+    let grey = RGBColor(80, 80, 80);
+    let first = names.len() + 1;
+    let y = row(first);
+    area.draw(&PathElement::new(swatch(y), grey.stroke_width(3)))
+        .at(path)?;
+    let y = row(first + 1);
+    area.draw(&plotters::element::DashedPathElement::new(
+        swatch(y),
+        8,
+        5,
+        grey.stroke_width(2),
+    ))
+    .at(path)?;
+    for x in [20, 42] {
+        area.draw(&Circle::new((x, y), 3, grey.filled())).at(path)?;
+    }
+    let y = row(first + 2);
+    for x in [20, 31, 42] {
+        area.draw(&Circle::new((x, y), 3, grey.filled())).at(path)?;
+    }
+    for (k, what) in KEY_STYLES.iter().enumerate() {
+        let at = (56, row(first + k));
+        text(area, path, what, at, KEY_FONT, (HPos::Left, VPos::Center))?;
+    }
+    Ok(())
 }
 
 /// Size of `confusion.png`.
@@ -396,7 +490,7 @@ fn draw_accuracy<'a>(
     points: &[(f64, f64)],
     dashed: bool,
     colour: RGBColor,
-    name: String,
+    name: Option<String>,
 ) -> Result<()> {
     if points.is_empty() {
         return Ok(());
@@ -412,10 +506,12 @@ fn draw_accuracy<'a>(
         }
         false => chart.draw_secondary_series(dots).at(path)?,
     };
-    series.label(name).legend(move |(x, y)| match dashed {
-        true => PathElement::new(vec![(x, y), (x + 20, y)], style).into_dyn(),
-        false => Circle::new((x + 10, y), 3, colour.filled()).into_dyn(),
-    });
+    if let Some(name) = name {
+        series.label(name).legend(move |(x, y)| match dashed {
+            true => PathElement::new(vec![(x, y), (x + 20, y)], style).into_dyn(),
+            false => Circle::new((x + 10, y), 3, colour.filled()).into_dyn(),
+        });
+    }
     Ok(())
 }
 

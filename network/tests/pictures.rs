@@ -12,7 +12,7 @@ use network::arch::{LayerSpec, Rates};
 use network::batch::Normalizer;
 use network::infer::Model;
 use network::model::{Init, Layer, Network, Plan, Workspace};
-use network::pictures::{CONFUSION_SIZE, CURVES_SIZE, maps_size};
+use network::pictures::{CONFUSION_SIZE, CURVES_SIZE, curves_size, maps_size};
 use network::saliency::{occlusion_map, patch_starts, responsibility_map};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -70,7 +70,13 @@ fn every_command_draws_a_png_of_the_expected_size() {
         compare.to_str().unwrap(),
     ]);
     assert!(ok && stdout.contains("2 run(s)"), "{stdout}\n{stderr}");
-    assert_png(&compare, CURVES_SIZE);
+    // Several runs: the chart as wide as one run's, their key to its right.
+    let (width, height) = image::image_dimensions(&compare).unwrap();
+    assert!(
+        height == CURVES_SIZE.1 && width > CURVES_SIZE.0 + 200,
+        "{width}×{height}"
+    );
+    assert_png(&compare, (width, height));
 
     let r = a.to_str().unwrap();
     let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d]);
@@ -286,4 +292,16 @@ fn responsibility_is_the_finite_difference_gradient_of_the_logit() {
             );
         }
     }
+}
+
+#[test]
+fn the_key_of_several_runs_is_as_wide_as_their_longest_name() {
+    assert_eq!(curves_size(&["one run"]), CURVES_SIZE);
+    let short = curves_size(&["a", "b"]);
+    let long = curves_size(&["a", &"a much longer name of a run ".repeat(4)]);
+    assert_eq!((short.1, long.1), (CURVES_SIZE.1, CURVES_SIZE.1));
+    assert!(
+        CURVES_SIZE.0 < short.0 && short.0 < long.0,
+        "{short:?} {long:?}"
+    );
 }
