@@ -11,7 +11,8 @@
 #   time on one core each), into the same files;
 # - tta: the base run's model (`default`) evaluated with 1, 2, 10, 18 and 50 views of each image;
 # - sweep: `network sweep` over scripts/accuracy_space.json (full-length trials on one core
-#   each, as it ran beside the stage torch), its table and chart copied to reports/accuracy/;
+#   each, so that another stage can run beside it: here torch, then ablation's last rows),
+#   the space, its table and chart copied to reports/accuracy/;
 # - torch: scripts/torch_train.py, the same recipe in PyTorch (needs `pip install torch`);
 # - report: the charts (`network plot`) and reports/ACCURACY.md (scripts/accuracy_report.py).
 # A stage run again goes on where it stopped: a recorded run is skipped, an unfinished one
@@ -87,7 +88,8 @@ for stage in $stages; do
       run decay-1e-3 "${base[@]}" --weight-decay 1e-3
       run ema-1 "${base[@]}" "${old[@]}" --ema 1
       run smoothing-ema-1 --epochs 32 "${old[@]}" --ema 1 # against `smoothing`
-      # The rest ran two at a time, one core each (their wall times are not the recipe's). More
+      # The rest run two at a time, one core each (here beside the sweep's last trials, three
+      # runs on two cores: their wall times are not the recipe's). More
       # augmentation (`--shift 2`) was measured on the longer recipe (`long-shift-2`); the rate's
       # scaling is ablated at batch 128, where a run costs a third of one at batch 5.
       one=("${base[@]}" "${old[@]}" --threads 1)
@@ -125,17 +127,17 @@ for stage in $stages; do
       done
       ;;
     sweep)
+      cp scripts/accuracy_space.json "$into/sweep-space.json"
       "$net" sweep --data "$data" --out "$runs/sweep" scripts/accuracy_space.json --json >"$into/sweep.json.part"
       mv "$into/sweep.json.part" "$into/sweep.json"
-      cp scripts/accuracy_space.json "$into/sweep-space.json"
       cp "$runs/sweep/"*.png "$runs/sweep/"*.md "$into/" 2>/dev/null || true
       ;;
     torch)
       if ! python3 -c 'import torch' 2>/dev/null; then
         echo "note: no PyTorch here (pip install torch): stage torch skipped" >&2
       elif [ ! -s "$into/torch.json" ]; then
-        # One core, as it ran beside the sweep: compare its time with `long-decay-1e-3`, the
-        # same recipe on one core beside another run.
+        # One core, so that it can run beside the sweep (as it did here): compare its time
+        # with `long-decay-1e-3`, the same recipe on one core beside another run.
         python3 scripts/torch_train.py "$data" --threads 1 --json "$into/torch.json.part"
         mv "$into/torch.json.part" "$into/torch.json"
       fi
@@ -146,7 +148,11 @@ for stage in $stages; do
       for f in "$into"/ablation-*.json; do
         name=${f##*/ablation-} && name=${name%.json}
         [ -d "$runs/$name" ] || continue
-        case $name in long*) longer+=("$runs/$name") ;; *) dirs+=("$runs/$name") ;; esac
+        case $name in # the defaults' runs are drawn apart (recipe-curves.png)
+          long*) longer+=("$runs/$name") ;;
+          defaults*) ;;
+          *) dirs+=("$runs/$name") ;;
+        esac
         cp "$runs/$name/epochs.jsonl" "$into/$name-epochs.jsonl"
       done
       [ "${#dirs[@]}" -gt 1 ] && "$net" plot "${dirs[@]}" --out "$into/ablation.png"

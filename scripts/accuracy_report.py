@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders reports/ACCURACY.md from what scripts/accuracy.sh recorded in reports/accuracy/:
 ablation-NAME.json and NAME-epochs.jsonl per full run, tta-VIEWS-ON.json, sweep.json and
-sweep.md, torch.json, machine.txt, and the charts beside them. A part not measured yet is
+sweep-space.json, torch.json, machine.txt, and the charts beside them. A part not measured yet is
 said to be missing, not left out.
 
     python3 scripts/accuracy_report.py reports/accuracy reports/ACCURACY.md
@@ -18,13 +18,13 @@ CHANGES = {
     "seed-2": "another seed (`--seed 2`): the noise between two runs of the base",
     "batch-5": "`--batch-size 5` (the rate scaled: 0.02 × 5 / 32)",
     "batch-1": "`--batch-size 1` (the rate scaled: 0.02 × 1 / 32)",
-    "no-warmup": "no warm-up (`--warmup 0`), on one core beside another run",
-    "batch-128-unscaled": "`--batch-size 128 --lr-scaling none` (the rate 0.02 unscaled), on one core beside another run; compare with `batch-128`",
+    "no-warmup": "no warm-up (`--warmup 0`), on one core beside other runs",
+    "batch-128-unscaled": "`--batch-size 128 --lr-scaling none` (the rate 0.02 unscaled), on one core beside other runs; compare with `batch-128`",
     "smoothing": "label smoothing 0.1 (`--label-smoothing 0.1`): the defaults of 2026-11-29, before 40 epochs and weight decay 1e-3",
-    "shift-0": "mirror only, no shifts (`--shift 0`), on one core beside another run",
+    "shift-0": "mirror only, no shifts (`--shift 0`), on one core beside other runs",
     "decay-2e-4": "weight decay 2e-4",
     "decay-1e-3": "weight decay 1e-3",
-    "no-augment": "no augmentation (`--no-augment`), on one core beside another run",
+    "no-augment": "no augmentation (`--no-augment`), on one core beside other runs",
     "ema-1": "the average of the weights evaluated (`--ema 1`: a time constant of one epoch)",
     "smoothing-ema-1": "from `smoothing` (not the base): label smoothing 0.1 and `--ema 1`; compare with `smoothing`",
 }
@@ -92,8 +92,8 @@ def ablation(results, every, out, missing):
         "",
         "The base is the defaults before label smoothing became one of them (2026-11-29): "
         "`--label-smoothing 0 --epochs 32 --weight-decay 5e-4`. Each row is one full run from the base with one change, judged "
-        "on its validation accuracy at the end (Δ: points against the base run's, or against "
-        "`smoothing` for a change on top of it); the test "
+        "on its validation accuracy at the end (Δ: points against the base run's, against "
+        "`smoothing` for a change on top of it, against `batch-128` for its rate unscaled); the test "
         "accuracy is reported, never used to choose. Validation is measured after every epoch "
         "over two views of each image (it and its mirror; the best of those is shown too) and "
         "after the last over the run's test-time views (10 by default). Wall time is the whole "
@@ -326,14 +326,18 @@ def sweep(results, runs, out, missing):
         missing.append("the sweep (stage `sweep`)")
         return
     trials = load(path)
-    with open(space) as f:
-        space = f.read().strip()
+    if os.path.exists(space):
+        with open(space) as f:
+            space = ["```json", f.read().strip(), "```"]
+    else:
+        space = ["(The space of this sweep was not recorded beside its results.)"]
     out += ["## The sweep", "",
-            "`network sweep` over `scripts/accuracy_space.json` (as it was, in `accuracy/sweep-space.json`): the learning rate halved and "
-            "doubled, and weight decay at the defaults' 1e-3 and doubled, around the defaults "
-            "(rate 0.02, decay 1e-3), every other setting the defaults'. Each trial is a full "
-            "40-epoch run on one core (`threads: 1`), as it ran beside PyTorch's run, so its "
-            "training seconds are not the recipe's.", "", "```json", space, "```", "",
+            "`network sweep` over `scripts/accuracy_space.json` (as it was, in "
+            "`accuracy/sweep-space.json`, below): every combination of the grid, every other "
+            "setting the defaults'. Each trial is a full run on one core (`threads: 1`) while "
+            "other runs shared the machine's two cores, so its time of training steps is not the "
+            f"recipe's. Each is judged against `{SWEEP_CENTRE}`, the defaults' settings on one core "
+            "beside another run, seed 1 as the trials.", ""] + space + ["",
             "| trial | settings | validation at the end | Δ validation | best of any epoch | test | time of the training steps |",
             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     centre = final(runs.get(SWEEP_CENTRE, {}))
@@ -345,8 +349,10 @@ def sweep(results, runs, out, missing):
                    f"{minutes(t.get('seconds'))} |")
     if centre is not None:
         c = runs[SWEEP_CENTRE]
-        out.append(f"| centre | `lr=0.02 weight_decay=0.001` (`{SWEEP_CENTRE}`, above) | "
+        out.append(f"| centre | the defaults' (`{SWEEP_CENTRE}`, above) | "
                    f"{pct(centre)} | | | {pct(final(c, 'test_accuracy'))} | |")
+    else:
+        missing.append(f"the sweep's centre `{SWEEP_CENTRE}` (stage `longer`): no trial is judged")
     out.append("")
     noise, shown = long_noise(runs)
     if centre is not None and noise is not None:
@@ -374,20 +380,26 @@ def torch_peer(results, runs, out, missing):
         f"PyTorch {t['torch']}, {t['threads']} thread(s), run beside the sweep. Its "
         "held-out images and random numbers are not ours, so its accuracy differs from ours by "
         "a seed's noise at least; its time compares with ours on one core beside another run "
-        f"(`{SWEEP_CENTRE}`), not with the defaults' runs, which had both cores to themselves.",
+        f"(`{SWEEP_CENTRE}`), not with the defaults' runs, which had every core to themselves.",
         "",
         "| run | threads | test | best validation with 2 views | validation at the end | wall time |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         f"| PyTorch | {t['threads']} | {pct(t.get('test_accuracy'))} | "
-        f"{pct(t.get('best_validation_accuracy'))} | {pct(t.get('validation_accuracy'))} | "
+        f"{pct(best_validation(t.get('epochs', []))[0])} | {pct(t.get('validation_accuracy'))} | "
         f"{minutes(t.get('wall_seconds'))} |",
     ]
-    for name, threads in ((SWEEP_CENTRE, 1), ("defaults", 2), ("defaults-seed-2", 2)):
+    for name in (SWEEP_CENTRE, "defaults", "defaults-seed-2"):
         if name in runs:
             r, (two, _) = runs[name], best_validation(epochs_of(results, name))
-            out.append(f"| ours: `{name}` | {threads} | {pct(final(r, 'test_accuracy'))} | "
+            out.append(f"| ours: `{name}` | {threads_of(r)} | {pct(final(r, 'test_accuracy'))} | "
                        f"{pct(two)} | {pct(final(r))} | {minutes(r.get('wall_seconds'))} |")
     out.append("")
+
+
+def threads_of(run):
+    """A run's `--threads`, or "all" when it had the default (every core)."""
+    flags = run.get("flags", "").split()
+    return flags[flags.index("--threads") + 1] if "--threads" in flags[:-1] else "all"
 
 
 def main():

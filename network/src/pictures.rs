@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::config::TrainConfig;
+use crate::config::{LrScaling, TrainConfig};
 use crate::disk::write_atomic;
 use crate::error::{Error, Result};
 use crate::history::{EpochRecord, History};
@@ -137,8 +137,9 @@ fn title(area: &Area, path: &Path, s: &str, top: i32, size: u32) -> Result<()> {
 /// Size of `curves.png` and of comparisons.
 pub const CURVES_SIZE: (u32, u32) = (1200, 640);
 
-/// Line colours of compared runs (a twelfth run takes the first's again).
-const PALETTE: [RGBColor; 12] = [
+/// Line colours of compared runs: twenty distinct on white (a twenty-first run takes the
+/// first's again).
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -151,10 +152,18 @@ const PALETTE: [RGBColor; 12] = [
     RGBColor(127, 127, 127),
     RGBColor(0, 0, 128),
     RGBColor(128, 0, 0),
+    RGBColor(0, 100, 0),
+    RGBColor(75, 0, 130),
+    RGBColor(184, 134, 11),
+    RGBColor(0, 128, 128),
+    RGBColor(255, 20, 147),
+    RGBColor(85, 107, 47),
+    RGBColor(70, 130, 180),
+    RGBColor(210, 105, 30),
 ];
 
-/// One run's hyper-parameters, in a line; warm-up, label smoothing and the average of the
-/// weights only when on.
+/// One run's hyper-parameters, in a line; the rate's scaling with the batch only when not
+/// linear, warm-up, label smoothing and the average of the weights only when on.
 pub fn describe(c: &TrainConfig) -> String {
     let schedule = clap::ValueEnum::to_possible_value(&c.schedule)
         .expect("every schedule has a name")
@@ -165,6 +174,11 @@ pub fn describe(c: &TrainConfig) -> String {
         format!("lr {} {schedule}", c.lr),
     ];
     // The recipe's optional features only where they are on, so the line stays short.
+    match c.lr_scaling {
+        LrScaling::Linear => {}
+        LrScaling::None => pieces.push("rate unscaled".into()),
+        LrScaling::Sqrt => pieces.push("rate × √(batch / 32)".into()),
+    }
     if c.warmup > 0.0 {
         pieces.push(format!("warm-up {}", c.warmup));
     }
@@ -241,146 +255,43 @@ const RAW_LOSS: RGBColor = RGBColor(190, 208, 232);
 
 /// Training loss and test accuracy against epochs. One run: its raw per-step loss (faint), the
 /// loss smoothed, train and test accuracy per epoch, its hyper-parameters under the title, a
-/// legend in the chart's corner; several runs: each run's smoothed loss and test accuracy in its
-/// own colour, named with the hyper-parameters in which the runs differ in a key to the right
-/// of the chart (so that no legend hides their late epochs), the picture widened to hold it
-/// ([`curves_size`]). `runs` pairs a name with a run's curves.
+/// legend half-way up the chart's right side; several runs: each run's smoothed loss and test
+/// accuracy in its own colour, named with the hyper-parameters in which the runs differ in a
+/// key to the right of the chart (so that no legend hides their late epochs), the picture
+/// widened to hold it ([`curves_size`]). `runs` pairs a name with a run's curves.
 pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     if runs.is_empty() {
         return Err(Error::Usage("no run to plot".into()));
     }
     let single = runs.len() == 1;
-    let settings: Vec<String> = runs.iter().map(|(_, s)| describe(s.config)).collect();
-    let shared = |piece: &str| settings.iter().all(|s| s.split(", ").any(|p| p == piece));
-    let runs: Vec<(String, RunCurves)> = runs
-        .iter()
-        .zip(&settings)
-        .map(|((name, state), all)| {
-            let differing: Vec<&str> = all.split(", ").filter(|p| !shared(p)).collect();
-            match differing.is_empty() || single {
-                true => (name.clone(), *state),
-                false => (format!("{name} ({})", differing.join(", ")), *state),
-            }
-        })
-        .collect();
+    let runs = with_differences(runs);
     let series: Vec<Vec<(f64, f64)>> = runs.iter().map(|(_, s)| loss_points(*s)).collect();
-    let max_epoch = runs
-        .iter()
-        .zip(&series)
-        .map(|((_, s), p)| {
-            p.last()
-                .map_or(0.0, |l| l.0)
-                .max(s.history.epochs.len() as f64)
-        })
-        .fold(1.0f64, f64::max);
-    let max_loss = series
-        .iter()
-        .flatten()
-        .map(|p| p.1)
-        .filter(|l| l.is_finite())
-        .fold(0.1f64, f64::max);
-    let heading = if single {
-        let (label, state) = &runs[0];
-        match state.history.epochs.last() {
-            Some(e) => format!("{label}: {} after {} epochs", e.held_out(), e.epoch),
-            None => format!("{label}: no epoch complete yet"),
-        }
-    } else {
-        format!("{} runs compared", runs.len())
-    };
     let names: Vec<&str> = runs.iter().map(|(name, _)| name.as_str()).collect();
     render(path, curves_size(&names), |root| {
         let (top, body) = root.split_vertically(if single { 70 } else { 50 });
-        title(&top, path, &heading, 10, 24)?;
-        if single {
-            title(&top, path, &describe(runs[0].1.config), 42, 16)?;
-        }
-        let (body, key) = body.split_horizontally(CURVES_SIZE.0);
-        if !single {
-            draw_key(&key, path, &names)?;
-        }
-        let mut chart = ChartBuilder::on(&body)
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .right_y_label_area_size(64)
-            .build_cartesian_2d(0f64..max_epoch, 0f64..max_loss * 1.05)
-            .at(path)?
-            .set_secondary_coord(0f64..max_epoch, 0f64..100.0);
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_label_formatter(&|x| format!("{x}"))
-            .y_desc("training loss (cross-entropy)")
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .at(path)?;
-        chart
-            .configure_secondary_axes()
-            .y_desc("accuracy (%)")
-            .y_label_formatter(&|y| format!("{y}"))
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .at(path)?;
+        title(&top, path, &heading(&runs), 10, 24)?;
+        let mut chart = match single {
+            true => {
+                title(&top, path, &describe(runs[0].1.config), 42, 16)?;
+                curves_chart(&body, path, &runs, &series)?
+            }
+            false => {
+                let (body, key) = body.split_horizontally(CURVES_SIZE.0);
+                draw_key(&key, path, &names)?;
+                curves_chart(&body, path, &runs, &series)?
+            }
+        };
         for (i, ((_, state), points)) in runs.iter().zip(&series).enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
-            let window = window_of(points.len());
-            if single {
-                chart
-                    .draw_series(LineSeries::new(points.iter().copied(), RAW_LOSS))
-                    .at(path)?
-                    .label("loss per step")
-                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RAW_LOSS));
-            }
-            let smoothing = match window {
-                1 => "per step".to_string(),
-                w => format!("mean of {w} steps"),
-            };
-            let loss = chart
-                .draw_series(LineSeries::new(
-                    smoothed(points, window),
-                    colour.stroke_width(3),
-                ))
-                .at(path)?;
-            if single {
-                loss.label(format!("loss, {smoothing}"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
-                    });
-            }
-            let epochs = &state.history.epochs;
-            let held_colour = if single { PALETTE[1] } else { colour };
-            for (what, dashed, of) in [
-                (
-                    "validation",
-                    true,
-                    (|e| e.validation_accuracy) as fn(&EpochRecord) -> _,
-                ),
-                ("test", false, |e| e.test_accuracy),
-            ] {
-                let points: Vec<(f64, f64)> = epochs
-                    .iter()
-                    .filter_map(|e| of(e).map(|a| (e.epoch as f64, 100.0 * f64::from(a))))
-                    .collect();
-                let name = single.then(|| format!("{what} accuracy (right axis)"));
-                draw_accuracy(&mut chart, path, &points, dashed, held_colour, name)?;
-            }
-            if single {
-                let train_colour = PALETTE[2];
-                chart
-                    .draw_secondary_series(LineSeries::new(
-                        epochs
-                            .iter()
-                            .map(|e| (e.epoch as f64, 100.0 * f64::from(e.train_accuracy))),
-                        train_colour.stroke_width(2),
-                    ))
-                    .at(path)?
-                    .label("train accuracy, augmented (right axis)")
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], train_colour.stroke_width(2))
-                    });
+            match single {
+                true => draw_one_run(&mut chart, path, state.history, points)?,
+                false => {
+                    let colour = PALETTE[i % PALETTE.len()];
+                    let loss = smoothed(points, window_of(points.len()));
+                    chart
+                        .draw_series(LineSeries::new(loss, colour.stroke_width(3)))
+                        .at(path)?;
+                    draw_held_out(&mut chart, path, state.history, colour, false)?;
+                }
             }
         }
         if !single {
@@ -398,8 +309,168 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     })
 }
 
+/// Each run's name, with the pieces of its settings ([`describe`]) the others do not share
+/// when there are several runs.
+fn with_differences<'a>(runs: &[(String, RunCurves<'a>)]) -> Vec<(String, RunCurves<'a>)> {
+    let settings: Vec<String> = runs.iter().map(|(_, s)| describe(s.config)).collect();
+    let shared = |piece: &str| settings.iter().all(|s| s.split(", ").any(|p| p == piece));
+    runs.iter()
+        .zip(&settings)
+        .map(|((name, state), all)| {
+            let differing: Vec<&str> = all.split(", ").filter(|p| !shared(p)).collect();
+            match differing.is_empty() || runs.len() == 1 {
+                true => (name.clone(), *state),
+                false => (format!("{name} ({})", differing.join(", ")), *state),
+            }
+        })
+        .collect()
+}
+
+/// The title of the curves: one run's name and last held-out figure, or how many runs.
+fn heading(runs: &[(String, RunCurves)]) -> String {
+    let [(label, state)] = runs else {
+        return format!("{} runs compared", runs.len());
+    };
+    match state.history.epochs.last() {
+        Some(e) => format!("{label}: {} after {} epochs", e.held_out(), e.epoch),
+        None => format!("{label}: no epoch complete yet"),
+    }
+}
+
+/// The axes of the curves in `area`: epochs across, the loss of `series` on the left, accuracy
+/// in percent on the right.
+fn curves_chart<'a>(
+    area: &Area<'a>,
+    path: &Path,
+    runs: &[(String, RunCurves)],
+    series: &[Vec<(f64, f64)>],
+) -> Result<Curves<'a, 'a>> {
+    let max_epoch = runs
+        .iter()
+        .zip(series)
+        .map(|((_, s), p)| {
+            p.last()
+                .map_or(0.0, |l| l.0)
+                .max(s.history.epochs.len() as f64)
+        })
+        .fold(1.0f64, f64::max);
+    let max_loss = series
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .filter(|l| l.is_finite())
+        .fold(0.1f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .right_y_label_area_size(64)
+        .build_cartesian_2d(0f64..max_epoch, 0f64..max_loss * 1.05)
+        .at(path)?
+        .set_secondary_coord(0f64..max_epoch, 0f64..100.0);
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_label_formatter(&|x| format!("{x}"))
+        .y_desc("training loss (cross-entropy)")
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .at(path)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("accuracy (%)")
+        .y_label_formatter(&|y| format!("{y}"))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .at(path)?;
+    Ok(chart)
+}
+
+/// One run's curves, each labelled for the legend: the raw per-step `points` of the loss, the
+/// loss smoothed, validation and test accuracy, training accuracy.
+fn draw_one_run<'a>(
+    chart: &mut Curves<'a, 'a>,
+    path: &Path,
+    history: &History,
+    points: &[(f64, f64)],
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(points.iter().copied(), RAW_LOSS))
+        .at(path)?
+        .label("loss per step")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RAW_LOSS));
+    let window = window_of(points.len());
+    let smoothing = match window {
+        1 => "per step".to_string(),
+        w => format!("mean of {w} steps"),
+    };
+    let colour = PALETTE[0];
+    chart
+        .draw_series(LineSeries::new(
+            smoothed(points, window),
+            colour.stroke_width(3),
+        ))
+        .at(path)?
+        .label(format!("loss, {smoothing}"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+    draw_held_out(chart, path, history, PALETTE[1], true)?;
+    let train_colour = PALETTE[2];
+    chart
+        .draw_secondary_series(LineSeries::new(
+            history
+                .epochs
+                .iter()
+                .map(|e| (e.epoch as f64, 100.0 * f64::from(e.train_accuracy))),
+            train_colour.stroke_width(2),
+        ))
+        .at(path)?
+        .label("train accuracy, augmented (right axis)")
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], train_colour.stroke_width(2))
+        });
+    Ok(())
+}
+
+/// A run's validation accuracy (a dashed line through dots) and test accuracy (dots) per
+/// epoch, in `colour`; `labelled` names them for the legend.
+fn draw_held_out<'a>(
+    chart: &mut Curves<'a, 'a>,
+    path: &Path,
+    history: &History,
+    colour: RGBColor,
+    labelled: bool,
+) -> Result<()> {
+    for (what, dashed, of) in [
+        (
+            "validation",
+            true,
+            (|e| e.validation_accuracy) as fn(&EpochRecord) -> _,
+        ),
+        ("test", false, |e| e.test_accuracy),
+    ] {
+        let points: Vec<(f64, f64)> = history
+            .epochs
+            .iter()
+            .filter_map(|e| of(e).map(|a| (e.epoch as f64, 100.0 * f64::from(a))))
+            .collect();
+        let name = labelled.then(|| format!("{what} accuracy (right axis)"));
+        draw_accuracy(chart, path, &points, dashed, colour, name)?;
+    }
+    Ok(())
+}
+
 /// Font size of the key of several runs' curves.
 const KEY_FONT: u32 = 15;
+
+/// Layout of that key, in pixels: the first row's centre, the rows' spacing, where a row's
+/// swatch starts and ends, where its text starts, and the margin right of the longest text.
+const KEY_TOP: i32 = 40;
+const KEY_ROW: i32 = 24;
+const KEY_SWATCH: (i32, i32) = (16, 46);
+const KEY_TEXT: i32 = 56;
+const KEY_MARGIN: i32 = 24;
 
 /// What the line styles of several runs' curves mean, below the runs in their key.
 const KEY_STYLES: [&str; 3] = [
@@ -409,7 +480,8 @@ const KEY_STYLES: [&str; 3] = [
 ];
 
 /// Size of the curves of the runs named `names`: [`CURVES_SIZE`] for one run; for several,
-/// widened by a key as wide as the longest of their names and of [`KEY_STYLES`].
+/// widened by a key as wide as the longest of their names and of [`KEY_STYLES`], and taller
+/// than [`CURVES_SIZE`] if its rows need it.
 pub fn curves_size(names: &[&str]) -> (u32, u32) {
     if names.len() < 2 {
         return CURVES_SIZE;
@@ -422,55 +494,65 @@ pub fn curves_size(names: &[&str]) -> (u32, u32) {
         .map(|s| font.box_size(s).map_or(0, |(w, _)| w))
         .max()
         .unwrap_or(0);
-    // The swatch (40), its gap to the text and the margins (2 × 16).
-    (CURVES_SIZE.0 + widest + 80, CURVES_SIZE.1)
+    // Below the title's 50 pixels: the runs, a blank row, the styles, and a row's margin.
+    let rows = (names.len() + 1 + KEY_STYLES.len() + 1) as i32;
+    let height = 50 + KEY_TOP + KEY_ROW * rows;
+    (
+        CURVES_SIZE.0 + (KEY_TEXT + KEY_MARGIN) as u32 + widest,
+        CURVES_SIZE.1.max(height as u32),
+    )
 }
 
 /// The key of several runs' curves, in `area`: each run's colour and name, then what the line
 /// styles mean.
 fn draw_key(area: &Area, path: &Path, names: &[&str]) -> Result<()> {
-    let row = |i: usize| 40 + 24 * i as i32;
-    let swatch = |y: i32| vec![(16, y), (46, y)];
+    let row = |i: usize| KEY_TOP + KEY_ROW * i as i32;
+    let swatch = |y: i32| vec![(KEY_SWATCH.0, y), (KEY_SWATCH.1, y)];
+    let dots = |y: i32, xs: &[i32]| -> Result<()> {
+        xs.iter().try_for_each(|&x| {
+            area.draw(&Circle::new((KEY_SWATCH.0 + x, y), 3, KEY_GREY.filled()))
+                .at(path)
+        })
+    };
     for (i, name) in names.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
-        let y = row(i);
-        area.draw(&PathElement::new(swatch(y), colour.stroke_width(3)))
+        area.draw(&PathElement::new(swatch(row(i)), colour.stroke_width(3)))
             .at(path)?;
+        text(area, path, name, (KEY_TEXT, row(i)), KEY_FONT, LEFT_MIDDLE)?;
+    }
+    let first = names.len() + 1;
+    area.draw(&PathElement::new(
+        swatch(row(first)),
+        KEY_GREY.stroke_width(3),
+    ))
+    .at(path)?;
+    let dashed = plotters::element::DashedPathElement::new(
+        swatch(row(first + 1)),
+        8,
+        5,
+        KEY_GREY.stroke_width(2),
+    );
+    area.draw(&dashed).at(path)?;
+    dots(row(first + 1), &[4, 26])?;
+    dots(row(first + 2), &[4, 15, 26])?;
+    for (k, what) in KEY_STYLES.iter().enumerate() {
         text(
             area,
             path,
-            name,
-            (56, y),
+            what,
+            (KEY_TEXT, row(first + k)),
             KEY_FONT,
-            (HPos::Left, VPos::Center),
+            LEFT_MIDDLE,
         )?;
-    }
-    let grey = RGBColor(80, 80, 80);
-    let first = names.len() + 1;
-    let y = row(first);
-    area.draw(&PathElement::new(swatch(y), grey.stroke_width(3)))
-        .at(path)?;
-    let y = row(first + 1);
-    area.draw(&plotters::element::DashedPathElement::new(
-        swatch(y),
-        8,
-        5,
-        grey.stroke_width(2),
-    ))
-    .at(path)?;
-    for x in [20, 42] {
-        area.draw(&Circle::new((x, y), 3, grey.filled())).at(path)?;
-    }
-    let y = row(first + 2);
-    for x in [20, 31, 42] {
-        area.draw(&Circle::new((x, y), 3, grey.filled())).at(path)?;
-    }
-    for (k, what) in KEY_STYLES.iter().enumerate() {
-        let at = (56, row(first + k));
-        text(area, path, what, at, KEY_FONT, (HPos::Left, VPos::Center))?;
     }
     Ok(())
 }
+
+/// The colour of the style key's lines.
+const KEY_GREY: RGBColor = RGBColor(80, 80, 80);
+
+/// Text anchored at its left end, centred vertically.
+const LEFT_MIDDLE: (HPos, VPos) = (HPos::Left, VPos::Center);
 
 /// Size of `confusion.png`.
 pub const CONFUSION_SIZE: (u32, u32) = (1060, 860);

@@ -70,13 +70,22 @@ fn every_command_draws_a_png_of_the_expected_size() {
         compare.to_str().unwrap(),
     ]);
     assert!(ok && stdout.contains("2 run(s)"), "{stdout}\n{stderr}");
-    // Several runs: the chart as wide as one run's, their key to its right.
+    // Several runs: the chart as wide as one run's, their key to its right, its first row the
+    // first run's colour (a swatch 30 pixels long, 16 in, 40 below the 50 of the title).
     let (width, height) = image::image_dimensions(&compare).unwrap();
     assert!(
         height == CURVES_SIZE.1 && width > CURVES_SIZE.0 + 200,
         "{width}×{height}"
     );
     assert_png(&compare, (width, height));
+    let key = image::open(&compare).unwrap().to_rgb8();
+    for x in [CURVES_SIZE.0 + 20, CURVES_SIZE.0 + 40] {
+        assert_eq!(
+            key.get_pixel(x, 90).0,
+            [31, 119, 180],
+            "the key's first swatch at x {x}"
+        );
+    }
 
     let r = a.to_str().unwrap();
     let (ok, stdout, stderr) = run_cli(&["eval", "--model", r, "--data", d]);
@@ -304,4 +313,8 @@ fn the_key_of_several_runs_is_as_wide_as_their_longest_name() {
         CURVES_SIZE.0 < short.0 && short.0 < long.0,
         "{short:?} {long:?}"
     );
+    // As many runs as the key's rows outgrow the chart's height: the picture grows taller.
+    let many: Vec<String> = (0..40).map(|i| format!("run {i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert!(curves_size(&many).1 > CURVES_SIZE.1 + 24 * 10);
 }
