@@ -15,11 +15,11 @@ import sys
 CHANGES = {
     "default": "nothing: the base (the defaults but label smoothing, `--label-smoothing 0`)",
     "batch-128": "`--batch-size 128` (the rate scaled: 0.02 × 128 / 32 = 0.08), the default until 2026-11-29",
+    "batch-128-unscaled": "`--batch-size 128 --lr-scaling none` (the rate 0.02 unscaled), on one core beside other runs; compare with `batch-128`",
     "seed-2": "another seed (`--seed 2`): the noise between two runs of the base",
     "batch-5": "`--batch-size 5` (the rate scaled: 0.02 × 5 / 32)",
     "batch-1": "`--batch-size 1` (the rate scaled: 0.02 × 1 / 32)",
     "no-warmup": "no warm-up (`--warmup 0`), on one core beside other runs",
-    "batch-128-unscaled": "`--batch-size 128 --lr-scaling none` (the rate 0.02 unscaled), on one core beside other runs; compare with `batch-128`",
     "smoothing": "label smoothing 0.1 (`--label-smoothing 0.1`): the defaults of 2026-11-29, before 40 epochs and weight decay 1e-3",
     "shift-0": "mirror only, no shifts (`--shift 0`), on one core beside other runs",
     "decay-2e-4": "weight decay 2e-4",
