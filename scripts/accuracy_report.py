@@ -133,7 +133,8 @@ def recipe(results, runs, out, missing):
         "`defaults` (stage `longer`), alone on the machine with every core: its wall time is "
         "the recipe's; `defaults-seed-2` is the same command with `--seed 2`, and "
         "`defaults-again` the plain command once more, alone too (its own timing of the "
-        "techniques may choose another plan, and so round differently).",
+        "techniques may choose another plan, and so round differently). Below them, a candidate "
+        "change run the same way, alone, its flags shown.",
         "",
         "| run | test accuracy | validation at the end | best validation with 2 views (epoch) | wall time of the command | examples/s | peak memory |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -141,21 +142,34 @@ def recipe(results, runs, out, missing):
     absent = [n for n in DEFAULTS_RUNS if n not in runs]
     if absent:
         missing.append("the plain command's runs " + ", ".join(f"`{n}`" for n in absent))
-    for name in [n for n in DEFAULTS_RUNS if n in runs]:
+    candidates = sorted(n for n in runs if n.startswith("defaults-") and n not in DEFAULTS_RUNS)
+    for name in [n for n in DEFAULTS_RUNS if n in runs] + candidates:
         r = runs[name]
         two, at = best_validation(epochs_of(results, name))
+        shown = f"{name} (`{r['flags']}`)" if name in candidates else name
         out.append(
-            f"| {name} | {pct(final(r, 'test_accuracy'))} | {pct(final(r))} | {pct(two)} ({at}) | "
+            f"| {shown} | {pct(final(r, 'test_accuracy'))} | {pct(final(r))} | {pct(two)} ({at}) | "
             f"{minutes(r.get('wall_seconds'))} | {rate(r)} | {number(r.get('peak_rss_mb'), ' MB')} |")
     out.append("")
     out += [f"`{n}` {runs[n]['note']}." for n in DEFAULTS_RUNS
             if runs.get(n, {}).get("note")] + [""]
     if os.path.exists(os.path.join(results, "recipe-curves.png")):
         out += ["![curves of the default recipe's run](accuracy/recipe-curves.png)", ""]
-    out += why(runs)
+    out += why(results, runs)
 
 
-def why(runs):
+def lead(a, b):
+    """`a`'s largest lead over `b` in 2-view validation at one epoch, as text ("" if none)."""
+    best = max(((x["validation_accuracy"] - y["validation_accuracy"], x["epoch"])
+                for x, y in zip(a[:-1], b[:-1])
+                if x.get("validation_accuracy") is not None
+                and y.get("validation_accuracy") is not None), default=None)
+    if best is None or best[0] <= 0:
+        return ""
+    return f", though it led by {100 * best[0]:.2f} points at epoch {best[1]} (2 views)"
+
+
+def why(results, runs):
     """Why the defaults are what they are, from the runs that chose them (validation only)."""
     v = {n: final(r) for n, r in runs.items()}
 
@@ -181,7 +195,13 @@ def why(runs):
         f"and `long-seed-2` at 40: {pct(v.get('long'))} and {pct(v.get('long-seed-2'))});")
     lines.append(
         f"- batch 32 kept: batch 16 at 40 epochs {pair('long-batch-16', 'long')} on one seed, "
-        "under twice the noise; the smaller batches' gains at 32 epochs were hints too.")
+        "under twice the noise; the smaller batches' gains at 32 epochs were hints too. Batch "
+        "128 at the rate of batch 32 (`--lr-scaling none`), which beat the scaled rate at 32 "
+        f"epochs ({pair('batch-128-unscaled', 'batch-128')}), ended on today's defaults at "
+        f"{pair('defaults-batch-128-unscaled', 'defaults')} for the plain command, within the noise"
+        f"{lead(epochs_of(results, 'defaults-batch-128-unscaled'), epochs_of(results, 'defaults'))};")
+    lines.append(
+        "- rate 0.02 kept: the sweep did not tell 0.01 from it and found 0.04 worse (below).")
     return lines + [""]
 
 
