@@ -265,7 +265,16 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
     }
     let single = runs.len() == 1;
     let runs = with_differences(runs);
-    let series: Vec<Vec<(f64, f64)>> = runs.iter().map(|(_, s)| loss_points(*s)).collect();
+    // The loss as drawn: one run's every step (smoothed over it), several runs' smoothed only,
+    // so that one run's spikes do not stretch the axis of the others.
+    let series: Vec<Vec<(f64, f64)>> = runs
+        .iter()
+        .map(|(_, s)| loss_points(*s))
+        .map(|p| match single {
+            true => p,
+            false => smoothed(&p, window_of(p.len())),
+        })
+        .collect();
     let names: Vec<&str> = runs.iter().map(|(name, _)| name.as_str()).collect();
     render(path, curves_size(&names), |root| {
         let (top, body) = root.split_vertically(if single { 70 } else { 50 });
@@ -286,7 +295,7 @@ pub fn draw_curves(path: &Path, runs: &[(String, RunCurves)]) -> Result<()> {
                 true => draw_one_run(&mut chart, path, state.history, points)?,
                 false => {
                     let colour = PALETTE[i % PALETTE.len()];
-                    let loss = smoothed(points, window_of(points.len()));
+                    let loss = points.iter().copied();
                     chart
                         .draw_series(LineSeries::new(loss, colour.stroke_width(3)))
                         .at(path)?;
