@@ -153,7 +153,7 @@ fn sgemm_peak(c: &mut Criterion) {
 
 /// The FMA peak of every level this CPU supports, on 1 thread and on 2: the limit each
 /// kernel's GFLOP/s is a fraction of. The portable lanes have no fused instruction: their loop
-/// multiplies and adds separately, its accumulators inside the product (see `fma_loop`).
+/// runs separate multiply and add chains (see `fma_loop`).
 fn fma_peak(c: &mut Criterion) {
     let mut group = c.benchmark_group(FMA_GROUP);
     for isa in Isa::available() {

@@ -52,9 +52,9 @@ pub fn peak_line(t: &Timings) -> String {
         "**The core's limit.** A register-only loop of independent multiply-adds \
          (`kernels::fma_loop`, no load or store) at each instruction-set level, GFLOP/s: {}. \
          Every GFLOP/s figure below is also given as a fraction of the 1-thread FMA peak of the \
-         level it ran at. The portable level has no fused instruction: its loop multiplies and \
-         adds separately (each accumulator a factor of its own product, so nothing is hoisted \
-         out), and a run without its figure predates that loop.\n",
+         level it ran at. The portable level has no fused instruction: its loop runs separate \
+         chains of multiplies and of adds in SSE2 registers; a run without its figure predates \
+         that loop.\n",
         levels.join("; ")
     )
 }

@@ -160,8 +160,8 @@ pub fn sgemm_peak(threads: usize, runs: usize) -> Result<f64> {
     Ok(median(&mut rates))
 }
 
-/// Multiply-add rounds of one FMA-peak run on each thread: 0.05 s at AVX-512 on a 5 GHz
-/// core, about 0.5 s on the portable lanes.
+/// Rounds of one FMA-peak run on each thread: about 0.05 s at AVX-512 on a 5 GHz core, and
+/// at AVX2 or on the portable lanes of a 3 GHz one.
 const FMA_ITERATIONS: usize = 20_000_000;
 
 /// The median GFLOP/s of `runs` runs of [`kernels::fma_loop`] at level `isa`, on each of
@@ -576,8 +576,8 @@ pub fn markdown(
         peaks(peer)
     ));
     line(format!(
-        "- FMA peak (a register-only loop of 12 independent multiply-adds, `kernels::fma_loop`), \
-         the core's limit: {}. Ours ran the direct kernels at **{isa}**; the last column is \
+        "- FMA peak (a register-only loop of 12 independent multiply-adds, separate multiply and \
+         add chains at the portable level, `kernels::fma_loop`), the core's limit: {}. Ours ran the direct kernels at **{isa}**; the last column is \
          the fraction of that level's FMA peak.",
         ours.fma_peak
             .iter()
