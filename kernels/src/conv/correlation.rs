@@ -15,20 +15,33 @@ use crate::isa::Isa;
 use crate::lanes::{Avx2, Avx512};
 use crate::lanes::{Lanes, Portable};
 
-/// Output channels computed together, at every level: each filter value, broadcast once,
-/// feeds `P` output vectors, and each input vector loaded feeds `FILTERS` accumulators.
+/// Output channels computed together by the forward kernel, at every level: each filter value,
+/// broadcast once, feeds `P` output vectors, and each input vector loaded feeds `FILTERS`
+/// accumulators. Output gradients are laid out in whole blocks of it.
 const FILTERS: usize = 4;
+
+/// The weight gradient's working set per group of images, in f32s: the group's planes of dy
+/// for one block of filters and one input plane. Every (filter block, channel, filter row)
+/// sweeps them again, so they should stay in the core's 32 KiB L1 data cache: half of it.
+/// Measured on a Zen 3 core at AVX2 (`network bench --profile 16`, alternating builds, two
+/// rounds): conv2's backward pass at 16 images 1,831–1,842 µs with the whole batch in one
+/// group, 1,698–1,717 with this budget (4 images a group), 1,756–1,787 with half of it.
+const GROUP_FLOATS: usize = 4096;
 
 /// The register blocking of each level: `P` output vectors per filter in the forward kernel
 /// (`FILTERS × P` accumulators, `P` input vectors and a broadcast weight live), and `T` taps
-/// per filter row in the weight gradient (`FILTERS × T` accumulators, `FILTERS` dy vectors
-/// and an input vector live).
+/// of `TF` filters per filter row in the weight gradient (`TF × T` accumulators, `TF` dy
+/// vectors and an input vector live).
 ///
-/// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5 (20 + 4 + 1 = 25).
-/// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11), `T` = 2 (8 + 4 + 1 = 13). Measured: with
-///   `P` = 3 (12 + 3 + 1 = 16) LLVM spilled accumulators to the stack, and the forward passes
-///   ran 8–25% slower (conv2 forward at 16 images: 1757 → 1508 µs with `P` = 2).
-/// - Portable, 8 lanes as AVX2: the same blocking.
+/// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5, `TF` = 4 (20 + 4 + 1 = 25).
+/// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11). Measured: with `P` = 3 (12 + 3 + 1 = 16)
+///   LLVM spilled accumulators to the stack, and the forward passes ran 8–25% slower (conv2
+///   forward at 16 images: 1757 → 1508 µs with `P` = 2). `T` = 5, `TF` = 2 (10 + 2 + 1 = 13):
+///   a whole 5-tap row, 7 loads per 10 multiply-adds, against `T` = 2, `TF` = 4 (8 + 4 + 1),
+///   which split a row into 2 + 2 + 1 taps and loaded 17 vectors per 20 multiply-adds: the
+///   backward passes at 16 images on a Zen 3 core (`network bench --profile 16`, alternating
+///   builds): conv1 871–906 → 558 µs, conv2 2,382–2,429 → 1,832, conv3 693–744 → 590–599.
+/// - Portable, 8 lanes as AVX2 but two SSE2 registers each: `P` = 2, `T` = 2, `TF` = 4.
 ///
 /// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
 /// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
@@ -328,9 +341,9 @@ impl Correlation {
         }
     }
 
-    /// `work` in lanes `V` with the blocking `P`, `T` (see [`FILTERS`]).
+    /// `work` in lanes `V` with the blocking `P`, `T`, `TF` (see [`FILTERS`]).
     #[inline(always)]
-    fn run_in<V: Lanes, const P: usize, const T: usize>(&self, work: Work) {
+    fn run_in<V: Lanes, const P: usize, const T: usize, const TF: usize>(&self, work: Work) {
         assert_eq!(V::N, self.lanes, "the lanes of the level");
         // One instance per packing, so that the loads inside are fixed.
         match (work, self.pack) {
@@ -352,7 +365,7 @@ impl Correlation {
                 },
                 _,
             ) => self.planes_packed::<V, 1, P>(src, packed, bias, out),
-            (Work::Taps { srcs, dys, dw }, _) => self.taps_in::<V, T>(srcs, dys, dw),
+            (Work::Taps { srcs, dys, dw }, _) => self.taps_in::<V, T, TF>(srcs, dys, dw),
         }
     }
 
@@ -444,9 +457,14 @@ impl Correlation {
         self.run(Work::Taps { srcs, dys, dw });
     }
 
-    /// [`Correlation::taps`] in lanes `V`, `T` taps at a time.
+    /// [`Correlation::taps`] in lanes `V`, `T` taps of `TF` filters at a time.
     #[inline(always)]
-    fn taps_in<V: Lanes, const T: usize>(&self, srcs: &[f32], dys: &[f32], dw: &mut [f32]) {
+    fn taps_in<V: Lanes, const T: usize, const TF: usize>(
+        &self,
+        srcs: &[f32],
+        dys: &[f32],
+        dw: &mut [f32],
+    ) {
         let ckk = self.c * self.kh * self.kw;
         let outs = dw.len() / ckk;
         let (src_len, dy_len) = (self.source_len(), self.lanes_len(outs));
@@ -460,24 +478,25 @@ impl Correlation {
             // register and the loads inside are fixed.
             let args = (srcs, dys, kj0, &mut *dw);
             match (n, self.pack) {
-                (n, 1) if n == T => self.tap_block::<V, T, 1>(args),
-                (n, _) if n == T => self.tap_block::<V, T, 2>(args),
-                (1, 1) => self.tap_block::<V, 1, 1>(args),
-                (2, 1) => self.tap_block::<V, 2, 1>(args),
-                (3, 1) => self.tap_block::<V, 3, 1>(args),
-                (_, 1) => self.tap_block::<V, 4, 1>(args),
-                (1, _) => self.tap_block::<V, 1, 2>(args),
-                (2, _) => self.tap_block::<V, 2, 2>(args),
-                (3, _) => self.tap_block::<V, 3, 2>(args),
-                (_, _) => self.tap_block::<V, 4, 2>(args),
+                (n, 1) if n == T => self.tap_block::<V, T, 1, TF>(args),
+                (n, _) if n == T => self.tap_block::<V, T, 2, TF>(args),
+                (1, 1) => self.tap_block::<V, 1, 1, TF>(args),
+                (2, 1) => self.tap_block::<V, 2, 1, TF>(args),
+                (3, 1) => self.tap_block::<V, 3, 1, TF>(args),
+                (_, 1) => self.tap_block::<V, 4, 1, TF>(args),
+                (1, _) => self.tap_block::<V, 1, 2, TF>(args),
+                (2, _) => self.tap_block::<V, 2, 2, TF>(args),
+                (3, _) => self.tap_block::<V, 3, 2, TF>(args),
+                (_, _) => self.tap_block::<V, 4, 2, TF>(args),
             }
             kj0 += n;
         }
     }
 
-    /// [`Correlation::taps`] for the `K` taps `kj0 .. kj0 + K` of every filter row.
+    /// [`Correlation::taps`] for the `K` taps `kj0 .. kj0 + K` of every filter row, `TF`
+    /// filters at a time, over the images in groups of [`Correlation::group`].
     #[inline(always)]
-    fn tap_block<V: Lanes, const K: usize, const PACK: usize>(
+    fn tap_block<V: Lanes, const K: usize, const PACK: usize, const TF: usize>(
         &self,
         (srcs, dys, kj0, dw): (&[f32], &[f32], usize, &mut [f32]),
     ) {
@@ -486,66 +505,85 @@ impl Correlation {
         let (src_len, dy_len) = (self.source_len(), self.lanes_len(outs));
         let images = srcs.len() / src_len;
         let dy_plane = self.positions * V::N;
-        assert!(kj0 + K <= self.kw);
+        assert!(kj0 + K <= self.kw && FILTERS.is_multiple_of(TF));
         assert!(srcs.len() == images * src_len && dys.len() == images * dy_len);
         let (srcs, dys) = (srcs.as_ptr(), dys.as_ptr());
-        for o0 in (0..outs).step_by(FILTERS) {
-            for ci in 0..self.c {
-                for ki in 0..self.kh {
-                    let mut acc = [[V::zero(); K]; FILTERS];
-                    for b in 0..images {
-                        let base = b * src_len + ci * self.plane() + ki * self.row + kj0 * self.tap;
-                        let dy0 = b * dy_len + o0 * dy_plane;
-                        // Positions in order, counted without a division per position.
-                        let (lines, blocks) = if PACK == 2 {
-                            (self.positions, 1)
-                        } else {
-                            (self.h2, self.blocks)
-                        };
-                        for line in 0..lines {
-                            let rows = if PACK == 2 {
-                                [2 * line, (2 * line + 1).min(self.h2 - 1)]
+        let group = self.group(TF, dy_plane, images);
+        for b0 in (0..images).step_by(group) {
+            let batch = b0..images.min(b0 + group);
+            for o0 in (0..outs).step_by(TF) {
+                for ci in 0..self.c {
+                    for ki in 0..self.kh {
+                        let mut acc = [[V::zero(); K]; TF];
+                        for b in batch.clone() {
+                            let base =
+                                b * src_len + ci * self.plane() + ki * self.row + kj0 * self.tap;
+                            let dy0 = b * dy_len + o0 * dy_plane;
+                            // Positions in order, counted without a division per position.
+                            let (lines, blocks) = if PACK == 2 {
+                                (self.positions, 1)
                             } else {
-                                [line, line]
+                                (self.h2, self.blocks)
                             };
-                            for block in 0..blocks {
-                                let p = line * blocks + block;
-                                let [lo, hi] = self.offsets(&Position {
-                                    rows,
-                                    j0: block * V::N,
-                                });
-                                let starts =
-                                    [srcs.wrapping_add(base + lo), srcs.wrapping_add(base + hi)];
-                                // A loop, not a closure (see planes_packed).
-                                let mut g = [V::zero(); FILTERS];
-                                for (f, g) in g.iter_mut().enumerate() {
-                                    // SAFETY: plane o0 + f < outs rounded up to FILTERS,
-                                    // position p < positions: inside image b's dy_len,
-                                    // b < images, as checked above.
-                                    *g = unsafe { V::load(dys.add(dy0 + f * dy_plane + p * V::N)) };
-                                }
-                                for k in 0..K {
-                                    // SAFETY: as in Correlation::planes, tap kj0 + k < kw: inside
-                                    // image b's source.
-                                    let x = unsafe {
-                                        Self::load_input::<V, PACK>(&starts, k * self.tap)
-                                    };
-                                    for (acc, gv) in acc.iter_mut().zip(&g) {
-                                        acc[k] = acc[k].mul_add(*gv, x);
+                            for line in 0..lines {
+                                let rows = if PACK == 2 {
+                                    [2 * line, (2 * line + 1).min(self.h2 - 1)]
+                                } else {
+                                    [line, line]
+                                };
+                                for block in 0..blocks {
+                                    let p = line * blocks + block;
+                                    let [lo, hi] = self.offsets(&Position {
+                                        rows,
+                                        j0: block * V::N,
+                                    });
+                                    let starts = [
+                                        srcs.wrapping_add(base + lo),
+                                        srcs.wrapping_add(base + hi),
+                                    ];
+                                    // A loop, not a closure (see planes_packed).
+                                    let mut g = [V::zero(); TF];
+                                    for (f, g) in g.iter_mut().enumerate() {
+                                        // SAFETY: plane o0 + f < outs rounded up to FILTERS
+                                        // (TF divides it), position p < positions: inside
+                                        // image b's dy_len, b < images, as checked above.
+                                        *g = unsafe {
+                                            V::load(dys.add(dy0 + f * dy_plane + p * V::N))
+                                        };
+                                    }
+                                    for k in 0..K {
+                                        // SAFETY: as in Correlation::planes, tap kj0 + k < kw:
+                                        // inside image b's source.
+                                        let x = unsafe {
+                                            Self::load_input::<V, PACK>(&starts, k * self.tap)
+                                        };
+                                        for (acc, gv) in acc.iter_mut().zip(&g) {
+                                            acc[k] = acc[k].mul_add(*gv, x);
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
-                    for (f, acc) in acc.iter().enumerate().take(outs - o0) {
-                        let taps = &mut dw[(o0 + f) * ckk + (ci * self.kh + ki) * self.kw + kj0..];
-                        for (d, a) in taps.iter_mut().zip(acc) {
-                            *d = a.sum();
+                        for (f, acc) in acc.iter().enumerate().take(outs - o0) {
+                            let at = (o0 + f) * ckk + (ci * self.kh + ki) * self.kw + kj0;
+                            for (d, a) in dw[at..].iter_mut().zip(acc) {
+                                // The first group overwrites dw; the others add to it.
+                                *d = if b0 == 0 { a.sum() } else { *d + a.sum() };
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Images per group of the weight gradient: as many as keep one group's `tf` planes of dy
+    /// and one input plane within [`GROUP_FLOATS`], at least 1, `images` split evenly.
+    fn group(&self, tf: usize, dy_plane: usize, images: usize) -> usize {
+        let per_image = tf * dy_plane + self.plane();
+        let most = (GROUP_FLOATS / per_image).max(1);
+        // Groups of equal size: 16 images by at most 15 are 2 groups of 8, not 15 and 1.
+        images.div_ceil(images.div_ceil(most).max(1)).max(1)
     }
 }
 
@@ -556,23 +594,23 @@ impl Correlation {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(c: &Correlation, work: Work) {
-    c.run_in::<Avx512, 4, 5>(work);
+    c.run_in::<Avx512, 4, 5, 4>(work);
 }
 
 /// The kernels in AVX2 lanes, compiled for AVX2 and FMA, blocked for 16 registers: 2 output
-/// vectors per filter, 2 taps.
+/// vectors per filter; 5 taps of 2 filters.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(c: &Correlation, work: Work) {
-    c.run_in::<Avx2, 2, 2>(work);
+    c.run_in::<Avx2, 2, 5, 2>(work);
 }
 
-/// The kernels in portable lanes, for the baseline target, with the AVX2 blocking.
+/// The kernels in portable lanes, for the baseline target (see [`FILTERS`] for the blocking).
 fn run_portable(c: &Correlation, work: Work) {
-    c.run_in::<Portable, 2, 2>(work);
+    c.run_in::<Portable, 2, 2, 4>(work);
 }
 
 /// The indices `r < n` whose position `r·spread + offset` lies in `0..reach`: a range.
