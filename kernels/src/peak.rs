@@ -89,10 +89,14 @@ fn chains<V: Lanes, const C: usize>(iterations: usize) -> f32 {
 /// kernels ran at 31), so the array form below serves only other architectures, unmeasured.
 fn streams(iterations: usize) -> f32 {
     // Hidden from the optimiser, which may otherwise see through the constant rounds.
-    let (a, b) = (std::hint::black_box(0.999_9_f32), std::hint::black_box(0.25_f32));
+    let (a, b) = (
+        std::hint::black_box(0.999_9_f32),
+        std::hint::black_box(0.25_f32),
+    );
     // `1 / a` rounded: `x × a × (1 / a)` stays within a few units in the last place of `x`.
     let inverse = 1.0 / a;
-    let mut products: [Quad; PORTABLE_CHAINS] = std::array::from_fn(|k| Quad::splat((k + 1) as f32));
+    let mut products: [Quad; PORTABLE_CHAINS] =
+        std::array::from_fn(|k| Quad::splat((k + 1) as f32));
     let mut sums = products;
     let (a, inverse, b) = (Quad::splat(a), Quad::splat(inverse), Quad::splat(b));
     for _ in 0..iterations {

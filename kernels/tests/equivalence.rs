@@ -157,6 +157,7 @@ const POOL_CASES: &[(&str, Pool)] = &[
     ("seed pool2 b5", pool(5, 20, 16, 16, 2, 2)),
     ("seed pool3 b5", pool(5, 20, 8, 8, 2, 2)),
     ("odd 7x9 floors", pool(2, 3, 7, 9, 2, 2)),
+    ("odd 11x21: vectors, then a tail", pool(2, 3, 11, 21, 2, 2)),
     ("overlapping f3 s2", pool(2, 3, 9, 8, 3, 2)),
     ("overlapping f3 s1", pool(2, 2, 6, 7, 3, 1)),
     ("stride 3 f2 gaps", pool(1, 2, 8, 11, 2, 3)),

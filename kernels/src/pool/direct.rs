@@ -25,6 +25,18 @@ pub fn max_pool2d_forward_direct(
     let (hw, hw2) = (g.h * g.w, g.h2 * g.w2);
     let x = x.as_standard_layout();
     let planes = x.as_slice().expect("standard layout is contiguous");
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(ys), Some(args)) = (avx2_2x2(&g), y.as_slice_mut(), argmax.as_slice_mut()) {
+        for ((x, y), argmax) in planes
+            .chunks_exact(hw)
+            .zip(ys.chunks_exact_mut(hw2))
+            .zip(args.chunks_exact_mut(hw2))
+        {
+            // SAFETY: avx2_2x2 found AVX2 the active level, which Isa checked this CPU has.
+            unsafe { super::avx2::forward_plane(x, g.w, y, argmax, g.h2) };
+        }
+        return Ok(());
+    }
     let [max_buf, tap_buf, val_buf] = scratch.parts([hw2, hw2, g.w2]);
     // The selects vectorised for the active level's lanes.
     vectorized(
@@ -129,10 +141,29 @@ pub fn max_pool2d_backward_direct(
     p: &Pool2dParams,
     dy: ArrayView4<f32>,
     argmax: ArrayView4<u32>,
-    dx: ArrayViewMut4<f32>,
+    mut dx: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(dys), Some(args), Some(dxs)) = (
+        avx2_2x2(&g),
+        dy.as_slice(),
+        argmax.as_slice(),
+        dx.as_slice_mut(),
+    ) {
+        let (hw, hw2) = (g.h * g.w, g.h2 * g.w2);
+        for ((dy, argmax), dx) in dys
+            .chunks_exact(hw2)
+            .zip(args.chunks_exact(hw2))
+            .zip(dxs.chunks_exact_mut(hw))
+        {
+            // SAFETY: avx2_2x2 found AVX2 the active level, which Isa checked this CPU has;
+            // backward_geometry checked that every argmax lies in its window.
+            unsafe { super::avx2::backward_plane(dy, argmax, g.w, dx, g.h) };
+        }
+        return Ok(());
+    }
     let [stage] = scratch.parts([g.h * g.w]);
     // The zeroing and scatter compiled for the active level.
     vectorized(
@@ -165,4 +196,11 @@ fn scatter_planes(
             dx_plane.assign(&ArrayView2::from_shape((g.h, g.w), &*stage).expect("sized h·w"));
         }
     }
+}
+
+/// Whether the pooling runs the AVX2 kernels of the 2×2 window at stride 2 (`pool::avx2`):
+/// at level avx2 only. AVX-512 keeps the compiled loops, 16 lanes wide, as they were measured.
+#[cfg(target_arch = "x86_64")]
+fn avx2_2x2(g: &Geometry) -> bool {
+    Isa::active() == Isa::Avx2 && (g.kh, g.kw, g.stride) == (2, 2, 2)
 }

@@ -7,8 +7,12 @@
 //! ties are common, so this is part of the contract, not an accident of one loop order.
 //!
 //! `Direct` reads the windows straight from each input plane, with no unfolded copy: a
-//! running maximum over the taps on whole rows of outputs, and a plain scatter back.
+//! running maximum over the taps on whole rows of outputs, and a plain scatter back. At level
+//! avx2 the seed's 2×2 window at stride 2 runs explicit AVX2 kernels instead (`avx2.rs`),
+//! forward and backward, the backward pass writing dx densely rather than scattering.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod axis_reduce;
 mod direct;
 mod im2col;
