@@ -625,13 +625,33 @@ fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Ra
 
 /// Filters w `[o, c, kh, kw]` (any layout, e.g. flipped) packed for [`Correlation::planes`]: blocks
 /// of [`FILTERS`] filters, `[o / FILTERS][c][kh][kw][FILTERS]`, zeros past the last filter.
+/// Written in the packed order, each value read through w's strides (ndarray's
+/// `indexed_iter` here took 1.9% of a training step on a Zen 3 core at AVX2).
 pub(crate) fn pack_filters<'a>(w: ArrayView4<f32>, buf: &'a mut [f32]) -> &'a [f32] {
     let (o, c, kh, kw) = w.dim();
     let len = packed_len(o, c * kh * kw);
     let buf = &mut buf[..len];
-    buf.fill(0.0);
-    for ((f, ci, ki, kj), &v) in w.indexed_iter() {
-        buf[((((f / FILTERS) * c + ci) * kh + ki) * kw + kj) * FILTERS + f % FILTERS] = v;
+    let [s0, s1, s2, s3] = [0, 1, 2, 3].map(|a| w.stride_of(Axis(a)));
+    let base = w.as_ptr();
+    let mut dst = buf.iter_mut();
+    for f0 in (0..o).step_by(FILTERS) {
+        for ci in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let at = ci as isize * s1 + ki as isize * s2 + kj as isize * s3;
+                    for f in f0..f0 + FILTERS {
+                        let v = if f < o {
+                            // SAFETY: (f, ci, ki, kj) is inside w's shape, so the offset by its
+                            // strides stays inside the view's memory.
+                            unsafe { *base.offset(f as isize * s0 + at) }
+                        } else {
+                            0.0
+                        };
+                        *dst.next().expect("sized by packed_len") = v;
+                    }
+                }
+            }
+        }
     }
     buf
 }
