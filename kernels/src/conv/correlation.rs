@@ -64,6 +64,14 @@ enum Work<'a, 'o> {
     },
 }
 
+/// The arguments of [`Correlation::planes`], as one value for its instances.
+type PlanesArgs<'a, 'o> = (
+    &'a [f32],
+    &'a [f32],
+    Option<&'a [f32]>,
+    ArrayViewMut2<'o, f32>,
+);
+
 /// A correlation of `c` input planes with `kh × kw` windows at `stride`, giving `h2 × w2`
 /// outputs per plane, and the layout of its source buffer `[c, rows, row]`: output `(i, j)`
 /// at tap `(ki, kj)` reads element `(i·stride + ki)·row + kj·tap + j` of its plane.
@@ -377,7 +385,7 @@ impl Correlation {
     #[inline(always)]
     fn planes_packed<V: Lanes, const PACK: usize, const P: usize, const KW: usize>(
         &self,
-        (src, packed, bias, mut out): (&[f32], &[f32], Option<&[f32]>, ArrayViewMut2<f32>),
+        (src, packed, bias, mut out): PlanesArgs,
     ) {
         // Fixed at compile time when KW is: the tap loop below then unrolls.
         let (kw, tap) = if KW > 0 { (KW, 1) } else { (self.kw, self.tap) };
