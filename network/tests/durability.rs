@@ -370,9 +370,13 @@ fn random_sigkills_never_break_the_run() {
     };
     let reference = temp_dir("kill-reference");
     let a = args(&reference, false);
+    let started = Instant::now();
     let (ok, _, stderr) = run_cli(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{stderr}");
     let want = tensors(&reference);
+    // The longest life between kills: a 25th of the whole run, so that it cannot finish on its
+    // own in fewer than 25 lives however fast this machine trains.
+    let longest = (started.elapsed().as_millis() as u64 / 25).clamp(30, 250);
 
     let dir = temp_dir("kill-run");
     let mut rng = StdRng::seed_from_u64(11);
@@ -387,7 +391,7 @@ fn random_sigkills_never_break_the_run() {
             .spawn()
             .unwrap();
         // Kill quickly at first, so that the creation itself is hit too.
-        let wait = rng.random_range(5..if kills < 3 { 40 } else { 250 });
+        let wait = rng.random_range(5..if kills < 3 { 30 } else { longest });
         std::thread::sleep(Duration::from_millis(wait));
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "the run failed on its own: {status}");
