@@ -53,8 +53,8 @@ pub fn peak_line(t: &Timings) -> String {
          (`kernels::fma_loop`, no load or store) at each instruction-set level, GFLOP/s: {}. \
          Every GFLOP/s figure below is also given as a fraction of the 1-thread FMA peak of the \
          level it ran at. The portable level has no fused instruction: its loop runs separate \
-         chains of multiplies and of adds in SSE2 registers; a run without its figure predates \
-         that loop.\n",
+         chains of multiplies and of adds in SSE2 registers (runs before 2026-11-29 divided by \
+         an earlier loop that LLVM had spilled, about a sixth of this rate).\n",
         levels.join("; ")
     )
 }

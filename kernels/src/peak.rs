@@ -4,12 +4,12 @@
 
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
-use crate::lanes::{Avx2, Avx512};
-use crate::lanes::{Lanes, vectorized};
+use crate::lanes::{Avx2, Avx512, Lanes, vectorized};
 
 /// Independent accumulators of the vector levels: enough to cover the multiply-add latency on
 /// every pipe (4 cycles × 2 pipes on current x86 cores), few enough for 16 registers with the
 /// two operands.
+#[cfg(target_arch = "x86_64")]
 const CHAINS: usize = 12;
 /// Independent chains of each kind (multiply, add) on the portable level, 4 lanes each: one
 /// SSE2 register, so the 12 chains and 3 constants fill 15 of its 16 registers. 6 of each kind
@@ -35,6 +35,9 @@ const PORTABLE_FLOPS: usize = 16 * PORTABLE_CHAINS;
 /// # Panics
 /// If this CPU cannot run `isa`.
 pub fn fma_loop(isa: Isa, iterations: usize) -> (f64, f32) {
+    if let Err(e) = isa.checked() {
+        panic!("{e}");
+    }
     let (sum, flops) = match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => (
@@ -54,12 +57,14 @@ pub fn fma_loop(isa: Isa, iterations: usize) -> (f64, f32) {
             ),
             2 * CHAINS * 8,
         ),
+        // Portable, the one level `checked` lets through elsewhere.
         _ => (streams(iterations), PORTABLE_FLOPS),
     };
     ((flops * iterations) as f64, sum)
 }
 
 /// The loop of [`fma_loop`] in lanes `V`, on `C` accumulators.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn chains<V: Lanes, const C: usize>(iterations: usize) -> f32 {
     let (a, b) = (V::splat(0.999_999), V::splat(1e-7));
@@ -157,18 +162,22 @@ struct Quad([f32; 4]);
 
 #[cfg(not(target_arch = "x86_64"))]
 impl Quad {
+    #[inline(always)]
     fn splat(v: f32) -> Self {
         Self([v; 4])
     }
 
+    #[inline(always)]
     fn mul(self, o: Self) -> Self {
         Self(std::array::from_fn(|l| self.0[l] * o.0[l]))
     }
 
+    #[inline(always)]
     fn add(self, o: Self) -> Self {
         Self(std::array::from_fn(|l| self.0[l] + o.0[l]))
     }
 
+    #[inline(always)]
     fn sub(self, o: Self) -> Self {
         Self(std::array::from_fn(|l| self.0[l] - o.0[l]))
     }
@@ -196,20 +205,23 @@ mod tests {
                 assert!((got - want).abs() <= 1e-3 * want, "{got} against {want}");
                 continue;
             }
-            let lanes = if isa == Isa::Avx512 { 16 } else { 8 };
-            assert_eq!(flops, (2 * CHAINS * lanes * iterations) as f64, "{isa}");
-            // Chain k starts at k; after n rounds of acc × a + b it holds
-            // aⁿ k + b (1 − aⁿ) / (1 − a).
-            let (a, b) = (f64::from(0.999_999_f32), f64::from(1e-7_f32));
-            let an = a.powi(iterations as i32);
-            let want: f64 = (0..CHAINS)
-                .map(|k| an * k as f64 + b * (1.0 - an) / (1.0 - a))
-                .sum::<f64>()
-                * lanes as f64;
-            assert!(
-                (got - want).abs() <= 1e-4 * want,
-                "{isa}: {got} against {want}"
-            );
+            #[cfg(target_arch = "x86_64")]
+            {
+                let lanes = if isa == Isa::Avx512 { 16 } else { 8 };
+                assert_eq!(flops, (2 * CHAINS * lanes * iterations) as f64, "{isa}");
+                // Chain k starts at k; after n rounds of acc × a + b it holds
+                // aⁿ k + b (1 − aⁿ) / (1 − a).
+                let (a, b) = (f64::from(0.999_999_f32), f64::from(1e-7_f32));
+                let an = a.powi(iterations as i32);
+                let want: f64 = (0..CHAINS)
+                    .map(|k| an * k as f64 + b * (1.0 - an) / (1.0 - a))
+                    .sum::<f64>()
+                    * lanes as f64;
+                assert!(
+                    (got - want).abs() <= 1e-4 * want,
+                    "{isa}: {got} against {want}"
+                );
+            }
         }
     }
 }

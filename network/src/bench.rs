@@ -577,8 +577,9 @@ pub fn markdown(
     ));
     line(format!(
         "- FMA peak (a register-only loop of 12 independent multiply-adds, separate multiply and \
-         add chains at the portable level, `kernels::fma_loop`), the core's limit: {}. Ours ran the direct kernels at **{isa}**; the last column is \
-         the fraction of that level's FMA peak.",
+         add chains at the portable level, `kernels::fma_loop`), the core's limit: {}. Ours ran \
+         the direct kernels at **{isa}**; the last column is the fraction of that level's FMA \
+         peak.",
         ours.fma_peak
             .iter()
             .map(|p| format!(

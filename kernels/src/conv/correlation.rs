@@ -23,31 +23,18 @@ const FILTERS: usize = 4;
 /// The seed's taps per filter row, for which the forward kernel has its own instance.
 const SEED_TAPS: usize = 5;
 
-/// The weight gradient's working set per group of images, in f32s: the group's planes of dy
-/// for one block of filters and one input plane. Every (filter block, channel, filter row)
-/// sweeps them again, so they should stay in the core's 32 KiB L1 data cache: half of it.
+/// The weight gradient's working set per group of images at AVX2, in f32s: the group's planes
+/// of dy for one block of filters and one input plane. Every (filter block, channel, filter
+/// row) sweeps them again, so they should stay in the core's 32 KiB L1 data cache: half of it.
+/// The other levels sum the whole batch in one group, as they were measured: this budget was
+/// not measured at AVX-512, where conv1 would take one image a group (a horizontal sum and a
+/// store of dw per image).
 /// Measured on a Zen 3 core at AVX2 (`network bench --profile 16`, alternating builds, two
 /// rounds): conv2's backward pass at 16 images 1,831–1,842 µs with the whole batch in one
 /// group, 1,698–1,717 with this budget (4 images a group), 1,756–1,787 with half of it.
 const GROUP_FLOATS: usize = 4096;
 
-/// The register blocking of each level: `P` output vectors per filter in the forward kernel
-/// (`FILTERS × P` accumulators, `P` input vectors and a broadcast weight live), and `T` taps
-/// of `TF` filters per filter row in the weight gradient (`TF × T` accumulators, `TF` dy
-/// vectors and an input vector live).
-///
-/// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5, `TF` = 4 (20 + 4 + 1 = 25).
-/// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11). Measured: with `P` = 3 (12 + 3 + 1 = 16)
-///   LLVM spilled accumulators to the stack, and the forward passes ran 8–25% slower (conv2
-///   forward at 16 images: 1757 → 1508 µs with `P` = 2). `T` = 5, `TF` = 2 (10 + 2 + 1 = 13):
-///   a whole 5-tap row, 7 loads per 10 multiply-adds, against `T` = 2, `TF` = 4 (8 + 4 + 1),
-///   which split a row into 2 + 2 + 1 taps and loaded 17 vectors per 20 multiply-adds: the
-///   backward passes at 16 images on a Zen 3 core (`network bench --profile 16`, alternating
-///   builds): conv1 871–906 → 558 µs, conv2 2,382–2,429 → 1,832, conv3 693–744 → 590–599.
-/// - Portable, 8 lanes as AVX2 but two SSE2 registers each: `P` = 2, `T` = 2, `TF` = 4.
-///
-/// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
-/// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
+/// The work of one call of the kernels: [`Correlation::planes`] or [`Correlation::taps`].
 enum Work<'a, 'o> {
     /// [`Correlation::planes`].
     Planes {
@@ -352,9 +339,32 @@ impl Correlation {
         }
     }
 
-    /// `work` in lanes `V` with the blocking `P`, `T`, `TF` (see [`FILTERS`]).
+    /// `work` in lanes `V`. The register blocking of each level: `P` output vectors per filter
+    /// in the forward kernel (`FILTERS × P` accumulators, `P` input vectors and a broadcast weight live), and `T` taps
+    /// of `TF` filters per filter row in the weight gradient (`TF × T` accumulators, `TF` dy
+    /// vectors and an input vector live).
+    ///
+    /// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5, `TF` = 4 (20 + 4 + 1 = 25).
+    /// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11). Measured: with `P` = 3 (12 + 3 + 1 = 16)
+    ///   LLVM spilled accumulators to the stack, and the forward passes ran 8–25% slower (conv2
+    ///   forward at 16 images: 1757 → 1508 µs with `P` = 2). `T` = 5, `TF` = 2 (10 + 2 + 1 = 13):
+    ///   a whole 5-tap row, 7 loads per 10 multiply-adds, against `T` = 2, `TF` = 4 (8 + 4 + 1),
+    ///   which split a row into 2 + 2 + 1 taps and loaded 17 vectors per 20 multiply-adds: the
+    ///   backward passes at 16 images on a Zen 3 core (`network bench --profile 16`, alternating
+    ///   builds): conv1 871–906 → 558 µs, conv2 2,382–2,429 → 1,832, conv3 693–744 → 590–599.
+    /// - Portable, 8 lanes as AVX2 but two SSE2 registers each, so that these counts double and
+    ///   spill on x86-64: `P` = 2, `T` = 2, `TF` = 4 (`T` = 5, `TF` = 2 measured no faster).
+    ///
+    /// `G`: the weight gradient's budget per group of images in f32s ([`GROUP_FLOATS`] at AVX2,
+    /// where it was measured), or 0 for the whole batch in one group.
+    ///
+    /// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
+    /// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
     #[inline(always)]
-    fn run_in<V: Lanes, const P: usize, const T: usize, const TF: usize>(&self, work: Work) {
+    fn run_in<V: Lanes, const P: usize, const T: usize, const TF: usize, const G: usize>(
+        &self,
+        work: Work,
+    ) {
         assert_eq!(V::N, self.lanes, "the lanes of the level");
         match work {
             Work::Planes {
@@ -376,7 +386,7 @@ impl Correlation {
                     (_, false) => self.planes_packed::<V, 1, P, 0>(args),
                 }
             }
-            Work::Taps { srcs, dys, dw } => self.taps_in::<V, T, TF>(srcs, dys, dw),
+            Work::Taps { srcs, dys, dw } => self.taps_in::<V, T, TF, G>(srcs, dys, dw),
         }
     }
 
@@ -388,6 +398,10 @@ impl Correlation {
         (src, packed, bias, mut out): PlanesArgs,
     ) {
         // Fixed at compile time when KW is: the tap loop below then unrolls.
+        assert!(
+            KW == 0 || (KW == self.kw && self.tap == 1),
+            "an instance for another row"
+        );
         let (kw, tap) = if KW > 0 { (KW, 1) } else { (self.kw, self.tap) };
         let outs = out.nrows();
         let out = out
@@ -431,7 +445,8 @@ impl Correlation {
                             let mut x = [V::zero(); P];
                             for (x, starts) in x.iter_mut().zip(&starts) {
                                 // SAFETY: rows (i·stride + ki) < rows and columns up to
-                                // kj·tap + j0 + width ≤ row (Correlation::new sizes both), in
+                                // kj·tap + j0 + width ≤ row (Correlation::new sizes both; kw
+                                // and tap are this correlation's, as asserted above), in
                                 // plane ci < c, inside source_len, which src holds.
                                 *x = unsafe { Self::load_input::<V, PACK>(starts, kj * tap) };
                             }
@@ -469,19 +484,19 @@ impl Correlation {
         self.run(Work::Taps { srcs, dys, dw });
     }
 
-    /// [`Correlation::taps`] in lanes `V`, `T` taps of `TF` filters at a time.
+    /// [`Correlation::taps`] in lanes `V`, `T` taps of `TF` filters at a time, over groups of
+    /// images within `G` f32s (0: the whole batch).
     #[inline(always)]
-    fn taps_in<V: Lanes, const T: usize, const TF: usize>(
+    fn taps_in<V: Lanes, const T: usize, const TF: usize, const G: usize>(
         &self,
         srcs: &[f32],
         dys: &[f32],
         dw: &mut [f32],
     ) {
-        let ckk = self.c * self.kh * self.kw;
-        let outs = dw.len() / ckk;
-        let (src_len, dy_len) = (self.source_len(), self.lanes_len(outs));
-        let images = srcs.len() / src_len;
-        assert_eq!(dys.len(), images * dy_len, "one dy per source");
+        if srcs.is_empty() {
+            dw.fill(0.0); // no image: no group below writes dw
+            return;
+        }
         let mut kj0 = 0;
         while kj0 < self.kw {
             let n = T.min(self.kw - kj0);
@@ -490,16 +505,16 @@ impl Correlation {
             // register and the loads inside are fixed.
             let args = (srcs, dys, kj0, &mut *dw);
             match (n, self.pack) {
-                (n, 1) if n == T => self.tap_block::<V, T, 1, TF>(args),
-                (n, _) if n == T => self.tap_block::<V, T, 2, TF>(args),
-                (1, 1) => self.tap_block::<V, 1, 1, TF>(args),
-                (2, 1) => self.tap_block::<V, 2, 1, TF>(args),
-                (3, 1) => self.tap_block::<V, 3, 1, TF>(args),
-                (_, 1) => self.tap_block::<V, 4, 1, TF>(args),
-                (1, _) => self.tap_block::<V, 1, 2, TF>(args),
-                (2, _) => self.tap_block::<V, 2, 2, TF>(args),
-                (3, _) => self.tap_block::<V, 3, 2, TF>(args),
-                (_, _) => self.tap_block::<V, 4, 2, TF>(args),
+                (n, 1) if n == T => self.tap_block::<V, T, 1, TF, G>(args),
+                (n, _) if n == T => self.tap_block::<V, T, 2, TF, G>(args),
+                (1, 1) => self.tap_block::<V, 1, 1, TF, G>(args),
+                (2, 1) => self.tap_block::<V, 2, 1, TF, G>(args),
+                (3, 1) => self.tap_block::<V, 3, 1, TF, G>(args),
+                (_, 1) => self.tap_block::<V, 4, 1, TF, G>(args),
+                (1, _) => self.tap_block::<V, 1, 2, TF, G>(args),
+                (2, _) => self.tap_block::<V, 2, 2, TF, G>(args),
+                (3, _) => self.tap_block::<V, 3, 2, TF, G>(args),
+                (_, _) => self.tap_block::<V, 4, 2, TF, G>(args),
             }
             kj0 += n;
         }
@@ -508,7 +523,7 @@ impl Correlation {
     /// [`Correlation::taps`] for the `K` taps `kj0 .. kj0 + K` of every filter row, `TF`
     /// filters at a time, over the images in groups of [`Correlation::group`].
     #[inline(always)]
-    fn tap_block<V: Lanes, const K: usize, const PACK: usize, const TF: usize>(
+    fn tap_block<V: Lanes, const K: usize, const PACK: usize, const TF: usize, const G: usize>(
         &self,
         (srcs, dys, kj0, dw): (&[f32], &[f32], usize, &mut [f32]),
     ) {
@@ -519,62 +534,27 @@ impl Correlation {
         let dy_plane = self.positions * V::N;
         assert!(kj0 + K <= self.kw && FILTERS.is_multiple_of(TF));
         assert!(srcs.len() == images * src_len && dys.len() == images * dy_len);
-        let (srcs, dys) = (srcs.as_ptr(), dys.as_ptr());
-        let group = self.group(TF, dy_plane, images);
+        let group = self.group(G, TF * dy_plane, images);
         for b0 in (0..images).step_by(group) {
-            let batch = b0..images.min(b0 + group);
             for o0 in (0..outs).step_by(TF) {
                 for ci in 0..self.c {
                     for ki in 0..self.kh {
                         let mut acc = [[V::zero(); K]; TF];
-                        for b in batch.clone() {
-                            let base =
+                        for b in b0..images.min(b0 + group) {
+                            let src =
                                 b * src_len + ci * self.plane() + ki * self.row + kj0 * self.tap;
-                            let dy0 = b * dy_len + o0 * dy_plane;
-                            // Positions in order, counted without a division per position.
-                            let (lines, blocks) = if PACK == 2 {
-                                (self.positions, 1)
-                            } else {
-                                (self.h2, self.blocks)
+                            let dy = b * dy_len + o0 * dy_plane;
+                            // SAFETY: image b < images of both buffers, whose lengths the
+                            // asserts above checked; plane ci < c, row ki < kh, first tap kj0
+                            // with kj0 + K ≤ kw; filters o0 .. o0 + TF within outs rounded up
+                            // to FILTERS, which TF divides.
+                            acc = unsafe {
+                                self.sweep::<V, K, PACK, TF>(
+                                    acc,
+                                    srcs.as_ptr().add(src),
+                                    dys.as_ptr().add(dy),
+                                )
                             };
-                            for line in 0..lines {
-                                let rows = if PACK == 2 {
-                                    [2 * line, (2 * line + 1).min(self.h2 - 1)]
-                                } else {
-                                    [line, line]
-                                };
-                                for block in 0..blocks {
-                                    let p = line * blocks + block;
-                                    let [lo, hi] = self.offsets(&Position {
-                                        rows,
-                                        j0: block * V::N,
-                                    });
-                                    let starts = [
-                                        srcs.wrapping_add(base + lo),
-                                        srcs.wrapping_add(base + hi),
-                                    ];
-                                    // A loop, not a closure (see planes_packed).
-                                    let mut g = [V::zero(); TF];
-                                    for (f, g) in g.iter_mut().enumerate() {
-                                        // SAFETY: plane o0 + f < outs rounded up to FILTERS
-                                        // (TF divides it), position p < positions: inside
-                                        // image b's dy_len, b < images, as checked above.
-                                        *g = unsafe {
-                                            V::load(dys.add(dy0 + f * dy_plane + p * V::N))
-                                        };
-                                    }
-                                    for k in 0..K {
-                                        // SAFETY: as in Correlation::planes, tap kj0 + k < kw:
-                                        // inside image b's source.
-                                        let x = unsafe {
-                                            Self::load_input::<V, PACK>(&starts, k * self.tap)
-                                        };
-                                        for (acc, gv) in acc.iter_mut().zip(&g) {
-                                            acc[k] = acc[k].mul_add(*gv, x);
-                                        }
-                                    }
-                                }
-                            }
                         }
                         for (f, acc) in acc.iter().enumerate().take(outs - o0) {
                             let at = (o0 + f) * ckk + (ci * self.kh + ki) * self.kw + kj0;
@@ -589,24 +569,82 @@ impl Correlation {
         }
     }
 
-    /// Images per group of the weight gradient: as many as keep one group's `tf` planes of dy
-    /// and one input plane within [`GROUP_FLOATS`], at least 1, `images` split evenly.
-    fn group(&self, tf: usize, dy_plane: usize, images: usize) -> usize {
-        let per_image = tf * dy_plane + self.plane();
-        let most = (GROUP_FLOATS / per_image).max(1);
+    /// `acc` `[TF][K]` plus one image's `dy · x` over every output position (by value, so that
+    /// the accumulators stay registers): `src` is the
+    /// input at the image's tap (0, `kj0`) of one channel and filter row, `dy` its first
+    /// filter's plane of output gradients, the `TF` planes [`Correlation::lanes_len`] apart.
+    ///
+    /// # Safety
+    /// `src` must start `K` taps of a filter row of a source plane, inside its buffer, and
+    /// `dy` `TF` whole dy planes, inside theirs.
+    #[inline(always)]
+    unsafe fn sweep<V: Lanes, const K: usize, const PACK: usize, const TF: usize>(
+        &self,
+        mut acc: [[V; K]; TF],
+        src: *const f32,
+        dy: *const f32,
+    ) -> [[V; K]; TF] {
+        let dy_plane = self.positions * V::N;
+        // Positions in order, counted without a division per position.
+        let (lines, blocks) = if PACK == 2 {
+            (self.positions, 1)
+        } else {
+            (self.h2, self.blocks)
+        };
+        for line in 0..lines {
+            let rows = if PACK == 2 {
+                [2 * line, (2 * line + 1).min(self.h2 - 1)]
+            } else {
+                [line, line]
+            };
+            for block in 0..blocks {
+                let p = line * blocks + block;
+                let [lo, hi] = self.offsets(&Position {
+                    rows,
+                    j0: block * V::N,
+                });
+                let starts = [src.wrapping_add(lo), src.wrapping_add(hi)];
+                // A loop, not a closure (see planes_packed).
+                let mut g = [V::zero(); TF];
+                for (f, g) in g.iter_mut().enumerate() {
+                    // SAFETY: plane f < TF of the caller's dy planes, position p < positions.
+                    *g = unsafe { V::load(dy.add(f * dy_plane + p * V::N)) };
+                }
+                for k in 0..K {
+                    // SAFETY: as in Correlation::planes, tap kj0 + k < kw of the caller's
+                    // source plane.
+                    let x = unsafe { Self::load_input::<V, PACK>(&starts, k * self.tap) };
+                    for (acc, gv) in acc.iter_mut().zip(&g) {
+                        acc[k] = acc[k].mul_add(*gv, x);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// Images per group of the weight gradient: as many as keep one group's `dy_planes` f32s
+    /// of dy and one input plane within `budget` f32s (0: no limit), at least 1, `images`
+    /// split evenly.
+    fn group(&self, budget: usize, dy_planes: usize, images: usize) -> usize {
+        if budget == 0 {
+            return images.max(1);
+        }
+        let most = (budget / (dy_planes + self.plane())).max(1);
         // Groups of equal size: 16 images by at most 15 are 2 groups of 8, not 15 and 1.
         images.div_ceil(images.div_ceil(most).max(1)).max(1)
     }
 }
 
-/// The kernels in AVX-512 lanes, compiled for AVX-512F: 4 output vectors per filter, 5 taps.
+/// The kernels in AVX-512 lanes, compiled for AVX-512F: 4 output vectors per filter; 5 taps of
+/// 4 filters.
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(c: &Correlation, work: Work) {
-    c.run_in::<Avx512, 4, 5, 4>(work);
+    c.run_in::<Avx512, 4, 5, 4, 0>(work);
 }
 
 /// The kernels in AVX2 lanes, compiled for AVX2 and FMA, blocked for 16 registers: 2 output
@@ -617,12 +655,12 @@ unsafe fn run_avx512(c: &Correlation, work: Work) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(c: &Correlation, work: Work) {
-    c.run_in::<Avx2, 2, 5, 2>(work);
+    c.run_in::<Avx2, 2, 5, 2, GROUP_FLOATS>(work);
 }
 
-/// The kernels in portable lanes, for the baseline target (see [`FILTERS`] for the blocking).
+/// The kernels in portable lanes, for the baseline target (blocking: [`Correlation::run_in`]).
 fn run_portable(c: &Correlation, work: Work) {
-    c.run_in::<Portable, 2, 2, 4>(work);
+    c.run_in::<Portable, 2, 2, 4, 0>(work);
 }
 
 /// The indices `r < n` whose position `r·spread + offset` lies in `0..reach`: a range.

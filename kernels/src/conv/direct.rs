@@ -68,7 +68,8 @@ fn direct_forward(
 
 backward_technique! {
     /// Direct: the weight gradient by a register-blocked kernel that sums `dy·x` over the batch
-    /// and the output positions for 4 filters × 5 taps at once, in vectors along output columns;
+    /// and the output positions for a block of filters × taps at once (4 × 5 at AVX-512, 2 × 5
+    /// at AVX2), in vectors along output columns;
     /// the input gradient by the forward kernel, run over dy spread by the stride and placed at
     /// `k − 1 − p`, with the filters flipped in both spatial axes and their channel axes swapped
     /// (any stride and padding). Shapes as [`conv2d_backward`](super::conv2d_backward); scratch: every image's padded

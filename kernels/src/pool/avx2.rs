@@ -26,8 +26,13 @@ const STEP: usize = 8;
 /// # Panics
 /// If a slice is shorter than its shape says.
 #[target_feature(enable = "avx2")]
-pub(super) fn forward_plane(x: &[f32], w: usize, y: &mut [f32], argmax: &mut [u32], h2: usize) {
-    let w2 = w / 2;
+pub(super) unsafe fn forward_plane(
+    x: &[f32],
+    (h, w): (usize, usize),
+    y: &mut [f32],
+    argmax: &mut [u32],
+) {
+    let (h2, w2) = (h / 2, w / 2);
     assert!(x.len() >= 2 * h2 * w && y.len() >= h2 * w2 && argmax.len() >= h2 * w2);
     // The offsets of the four taps, in row-major order: later ones win only if greater.
     let taps = [
@@ -44,9 +49,11 @@ pub(super) fn forward_plane(x: &[f32], w: usize, y: &mut [f32], argmax: &mut [u3
         while j0 + STEP <= w2 {
             // SAFETY: columns 2·j0 .. 2·j0 + 16 ≤ 2·w2 ≤ w of each row, as the loop bound
             // says; loadu needs no alignment; the CPU has AVX2 (this function's contract).
-            let [e0, o0, e1, o1] = unsafe {
-                let [(e0, o0), (e1, o1)] = rows.map(|r| split(r.as_ptr().add(2 * j0)));
-                [e0, o0, e1, o1]
+            let ((e0, o0), (e1, o1)) = unsafe {
+                (
+                    split(rows[0].as_ptr().add(2 * j0)),
+                    split(rows[1].as_ptr().add(2 * j0)),
+                )
             };
             let (mut m, mut t) = (e0, taps[0]);
             for (v, tap) in [o0, e1, o1].into_iter().zip(&taps[1..]) {
@@ -88,12 +95,18 @@ pub(super) fn forward_plane(x: &[f32], w: usize, y: &mut [f32], argmax: &mut [u3
 unsafe fn split(p: *const f32) -> (__m256, __m256) {
     // SAFETY: the caller guarantees the 16 floats; loadu needs no alignment.
     let (a, b) = unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) };
-    // Within each 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit swap puts them in order.
-    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
     (
-        order(_mm256_shuffle_ps::<0x88>(a, b)),
-        order(_mm256_shuffle_ps::<0xDD>(a, b)),
+        in_order(_mm256_shuffle_ps::<0x88>(a, b)),
+        in_order(_mm256_shuffle_ps::<0xDD>(a, b)),
     )
+}
+
+/// `[a0 a2 b0 b2 | a4 a6 b4 b6]` (a shuffle's order within each 128-bit half) as `[a0 a2 a4 a6
+/// b0 b2 b4 b6]`: the middle 64-bit quarters swapped.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn in_order(v: __m256) -> __m256 {
+    _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)))
 }
 
 /// `b` in the lanes where `mask` is set, `a` elsewhere.
@@ -118,9 +131,13 @@ fn select(a: __m256i, b: __m256i, mask: __m256) -> __m256i {
 /// # Panics
 /// If a slice is shorter than its shape says.
 #[target_feature(enable = "avx2")]
-pub(super) fn backward_plane(dy: &[f32], argmax: &[u32], w: usize, dx: &mut [f32], h: usize) {
-    let w2 = w / 2;
-    let h2 = h / 2;
+pub(super) unsafe fn backward_plane(
+    dy: &[f32],
+    argmax: &[u32],
+    (h, w): (usize, usize),
+    dx: &mut [f32],
+) {
+    let (h2, w2) = (h / 2, w / 2);
     assert!(dy.len() >= h2 * w2 && argmax.len() >= h2 * w2 && dx.len() >= h * w);
     let columns = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for r in 0..h {

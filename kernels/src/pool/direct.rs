@@ -1,5 +1,6 @@
 //! Direct max pooling: a running maximum straight from each input plane, with selects on
-//! vector lanes compiled for the active instruction-set level.
+//! vector lanes compiled for the active instruction-set level; at level avx2 the 2×2 window at
+//! stride 2 runs the explicit kernels of `pool::avx2` instead.
 
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut4, Zip, s};
 
@@ -11,7 +12,8 @@ use crate::scratch::Scratch;
 use crate::window::Geometry;
 
 /// Direct: per plane, a running maximum over the taps, each step over every output at once,
-/// read straight from the input plane (no unfolded copy), with selects on vector lanes.
+/// read straight from the input plane (no unfolded copy), with selects on vector lanes (at
+/// level avx2, for 2×2 windows at stride 2: the explicit kernels of `pool::avx2`).
 /// Shapes as [`max_pool2d_forward`](super::max_pool2d_forward); scratch: a plane's running maximum and winning tap, and
 /// a contiguous copy of x when it is not in standard layout.
 pub fn max_pool2d_forward_direct(
@@ -33,7 +35,7 @@ pub fn max_pool2d_forward_direct(
             .zip(args.chunks_exact_mut(hw2))
         {
             // SAFETY: avx2_2x2 found AVX2 the active level, which Isa checked this CPU has.
-            unsafe { super::avx2::forward_plane(x, g.w, y, argmax, g.h2) };
+            unsafe { super::avx2::forward_plane(x, (g.h, g.w), y, argmax) };
         }
         return Ok(());
     }
@@ -135,13 +137,14 @@ fn running_max(
 }
 
 /// Direct: per plane, dx is zeroed and each dy element added at its argmax, a flat index into
-/// the plane. Shapes as [`max_pool2d_backward`](super::max_pool2d_backward); scratch: a staging plane when dx is not in
+/// the plane (at level avx2, for 2×2 windows at stride 2: dx written densely, see
+/// `pool::avx2`). Shapes as [`max_pool2d_backward`](super::max_pool2d_backward); scratch: a staging plane when dx is not in
 /// standard layout.
 pub fn max_pool2d_backward_direct(
     p: &Pool2dParams,
     dy: ArrayView4<f32>,
     argmax: ArrayView4<u32>,
-    mut dx: ArrayViewMut4<f32>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))] mut dx: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.backward_geometry(dy.shape(), &argmax, dx.shape())?;
@@ -160,7 +163,7 @@ pub fn max_pool2d_backward_direct(
         {
             // SAFETY: avx2_2x2 found AVX2 the active level, which Isa checked this CPU has;
             // backward_geometry checked that every argmax lies in its window.
-            unsafe { super::avx2::backward_plane(dy, argmax, g.w, dx, g.h) };
+            unsafe { super::avx2::backward_plane(dy, argmax, (g.h, g.w), dx) };
         }
         return Ok(());
     }
