@@ -32,6 +32,7 @@ const SEED_TAPS: usize = 5;
 /// Measured on a Zen 3 core at AVX2 (`network bench --profile 16`, alternating builds, two
 /// rounds): conv2's backward pass at 16 images 1,831–1,842 µs with the whole batch in one
 /// group, 1,698–1,717 with this budget (4 images a group), 1,756–1,787 with half of it.
+#[cfg(target_arch = "x86_64")]
 const GROUP_FLOATS: usize = 4096;
 
 /// The work of one call of the kernels: [`Correlation::planes`] or [`Correlation::taps`].
