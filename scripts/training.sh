@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 run=${1:-}
 cargo build -q -p network --release
 network=target/release/network
-# Every level this CPU supports: an unsupported one fails before the argument check.
+# Every level this CPU supports: an unsupported one fails before the argument check. The
+# output is kept before it is searched: in a pipe into `grep -q`, pipefail took the bench's
+# failing status for the pipe's, and every level looked supported.
 levels=${ISA_LEVELS:-$(for l in avx512 avx2 portable; do
-  "$network" bench --isa "$l" --runs 0 2>&1 | grep -q "not supported" || echo "$l"
+  said=$("$network" bench --isa "$l" --runs 0 2>&1 || true)
+  grep -q "not supported" <<< "$said" || echo "$l"
 done)}
 # PyTorch's own limits for each level: the same vector width.
 torch_env() {
