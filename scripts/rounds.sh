@@ -3,14 +3,15 @@
 #   scripts/rounds.sh [ROUNDS] [LEVEL]      (defaults: 3 rounds, the best level this CPU has)
 # Each round runs PyTorch (scripts/torch_peer.py, limited to the level's vector width) and then
 # ours (`network bench --isa LEVEL`), 2 threads, batch 5, 32 and 128, 3 timed runs of 0.5 s
-# each; prints every round's examples/s and ratios, then the median of each column. One
+# each; prints every round's examples/s and ratios, then the median of each column (the
+# median ratio, not the ratio of the medians). One
 # `scripts/training.sh` run measures each side once: this shows how much a ratio moves between
-# rounds. Needs `pip install torch`; takes about a minute per round.
+# rounds. Needs `pip install torch`; takes about half a minute per round here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 level=${2:-}
-case $rounds in '' | *[!0-9]* | 0) echo "error: ROUNDS must be a positive whole number, not '$rounds'" >&2; exit 2 ;; esac
+case $rounds in '' | *[!0-9]* | 0*) echo "error: ROUNDS must be a positive whole number, not '$rounds'" >&2; exit 2 ;; esac
 cargo build -q -p network --release
 network=target/release/network
 # Whether this CPU runs a level: an unsupported one fails before the argument check (the
