@@ -85,8 +85,7 @@ fn chains<V: Lanes, const C: usize>(iterations: usize) -> f32 {
 }
 
 /// The portable loop of [`fma_loop`]: `PORTABLE_CHAINS` multiply chains and as many add chains
-/// of 4 lanes, chain `k`
-/// of each kind starting at `k + 1`; returns the sum of every lane.
+/// of 4 lanes, chain `k` of each kind starting at `k + 1`; returns the sum of every lane.
 ///
 /// On x86-64 the chains are SSE2 registers, the baseline every x86-64 CPU has. Written as
 /// arrays, LLVM kept each lane a separate scalar across the loop, spilled them and shuffled

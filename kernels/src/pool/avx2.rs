@@ -14,6 +14,8 @@ use std::arch::x86_64::{
     _mm256_storeu_ps, _mm256_storeu_si256, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
+use super::keep_first_max;
+
 /// Outputs per vector step.
 const STEP: usize = 8;
 
@@ -72,16 +74,13 @@ pub(super) unsafe fn forward_plane(
             j0 += STEP;
         }
         for j in j0..w2 {
-            let at = |ki: usize, kj: usize| (ki * w + 2 * j + kj, rows[ki][2 * j + kj]);
-            let mut best = at(0, 0);
+            // The last outputs of a row one by one, by the module's tie rule.
+            let index = |ki: usize, kj: usize| ((2 * i + ki) * w + 2 * j + kj) as u32;
+            let (mut max, mut arg) = (rows[0][2 * j], index(0, 0));
             for (ki, kj) in [(0, 1), (1, 0), (1, 1)] {
-                let tap = at(ki, kj);
-                if tap.1 > best.1 {
-                    best = tap;
-                }
+                keep_first_max(&mut max, &mut arg, rows[ki][2 * j + kj], index(ki, kj));
             }
-            y[j] = best.1;
-            argmax[j] = (2 * i * w + best.0) as u32;
+            (y[j], argmax[j]) = (max, arg);
         }
     }
 }
