@@ -69,6 +69,9 @@ const CONV_CASES: &[(&str, Conv)] = &[
         conv(2, 2, 9, 18, 5, 7, 1, 3),
     ),
     ("7x7 window, stride 2", conv(1, 3, 11, 21, 6, 7, 2, 2)),
+    // Filter blocks of every width at AVX2: 13 filters are 5 + 4 + 4, the input gradient's
+    // 7 channels 4 + 3 (the second padded).
+    ("13 filters, 7 channels", conv(2, 7, 6, 9, 13, 3, 1, 1)),
 ];
 
 fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {

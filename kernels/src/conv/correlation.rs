@@ -15,10 +15,19 @@ use crate::isa::Isa;
 use crate::lanes::{Avx2, Avx512};
 use crate::lanes::{Lanes, Portable};
 
-/// Output channels computed together by the forward kernel, at every level: each filter value,
-/// broadcast once, feeds `P` output vectors, and each input vector loaded feeds `FILTERS`
-/// accumulators. Output gradients are laid out in whole blocks of it.
+/// The fewest output channels the forward kernel computes together, and the block of output
+/// gradient planes the weight gradient reads: dy is laid out in whole blocks of it.
 const FILTERS: usize = 4;
+
+/// The most output channels the forward kernel computes together at AVX2: each filter value,
+/// broadcast once, feeds `P` output vectors, and each input vector loaded feeds one
+/// accumulator per filter. With 16 registers, 6 filters × 2 vectors are 12 accumulators
+/// (+ 2 inputs + 1 broadcast = 15), which hide the multiply-add latency better than 8.
+/// Measured on a Zen 3 core (`network bench --profile 16`, alternating builds, 2 rounds, all
+/// blocks of one width): per multiply-add, blocks of 5 filters ran 7–8% faster than blocks of 4
+/// (conv2 forward 767–774 → 713 µs), blocks of 6 about 10% (832 µs for 24 filters' work
+/// where 20 are needed). The other levels keep blocks of [`FILTERS`], as they were measured.
+const WIDEST_AVX2: usize = 6;
 
 /// The seed's taps per filter row, for which the forward kernel has its own instance.
 const SEED_TAPS: usize = 5;
@@ -60,6 +69,10 @@ type PlanesArgs<'a, 'o> = (
     ArrayViewMut2<'o, f32>,
 );
 
+/// The arguments of [`Correlation::planes_block`]: the source, one block's packed filters, its
+/// biases and its output planes.
+type BlockArgs<'a, 'o> = (&'a [f32], &'a [f32], Option<&'a [f32]>, &'o mut [f32]);
+
 /// A correlation of `c` input planes with `kh × kw` windows at `stride`, giving `h2 × w2`
 /// outputs per plane, and the layout of its source buffer `[c, rows, row]`: output `(i, j)`
 /// at tap `(ki, kj)` reads element `(i·stride + ki)·row + kj·tap + j` of its plane.
@@ -95,6 +108,17 @@ pub(crate) struct Correlation {
     cols: usize,
     row: usize,
     tap: usize,
+}
+
+/// One block of filters of the forward kernel: filters `o0 .. o0 + filters` of the output,
+/// packed `width` wide (zero filters past `filters`) from element `packed` of the packed
+/// filters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FilterBlock {
+    o0: usize,
+    filters: usize,
+    width: usize,
+    packed: usize,
 }
 
 /// Where the vector at one position reads and writes: the first output row and column of
@@ -392,11 +416,47 @@ impl Correlation {
     }
 
     /// [`Correlation::planes`] with `PACK` rows a vector, `P` vectors a filter, and `KW` taps
-    /// a row at stride 1 if not 0 (any row and stride with 0).
+    /// a row at stride 1 if not 0 (any row and stride with 0): one call of
+    /// [`Correlation::planes_block`] per filter block, at the block's width.
     #[inline(always)]
     fn planes_packed<V: Lanes, const PACK: usize, const P: usize, const KW: usize>(
         &self,
         (src, packed, bias, mut out): PlanesArgs,
+    ) {
+        let outs = out.nrows();
+        let out = out
+            .as_slice_mut()
+            .expect("outputs are staged in standard layout");
+        let (ckk, plane) = (self.c * self.kh * self.kw, self.h2 * self.w2);
+        assert!(src.len() >= self.source_len(), "source buffer too short");
+        assert!(packed.len() >= self.packed_len(outs, ckk));
+        assert_eq!(out.len(), outs * plane);
+        for block in self.filter_blocks(outs, ckk) {
+            let filters = &packed[block.packed..][..block.width * ckk];
+            let bias = bias.and_then(|b| b.get(block.o0..block.o0 + block.filters));
+            let out = &mut out[block.o0 * plane..][..block.filters * plane];
+            let args = (src, filters, bias, out);
+            match block.width {
+                4 => self.planes_block::<V, PACK, P, KW, 4>(args),
+                5 => self.planes_block::<V, PACK, P, KW, 5>(args),
+                _ => self.planes_block::<V, PACK, P, KW, WIDEST_AVX2>(args),
+            }
+        }
+    }
+
+    /// The output planes `out` `[filters, h2·w2]` of one block of `F` packed filters
+    /// `[c][kh][kw][F]` (`filters ≤ F` of them real), from `src` (see
+    /// [`Correlation::planes_packed`]); no bias means 0.
+    #[inline(always)]
+    fn planes_block<
+        V: Lanes,
+        const PACK: usize,
+        const P: usize,
+        const KW: usize,
+        const F: usize,
+    >(
+        &self,
+        (src, filters, bias, out): BlockArgs,
     ) {
         // Fixed at compile time when KW is: the tap loop below then unrolls.
         assert!(
@@ -404,73 +464,60 @@ impl Correlation {
             "an instance for another row"
         );
         let (kw, tap) = if KW > 0 { (KW, 1) } else { (self.kw, self.tap) };
-        let outs = out.nrows();
-        let out = out
-            .as_slice_mut()
-            .expect("outputs are staged in standard layout");
-        let block = self.c * self.kh * kw * FILTERS;
+        let plane_len = self.h2 * self.w2;
+        let outs = out.len() / plane_len;
+        assert!(outs <= F && filters.len() == self.c * self.kh * kw * F);
         assert!(src.len() >= self.source_len(), "source buffer too short");
-        assert!(packed.len() >= outs.div_ceil(FILTERS) * block);
-        assert_eq!(out.len(), outs * self.h2 * self.w2);
+        let first =
+            std::array::from_fn::<_, F, _>(|f| bias.and_then(|b| b.get(f)).copied().unwrap_or(0.0));
         let src = src.as_ptr();
-        for (ob, filters) in packed
-            .chunks_exact(block)
-            .take(outs.div_ceil(FILTERS))
-            .enumerate()
-        {
-            let o0 = ob * FILTERS;
-            let first = std::array::from_fn::<_, FILTERS, _>(|f| {
-                bias.and_then(|b| b.get(o0 + f)).copied().unwrap_or(0.0)
-            });
-            for p0 in (0..self.positions).step_by(P) {
-                // A group past the last position repeats it: the same values, stored twice.
-                let at = std::array::from_fn::<_, P, _>(|u| self.position(p0 + u));
-                let offsets = at.map(|at| self.offsets(&at));
-                // Plain loops, no closures, wherever a vector is made: a closure the compiler
-                // leaves out of line would not be compiled for the level's instructions.
-                let mut acc = [[V::zero(); P]; FILTERS];
-                for (acc, &v) in acc.iter_mut().zip(&first) {
-                    *acc = [V::splat(v); P];
-                }
-                for ci in 0..self.c {
-                    for ki in 0..self.kh {
-                        let base = ci * self.plane() + ki * self.row;
-                        let mut starts = [[src; 2]; P];
-                        for (s, o) in starts.iter_mut().zip(&offsets) {
-                            *s = [src.wrapping_add(base + o[0]), src.wrapping_add(base + o[1])];
+        for p0 in (0..self.positions).step_by(P) {
+            // A group past the last position repeats it: the same values, stored twice.
+            let at = std::array::from_fn::<_, P, _>(|u| self.position(p0 + u));
+            let offsets = at.map(|at| self.offsets(&at));
+            // Plain loops, no closures, wherever a vector is made: a closure the compiler
+            // leaves out of line would not be compiled for the level's instructions.
+            let mut acc = [[V::zero(); P]; F];
+            for (acc, &v) in acc.iter_mut().zip(&first) {
+                *acc = [V::splat(v); P];
+            }
+            for ci in 0..self.c {
+                for ki in 0..self.kh {
+                    let base = ci * self.plane() + ki * self.row;
+                    let mut starts = [[src; 2]; P];
+                    for (s, o) in starts.iter_mut().zip(&offsets) {
+                        *s = [src.wrapping_add(base + o[0]), src.wrapping_add(base + o[1])];
+                    }
+                    let first_tap = (ci * self.kh + ki) * kw * F;
+                    let (taps, _) = filters[first_tap..first_tap + kw * F].as_chunks::<F>();
+                    for (kj, w) in taps.iter().enumerate() {
+                        let mut x = [V::zero(); P];
+                        for (x, starts) in x.iter_mut().zip(&starts) {
+                            // SAFETY: rows (i·stride + ki) < rows and columns up to
+                            // kj·tap + j0 + width ≤ row (Correlation::new sizes both; kw
+                            // and tap are this correlation's, as asserted above), in
+                            // plane ci < c, inside source_len, which src holds.
+                            *x = unsafe { Self::load_input::<V, PACK>(starts, kj * tap) };
                         }
-                        let first_tap = (ci * self.kh + ki) * kw * FILTERS;
-                        let (taps, _) =
-                            filters[first_tap..first_tap + kw * FILTERS].as_chunks::<FILTERS>();
-                        for (kj, w) in taps.iter().enumerate() {
-                            let mut x = [V::zero(); P];
-                            for (x, starts) in x.iter_mut().zip(&starts) {
-                                // SAFETY: rows (i·stride + ki) < rows and columns up to
-                                // kj·tap + j0 + width ≤ row (Correlation::new sizes both; kw
-                                // and tap are this correlation's, as asserted above), in
-                                // plane ci < c, inside source_len, which src holds.
-                                *x = unsafe { Self::load_input::<V, PACK>(starts, kj * tap) };
-                            }
-                            for (acc, &wv) in acc.iter_mut().zip(w) {
-                                let wv = V::splat(wv);
-                                for (a, &xv) in acc.iter_mut().zip(&x) {
-                                    *a = a.mul_add(wv, xv);
-                                }
+                        for (acc, &wv) in acc.iter_mut().zip(w) {
+                            let wv = V::splat(wv);
+                            for (a, &xv) in acc.iter_mut().zip(&x) {
+                                *a = a.mul_add(wv, xv);
                             }
                         }
                     }
                 }
-                for (f, acc) in acc.iter().enumerate().take(outs - o0.min(outs)) {
-                    let plane = &mut out[(o0 + f) * self.h2 * self.w2..][..self.h2 * self.w2];
-                    for (at, &a) in at.iter().zip(acc) {
-                        let n = (V::N / PACK).min(self.w2 - at.j0);
-                        let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
-                        for (half, &row) in at.rows.iter().enumerate().take(rows) {
-                            let v = if half == 0 { a } else { a.upper() };
-                            let dst = &mut plane[row * self.w2 + at.j0..][..n];
-                            // SAFETY: dst holds n ≤ N writable elements of out.
-                            unsafe { v.store(dst.as_mut_ptr(), n) }
-                        }
+            }
+            for (f, acc) in acc.iter().enumerate().take(outs) {
+                let plane = &mut out[f * plane_len..][..plane_len];
+                for (at, &a) in at.iter().zip(acc) {
+                    let n = (V::N / PACK).min(self.w2 - at.j0);
+                    let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
+                    for (half, &row) in at.rows.iter().enumerate().take(rows) {
+                        let v = if half == 0 { a } else { a.upper() };
+                        let dst = &mut plane[row * self.w2 + at.j0..][..n];
+                        // SAFETY: dst holds n ≤ N writable elements of out.
+                        unsafe { v.store(dst.as_mut_ptr(), n) }
                     }
                 }
             }
@@ -624,6 +671,73 @@ impl Correlation {
         acc
     }
 
+    /// The forward kernel's filter blocks for `outs` filters of `ckk` taps: as few blocks of at
+    /// most the level's widest ([`WIDEST_AVX2`] at AVX2, [`FILTERS`] elsewhere) as cover
+    /// them, the filters split as evenly as possible (the first blocks take the remainder),
+    /// each block packed at least [`FILTERS`] wide. 16 filters at AVX2 are 6 + 5 + 5, 20 are
+    /// 5 + 5 + 5 + 5; 7 at any level 4 + 3 (packed 4 + 4).
+    fn filter_blocks(&self, outs: usize, ckk: usize) -> impl Iterator<Item = FilterBlock> {
+        let widest = match self.isa {
+            Isa::Avx2 => WIDEST_AVX2,
+            Isa::Avx512 | Isa::Portable => FILTERS,
+        };
+        let count = outs.div_ceil(widest);
+        let (each, extra) = (outs / count.max(1), outs % count.max(1));
+        let (mut o0, mut packed) = (0, 0);
+        (0..count).map(move |k| {
+            let filters = each + usize::from(k < extra);
+            let width = filters.max(FILTERS);
+            let block = FilterBlock {
+                o0,
+                filters,
+                width,
+                packed,
+            };
+            (o0, packed) = (o0 + filters, packed + width * ckk);
+            block
+        })
+    }
+
+    /// Elements of `outs` filters of `ckk` taps each, packed by
+    /// [`Correlation::pack_filters`].
+    pub fn packed_len(&self, outs: usize, ckk: usize) -> usize {
+        self.filter_blocks(outs, ckk).map(|b| b.width * ckk).sum()
+    }
+
+    /// Filters w `[o, c, kh, kw]` (any layout, e.g. flipped) packed for
+    /// [`Correlation::planes`]: per filter block ([`Correlation::filter_blocks`]) of width
+    /// `F`, `[c][kh][kw][F]`, zeros past the block's filters. Written in the packed order, each
+    /// value read through w's strides (ndarray's `indexed_iter` here took 1.9% of a training
+    /// step on a Zen 3 core at AVX2).
+    pub fn pack_filters<'a>(&self, w: ArrayView4<f32>, buf: &'a mut [f32]) -> &'a [f32] {
+        let (o, c, kh, kw) = w.dim();
+        let buf = &mut buf[..self.packed_len(o, c * kh * kw)];
+        let [s0, s1, s2, s3] = [0, 1, 2, 3].map(|a| w.stride_of(Axis(a)));
+        let base = w.as_ptr();
+        let mut dst = buf.iter_mut();
+        for block in self.filter_blocks(o, c * kh * kw) {
+            let (o0, o1) = (block.o0, block.o0 + block.filters);
+            for ci in 0..c {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let at = ci as isize * s1 + ki as isize * s2 + kj as isize * s3;
+                        for f in o0..o0 + block.width {
+                            let v = if f < o1 {
+                                // SAFETY: (f, ci, ki, kj) is inside w's shape (f < o1 ≤ o),
+                                // so the offset by its strides stays inside the view's memory.
+                                unsafe { *base.offset(f as isize * s0 + at) }
+                            } else {
+                                0.0
+                            };
+                            *dst.next().expect("sized by packed_len") = v;
+                        }
+                    }
+                }
+            }
+        }
+        buf
+    }
+
     /// Images per group of the weight gradient: as many as keep one group's `dy_planes` f32s
     /// of dy and one input plane within `budget` f32s (0: no limit), at least 1, `images`
     /// split evenly.
@@ -674,40 +788,41 @@ fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Ra
     first as usize..end as usize
 }
 
-/// Filters w `[o, c, kh, kw]` (any layout, e.g. flipped) packed for [`Correlation::planes`]: blocks
-/// of [`FILTERS`] filters, `[o / FILTERS][c][kh][kw][FILTERS]`, zeros past the last filter.
-/// Written in the packed order, each value read through w's strides (ndarray's
-/// `indexed_iter` here took 1.9% of a training step on a Zen 3 core at AVX2).
-pub(crate) fn pack_filters<'a>(w: ArrayView4<f32>, buf: &'a mut [f32]) -> &'a [f32] {
-    let (o, c, kh, kw) = w.dim();
-    let len = packed_len(o, c * kh * kw);
-    let buf = &mut buf[..len];
-    let [s0, s1, s2, s3] = [0, 1, 2, 3].map(|a| w.stride_of(Axis(a)));
-    let base = w.as_ptr();
-    let mut dst = buf.iter_mut();
-    for f0 in (0..o).step_by(FILTERS) {
-        for ci in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let at = ci as isize * s1 + ki as isize * s2 + kj as isize * s3;
-                    for f in f0..f0 + FILTERS {
-                        let v = if f < o {
-                            // SAFETY: (f, ci, ki, kj) is inside w's shape, so the offset by its
-                            // strides stays inside the view's memory.
-                            unsafe { *base.offset(f as isize * s0 + at) }
-                        } else {
-                            0.0
-                        };
-                        *dst.next().expect("sized by packed_len") = v;
-                    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blocks of every filter count at every level this CPU runs: consecutive, each
+    /// [`FILTERS`] to the level's widest wide, as few as the widest allows, sizes within one
+    /// of each other, packed one after another.
+    #[test]
+    fn filter_blocks_cover_the_filters() {
+        for isa in Isa::available() {
+            let win = Correlation::new(isa, 1, (1, 1), 1, (1, 1));
+            let widest = if isa == Isa::Avx2 {
+                WIDEST_AVX2
+            } else {
+                FILTERS
+            };
+            for outs in 0..40 {
+                let blocks: Vec<_> = win.filter_blocks(outs, 3).collect();
+                assert_eq!(blocks.len(), outs.div_ceil(widest), "{isa:?} {outs}");
+                let (mut o0, mut packed) = (0, 0);
+                for b in &blocks {
+                    assert_eq!((b.o0, b.packed), (o0, packed), "{isa:?} {outs}");
+                    assert!(b.filters <= b.width && (FILTERS..=widest).contains(&b.width));
+                    assert_eq!(b.width, b.filters.max(FILTERS));
+                    (o0, packed) = (o0 + b.filters, packed + 3 * b.width);
                 }
+                assert_eq!(
+                    (o0, packed),
+                    (outs, win.packed_len(outs, 3)),
+                    "{isa:?} {outs}"
+                );
+                let sizes = blocks.iter().map(|b| b.filters);
+                let (lo, hi) = (sizes.clone().min(), sizes.max());
+                assert!(hi.zip(lo).is_none_or(|(hi, lo)| hi - lo <= 1));
             }
         }
     }
-    buf
-}
-
-/// Elements of `o` filters of `ckk` taps each, packed.
-pub(crate) fn packed_len(o: usize, ckk: usize) -> usize {
-    o.next_multiple_of(FILTERS) * ckk
 }

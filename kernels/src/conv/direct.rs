@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
-use super::correlation::{Correlation, pack_filters, packed_len};
+use super::correlation::Correlation;
 use super::{Conv2dParams, Gradients, as_matrix, channel_sums, flipped_filters, staging_len};
 use crate::error::Result;
 use crate::isa::Isa;
@@ -51,10 +51,10 @@ fn direct_forward(
     let bias = bias.as_slice().expect("standard layout is contiguous");
     let [src, packed, stage] = scratch.parts([
         win.source_len(),
-        packed_len(g.d, g.c * g.kh * g.kw),
+        win.packed_len(g.d, g.c * g.kh * g.kw),
         staging_len(&y),
     ]);
-    let packed = pack_filters(w, packed);
+    let packed = win.pack_filters(w, packed);
     let pad = g.pad as isize;
     for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
         win.fill(x_image, 1, (pad, pad), src);
@@ -122,10 +122,10 @@ fn direct_backward(
     let full = Correlation::new(isa, g.d, (g.kh, g.kw), 1, (g.h, g.w));
     let [src, packed, stage] = scratch.parts([
         full.source_len(),
-        packed_len(g.c, g.d * g.kh * g.kw),
+        full.packed_len(g.c, g.d * g.kh * g.kw),
         staging_len(&dx),
     ]);
-    let packed = pack_filters(flipped_filters(w), packed);
+    let packed = full.pack_filters(flipped_filters(w), packed);
     let at = |k: usize| k as isize - 1 - pad;
     for (dy_image, dx_image) in dy.outer_iter().zip(dx.outer_iter_mut()) {
         full.fill(dy_image, g.stride, (at(g.kh), at(g.kw)), src);
