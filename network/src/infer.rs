@@ -157,13 +157,19 @@ impl Inference<'_> {
                 .enumerate()
                 .map(|(k, p)| (start + k * per, p))
                 .collect();
+            let micro: usize = std::env::var("MICRO")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(16);
             let run = |ws: &mut Workspace, (first, mut p): (usize, ArrayViewMut2<f32>)| {
-                let m = p.nrows();
-                fill(first..first + m, ws.input_mut(m));
-                ws.labels_mut(m).fill(0);
-                ws.forward(net, plan, m)?;
-                ws.loss(plan, m)?;
-                p.assign(&ws.probs(m));
+                for (k, mut p) in p.axis_chunks_iter_mut(Axis(0), micro).enumerate() {
+                    let (first, m) = (first + k * micro, p.nrows());
+                    fill(first..first + m, ws.input_mut(m));
+                    ws.labels_mut(m).fill(0);
+                    ws.forward(net, plan, m)?;
+                    ws.loss(plan, m)?;
+                    p.assign(&ws.probs(m));
+                }
                 Ok(())
             };
             let Workers { pool, spaces } = &mut *self.workers;

@@ -592,16 +592,17 @@ impl Correlation {
                             let src =
                                 b * src_len + ci * self.plane() + ki * self.row + kj0 * self.tap;
                             let dy = b * dy_len + o0 * dy_plane;
+                            let (src, dy) = (srcs[src..].as_ptr(), dys[dy..].as_ptr());
                             // SAFETY: image b < images of both buffers, whose lengths the
                             // asserts above checked; plane ci < c, row ki < kh, first tap kj0
                             // with kj0 + K ≤ kw; filters o0 .. o0 + TF within outs rounded up
-                            // to FILTERS, which TF divides.
+                            // to FILTERS, which TF divides; the unit instance at tap 1.
                             acc = unsafe {
-                                self.sweep::<V, K, PACK, TF>(
-                                    acc,
-                                    srcs.as_ptr().add(src),
-                                    dys.as_ptr().add(dy),
-                                )
+                                if self.tap == 1 {
+                                    self.sweep::<V, K, PACK, TF, true>(acc, src, dy)
+                                } else {
+                                    self.sweep::<V, K, PACK, TF, false>(acc, src, dy)
+                                }
                             };
                         }
                         for (f, acc) in acc.iter().enumerate().take(outs - o0) {
@@ -618,54 +619,63 @@ impl Correlation {
     }
 
     /// `acc` `[TF][K]` plus one image's `dy · x` over every output position (by value, so that
-    /// the accumulators stay registers): `src` is the
-    /// input at the image's tap (0, `kj0`) of one channel and filter row, `dy` its first
-    /// filter's plane of output gradients, the `TF` planes [`Correlation::lanes_len`] apart.
+    /// the accumulators stay registers): `src` is the input at the image's tap (0, `kj0`) of
+    /// one channel and filter row, `dy` its first filter's plane of output gradients, the `TF`
+    /// planes [`Correlation::lanes_len`] apart. `UNIT`: taps 1 apart (stride 1), so that the
+    /// loads of a position sit at fixed offsets from one pointer.
     ///
     /// # Safety
     /// `src` must start `K` taps of a filter row of a source plane, inside its buffer, and
-    /// `dy` `TF` whole dy planes, inside theirs.
+    /// `dy` `TF` whole dy planes, inside theirs; with `UNIT`, the tap must be 1.
     #[inline(always)]
-    unsafe fn sweep<V: Lanes, const K: usize, const PACK: usize, const TF: usize>(
+    unsafe fn sweep<
+        V: Lanes,
+        const K: usize,
+        const PACK: usize,
+        const TF: usize,
+        const UNIT: bool,
+    >(
         &self,
         mut acc: [[V; K]; TF],
         src: *const f32,
         dy: *const f32,
     ) -> [[V; K]; TF] {
         let dy_plane = self.positions * V::N;
-        // Positions in order, counted without a division per position.
+        let tap = if UNIT { 1 } else { self.tap };
+        // Positions in order, the pointers moved along rather than computed from an index:
+        // one vector of dy per position, and one of x a block, a line of blocks apart.
         let (lines, blocks) = if PACK == 2 {
             (self.positions, 1)
         } else {
             (self.h2, self.blocks)
         };
+        let mut dy = dy;
         for line in 0..lines {
             let rows = if PACK == 2 {
                 [2 * line, (2 * line + 1).min(self.h2 - 1)]
             } else {
                 [line, line]
             };
-            for block in 0..blocks {
-                let p = line * blocks + block;
-                let [lo, hi] = self.offsets(&Position {
-                    rows,
-                    j0: block * V::N,
-                });
-                let starts = [src.wrapping_add(lo), src.wrapping_add(hi)];
+            let [lo, hi] = self.offsets(&Position { rows, j0: 0 });
+            let mut starts = [src.wrapping_add(lo), src.wrapping_add(hi)];
+            for _ in 0..blocks {
                 // A loop, not a closure (see planes_packed).
                 let mut g = [V::zero(); TF];
                 for (f, g) in g.iter_mut().enumerate() {
-                    // SAFETY: plane f < TF of the caller's dy planes, position p < positions.
-                    *g = unsafe { V::load(dy.add(f * dy_plane + p * V::N)) };
+                    // SAFETY: plane f < TF of the caller's dy planes, at a position below
+                    // positions (one vector each, in order).
+                    *g = unsafe { V::load(dy.add(f * dy_plane)) };
                 }
                 for k in 0..K {
                     // SAFETY: as in Correlation::planes, tap kj0 + k < kw of the caller's
-                    // source plane.
-                    let x = unsafe { Self::load_input::<V, PACK>(&starts, k * self.tap) };
+                    // source plane, at a block of a line of outputs.
+                    let x = unsafe { Self::load_input::<V, PACK>(&starts, k * tap) };
                     for (acc, gv) in acc.iter_mut().zip(&g) {
                         acc[k] = acc[k].mul_add(*gv, x);
                     }
                 }
+                dy = dy.wrapping_add(V::N);
+                starts = [starts[0].wrapping_add(V::N), starts[1].wrapping_add(V::N)];
             }
         }
         acc
