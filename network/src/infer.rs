@@ -24,6 +24,13 @@ use crate::tensors::{TensorInfo, read_pairs};
 /// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
 pub const EVAL_CHUNK: usize = 100;
 
+/// The most examples a worker passes through the network at once: a larger share runs in
+/// pieces of this size, so that one layer's output is still in cache when the next layer reads
+/// it. Measured on a Zen 3 core at AVX2 (`network bench --threads 1 --batches 32,128`, two
+/// rounds): inference at batch 128 on one thread 9,089–9,293 examples/s as one piece, 9,576–9,806
+/// in pieces of 16, 9,511–9,680 in pieces of 8.
+pub const MICRO_BATCH: usize = 16;
+
 /// A thread pool and one workspace per thread.
 pub struct Workers {
     pub(crate) pool: rayon::ThreadPool,
@@ -137,7 +144,7 @@ impl Inference<'_> {
 
     /// Class probabilities of `n` examples, `[n, classes]`: the examples are split among the
     /// workers, each filling its inputs with `fill(range of examples, input slots)` and running
-    /// its share as one batch.
+    /// its share in pieces of at most [`MICRO_BATCH`].
     fn forward_probabilities(
         &mut self,
         n: usize,
@@ -157,13 +164,9 @@ impl Inference<'_> {
                 .enumerate()
                 .map(|(k, p)| (start + k * per, p))
                 .collect();
-            let micro: usize = std::env::var("MICRO")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(16);
             let run = |ws: &mut Workspace, (first, mut p): (usize, ArrayViewMut2<f32>)| {
-                for (k, mut p) in p.axis_chunks_iter_mut(Axis(0), micro).enumerate() {
-                    let (first, m) = (first + k * micro, p.nrows());
+                for (k, mut p) in p.axis_chunks_iter_mut(Axis(0), MICRO_BATCH).enumerate() {
+                    let (first, m) = (first + k * MICRO_BATCH, p.nrows());
                     fill(first..first + m, ws.input_mut(m));
                     ws.labels_mut(m).fill(0);
                     ws.forward(net, plan, m)?;
