@@ -130,8 +130,8 @@ pub fn timings(
          batched (b = 5). Per technique: the median time, the speed-up over naive, how many times \
          the fastest technique's time it takes, and for convolution and fully connected layers \
          GFLOP/s (2 × multiply-adds; a backward pass counts two products). Direct convolution \
-         keeps 4 filters × 4 vectors of output columns in SIMD registers over a padded copy of \
-         the input, with no unfolded matrix; direct pooling reads the windows straight from the \
+         keeps a block of filters × vectors of output columns in SIMD registers (4 × 4 at \
+         AVX-512, up to 6 × 2 at AVX2) over a padded copy of the input, with no unfolded matrix; direct pooling reads the windows straight from the \
          input. Layers without windows have no distinct direct technique: the fully connected \
          layer's direct column is its GEMM, softmax's is axis-reduce, and the elementwise \
          layers' per-output, axis-reduce, im2col and direct columns all run the same vectorised \
@@ -656,10 +656,11 @@ fn findings(t: &Timings, torch: Option<&TorchPeer>, peak1: Option<f64>) -> Vec<S
         out.push(format!(
             "Direct convolution, the fifth technique: im2col + GEMM takes this many times its \
              time at batch {B}: {}. Its register block (4 filters × 4 vectors of output columns \
-             of 16 lanes at AVX-512; 4 × 2 of 8 lanes at AVX2) reuses each loaded input vector \
-             for 4 filters and each broadcast weight for every vector, with no unfolded copy and no \
-             packing, where the GEMM has only d = 16 or 20 rows to amortise both; conv3's rows of \
-             8 columns are packed two to a vector. That is how it can exceed the sgemm peak, a \
+             of 16 lanes at AVX-512; up to 6 × 2 of 8 lanes at AVX2) reuses each loaded input \
+             vector for every filter of the block and each broadcast weight for every vector, with \
+             no unfolded copy and only the small filters packed, where the GEMM has only d = 16 \
+             or 20 rows to amortise its packing and copy; rows of at most half a vector (conv3's \
+             8 columns at AVX-512) are packed two to a vector. That is how it can exceed the sgemm peak, a \
              large GEMM's speed through matrixmultiply, not the core's limit.",
             direct.join("; ")
         ));

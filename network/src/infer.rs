@@ -21,14 +21,17 @@ use crate::model::{Init, Network, Plan, Workspace};
 use crate::store::Checkpoint;
 use crate::tensors::{TensorInfo, read_pairs};
 
-/// Examples per worker when evaluating (no gradients: larger chunks are cheaper).
+/// Examples per worker in one round of evaluation (each share runs in pieces of
+/// [`MICRO_BATCH`]; larger rounds wake the pool less often).
 pub const EVAL_CHUNK: usize = 100;
 
 /// The most examples a worker passes through the network at once: a larger share runs in
 /// pieces of this size, so that one layer's output is still in cache when the next layer reads
 /// it. Measured on a Zen 3 core at AVX2 (`network bench --threads 1 --batches 32,128`, two
 /// rounds): inference at batch 128 on one thread 9,089–9,293 examples/s as one piece, 9,576–9,806
-/// in pieces of 16, 9,511–9,680 in pieces of 8.
+/// in pieces of 16, 9,511–9,680 in pieces of 8; on two threads (`--runs 5`, two rounds) 15,687–
+/// 15,826 in pieces of 1, 16,899–16,952 of 2, 17,653–18,072 of 4, 18,824–18,958 of 16. A
+/// matter of caches, not of vector width: not measured at the other levels.
 pub const MICRO_BATCH: usize = 16;
 
 /// A thread pool and one workspace per thread.

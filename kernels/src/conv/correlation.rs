@@ -113,7 +113,7 @@ pub(crate) struct Correlation {
 /// One block of filters of the forward kernel: filters `o0 .. o0 + filters` of the output,
 /// packed `width` wide (zero filters past `filters`) from element `packed` of the packed
 /// filters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 struct FilterBlock {
     o0: usize,
     filters: usize,
@@ -335,7 +335,8 @@ impl Correlation {
 
     /// The forward pass over one source: `out[o, i, j] = bias[o] + Σ filters[o, c, ki, kj] ·
     /// input(c, i·stride + ki, j·stride + kj)`, out `[outs, h2·w2]` (overwritten), filters
-    /// packed by [`pack_filters`]; no bias means 0.
+    /// packed by this correlation's [`Correlation::pack_filters`] (the blocks depend on the
+    /// level); no bias means 0.
     pub fn planes(
         &self,
         src: &[f32],
@@ -365,12 +366,15 @@ impl Correlation {
     }
 
     /// `work` in lanes `V`. The register blocking of each level: `P` output vectors per filter
-    /// in the forward kernel (`FILTERS × P` accumulators, `P` input vectors and a broadcast weight live), and `T` taps
+    /// in the forward kernel (`F × P` accumulators for a block of `F` filters, `P` input vectors
+    /// and a broadcast weight live; `F` from [`Correlation::filter_blocks`]), and `T` taps
     /// of `TF` filters per filter row in the weight gradient (`TF × T` accumulators, `TF` dy
     /// vectors and an input vector live).
     ///
-    /// - AVX-512, 32 registers: `P` = 4 (16 + 4 + 1 = 21), `T` = 5, `TF` = 4 (20 + 4 + 1 = 25).
-    /// - AVX2, 16 registers: `P` = 2 (8 + 2 + 1 = 11). Measured: with `P` = 3 (12 + 3 + 1 = 16)
+    /// - AVX-512, 32 registers: `P` = 4, `F` = 4 (16 + 4 + 1 = 21), `T` = 5, `TF` = 4 (20 + 4 +
+    ///   1 = 25).
+    /// - AVX2, 16 registers: `P` = 2, `F` up to 6 (12 + 2 + 1 = 15; see [`WIDEST_AVX2`]).
+    ///   Measured with `F` = 4: with `P` = 3 (12 + 3 + 1 = 16)
     ///   LLVM spilled accumulators to the stack, and the forward passes ran 8–25% slower (conv2
     ///   forward at 16 images: 1757 → 1508 µs with `P` = 2). `T` = 5, `TF` = 2 (10 + 2 + 1 = 13):
     ///   a whole 5-tap row, 7 loads per 10 multiply-adds, against `T` = 2, `TF` = 4 (8 + 4 + 1),
@@ -431,15 +435,18 @@ impl Correlation {
         assert!(src.len() >= self.source_len(), "source buffer too short");
         assert!(packed.len() >= self.packed_len(outs, ckk));
         assert_eq!(out.len(), outs * plane);
+        assert!(bias.is_none_or(|b| b.len() >= outs), "a bias per filter");
         for block in self.filter_blocks(outs, ckk) {
             let filters = &packed[block.packed..][..block.width * ckk];
-            let bias = bias.and_then(|b| b.get(block.o0..block.o0 + block.filters));
+            let bias = bias.map(|b| &b[block.o0..block.o0 + block.filters]);
             let out = &mut out[block.o0 * plane..][..block.filters * plane];
             let args = (src, filters, bias, out);
+            // One instance per width filter_blocks gives: FILTERS to WIDEST_AVX2.
             match block.width {
                 4 => self.planes_block::<V, PACK, P, KW, 4>(args),
                 5 => self.planes_block::<V, PACK, P, KW, 5>(args),
-                _ => self.planes_block::<V, PACK, P, KW, WIDEST_AVX2>(args),
+                6 => self.planes_block::<V, PACK, P, KW, 6>(args),
+                w => unreachable!("filter blocks are 4 to 6 wide, not {w}"),
             }
         }
     }
@@ -622,7 +629,11 @@ impl Correlation {
     /// the accumulators stay registers): `src` is the input at the image's tap (0, `kj0`) of
     /// one channel and filter row, `dy` its first filter's plane of output gradients, the `TF`
     /// planes [`Correlation::lanes_len`] apart. `UNIT`: taps 1 apart (stride 1), so that the
-    /// loads of a position sit at fixed offsets from one pointer.
+    /// loads of a position sit at fixed offsets from one pointer. Moving the pointers along,
+    /// rather than computing each position's offsets, and the unit instance, measured on a
+    /// Zen 3 core at AVX2 (`network bench --profile 16`, alternating builds, 3 rounds): the
+    /// backward passes of conv1 556–565 → 509–520 µs, conv2 1,645–1,675 → 1,577–1,603, conv3
+    /// 579–582 → 546–558.
     ///
     /// # Safety
     /// `src` must start `K` taps of a filter row of a source plane, inside its buffer, and
@@ -638,7 +649,7 @@ impl Correlation {
         &self,
         mut acc: [[V; K]; TF],
         src: *const f32,
-        dy: *const f32,
+        mut dy: *const f32,
     ) -> [[V; K]; TF] {
         let dy_plane = self.positions * V::N;
         let tap = if UNIT { 1 } else { self.tap };
@@ -649,7 +660,6 @@ impl Correlation {
         } else {
             (self.h2, self.blocks)
         };
-        let mut dy = dy;
         for line in 0..lines {
             let rows = if PACK == 2 {
                 [2 * line, (2 * line + 1).min(self.h2 - 1)]
@@ -659,7 +669,7 @@ impl Correlation {
             let [lo, hi] = self.offsets(&Position { rows, j0: 0 });
             let mut starts = [src.wrapping_add(lo), src.wrapping_add(hi)];
             for _ in 0..blocks {
-                // A loop, not a closure (see planes_packed).
+                // A loop, not a closure (see planes_block).
                 let mut g = [V::zero(); TF];
                 for (f, g) in g.iter_mut().enumerate() {
                     // SAFETY: plane f < TF of the caller's dy planes, at a position below
@@ -681,31 +691,15 @@ impl Correlation {
         acc
     }
 
-    /// The forward kernel's filter blocks for `outs` filters of `ckk` taps: as few blocks of at
-    /// most the level's widest ([`WIDEST_AVX2`] at AVX2, [`FILTERS`] elsewhere) as cover
-    /// them, the filters split as evenly as possible (the first blocks take the remainder),
-    /// each block packed at least [`FILTERS`] wide. 16 filters at AVX2 are 6 + 5 + 5, 20 are
-    /// 5 + 5 + 5 + 5; 7 at any level 4 + 3 (packed 4 + 4).
+    /// The forward kernel's filter blocks for `outs` filters of `ckk` taps at this level: at
+    /// most [`WIDEST_AVX2`] filters a block at AVX2, [`FILTERS`] elsewhere (see
+    /// [`filter_blocks`]).
     fn filter_blocks(&self, outs: usize, ckk: usize) -> impl Iterator<Item = FilterBlock> {
         let widest = match self.isa {
             Isa::Avx2 => WIDEST_AVX2,
             Isa::Avx512 | Isa::Portable => FILTERS,
         };
-        let count = outs.div_ceil(widest);
-        let (each, extra) = (outs / count.max(1), outs % count.max(1));
-        let (mut o0, mut packed) = (0, 0);
-        (0..count).map(move |k| {
-            let filters = each + usize::from(k < extra);
-            let width = filters.max(FILTERS);
-            let block = FilterBlock {
-                o0,
-                filters,
-                width,
-                packed,
-            };
-            (o0, packed) = (o0 + filters, packed + width * ckk);
-            block
-        })
+        filter_blocks(widest, outs, ckk)
     }
 
     /// Elements of `outs` filters of `ckk` taps each, packed by
@@ -788,6 +782,28 @@ fn run_portable(c: &Correlation, work: Work) {
     c.run_in::<Portable, 2, 2, 4, 0>(work);
 }
 
+/// The blocks of `outs` filters of `ckk` taps with at most `widest` filters a block: as few
+/// blocks as cover them, the filters split as evenly as possible (the first blocks take the
+/// remainder), each block packed at least [`FILTERS`] wide. With `widest` 6, 16 filters are
+/// 6 + 5 + 5 and 20 are 5 + 5 + 5 + 5; 7 filters are 4 + 3 (packed 4 + 4) at either width.
+fn filter_blocks(widest: usize, outs: usize, ckk: usize) -> impl Iterator<Item = FilterBlock> {
+    let count = outs.div_ceil(widest);
+    let (each, extra) = (outs / count.max(1), outs % count.max(1));
+    let (mut o0, mut packed) = (0, 0);
+    (0..count).map(move |k| {
+        let filters = each + usize::from(k < extra);
+        let width = filters.max(FILTERS);
+        let block = FilterBlock {
+            o0,
+            filters,
+            width,
+            packed,
+        };
+        (o0, packed) = (o0 + filters, packed + width * ckk);
+        block
+    })
+}
+
 /// The indices `r < n` whose position `r·spread + offset` lies in `0..reach`: a range.
 fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Range<usize> {
     let (spread, reach) = (spread as isize, reach as isize);
@@ -802,37 +818,36 @@ fn landing(n: usize, spread: usize, offset: isize, reach: usize) -> std::ops::Ra
 mod tests {
     use super::*;
 
-    /// The blocks of every filter count at every level this CPU runs: consecutive, each
-    /// [`FILTERS`] to the level's widest wide, as few as the widest allows, sizes within one
-    /// of each other, packed one after another.
+    /// The blocks of every filter count at both widths: consecutive, each [`FILTERS`] to
+    /// `widest` wide, as few as `widest` allows, sizes within one of each other, packed one
+    /// after another; and the level's widest for each level this CPU runs.
     #[test]
     fn filter_blocks_cover_the_filters() {
-        for isa in Isa::available() {
-            let win = Correlation::new(isa, 1, (1, 1), 1, (1, 1));
-            let widest = if isa == Isa::Avx2 {
-                WIDEST_AVX2
-            } else {
-                FILTERS
-            };
+        for widest in [FILTERS, WIDEST_AVX2] {
             for outs in 0..40 {
-                let blocks: Vec<_> = win.filter_blocks(outs, 3).collect();
-                assert_eq!(blocks.len(), outs.div_ceil(widest), "{isa:?} {outs}");
+                let blocks: Vec<_> = filter_blocks(widest, outs, 3).collect();
+                assert_eq!(blocks.len(), outs.div_ceil(widest), "{widest} {outs}");
                 let (mut o0, mut packed) = (0, 0);
                 for b in &blocks {
-                    assert_eq!((b.o0, b.packed), (o0, packed), "{isa:?} {outs}");
-                    assert!(b.filters <= b.width && (FILTERS..=widest).contains(&b.width));
-                    assert_eq!(b.width, b.filters.max(FILTERS));
+                    assert_eq!((b.o0, b.packed), (o0, packed), "{widest} {outs}");
+                    assert_eq!(b.width, b.filters.max(FILTERS), "{widest} {outs}");
+                    assert!((FILTERS..=widest).contains(&b.width), "{widest} {outs}");
                     (o0, packed) = (o0 + b.filters, packed + 3 * b.width);
                 }
-                assert_eq!(
-                    (o0, packed),
-                    (outs, win.packed_len(outs, 3)),
-                    "{isa:?} {outs}"
-                );
+                assert_eq!(o0, outs, "{widest} {outs}");
                 let sizes = blocks.iter().map(|b| b.filters);
                 let (lo, hi) = (sizes.clone().min(), sizes.max());
-                assert!(hi.zip(lo).is_none_or(|(hi, lo)| hi - lo <= 1));
+                assert!(hi.zip(lo).is_none_or(|(hi, lo)| hi - lo <= 1), "{widest} {outs}");
             }
+        }
+        let sizes = |widest, outs| filter_blocks(widest, outs, 1).map(|b| b.filters).collect::<Vec<_>>();
+        assert_eq!(sizes(WIDEST_AVX2, 16), [6, 5, 5]);
+        assert_eq!(sizes(WIDEST_AVX2, 20), [5, 5, 5, 5]);
+        assert_eq!(sizes(FILTERS, 20), [4, 4, 4, 4, 4]);
+        for isa in Isa::available() {
+            let win = Correlation::new(isa, 1, (1, 1), 1, (1, 1));
+            let widest = if isa == Isa::Avx2 { WIDEST_AVX2 } else { FILTERS };
+            assert_eq!(win.packed_len(16, 3), filter_blocks(widest, 16, 3).map(|b| 3 * b.width).sum());
         }
     }
 }

@@ -12,10 +12,11 @@ use crate::scratch::Scratch;
 use crate::window::Geometry;
 
 /// Direct: no unfolded matrix. Per image, x is copied once into a zero-padded buffer laid
-/// out so that every read is a whole vector, and a register-blocked kernel accumulates
-/// 4 filters × 4 vectors of output columns at once (4 × 2 on AVX2), in explicit SIMD lanes of
-/// the level [`Isa::active`] chooses. Shapes as [`conv2d_forward`](super::conv2d_forward); scratch: the padded image, the packed
-/// filters, and a staging matrix when y is not in standard layout.
+/// out so that every read is a whole vector, and a register-blocked kernel accumulates a block
+/// of filters × vectors of output columns at once (4 × 4 at AVX-512, up to 6 × 2 at AVX2), in
+/// explicit SIMD lanes of the level [`Isa::active`] chooses. Shapes as
+/// [`conv2d_forward`](super::conv2d_forward); scratch: the padded image, the packed filters,
+/// and a staging matrix when y is not in standard layout.
 pub fn conv2d_forward_direct(
     p: &Conv2dParams,
     x: ArrayView4<f32>,
