@@ -85,7 +85,10 @@ fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs 
     let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
     let mut y = nan(&y_shape);
     conv2d_forward(t, &p, v4(&x), v4(&w), v1(&bias), m4(&mut y), scratch).unwrap();
-    vec![("y", y)]
+    // The convolution with its activation, fused into the direct kernels' store.
+    let mut z = nan(&y_shape);
+    conv2d_leaky_relu_forward(t, &p, v4(&x), v4(&w), v1(&bias), m4(&mut z), scratch).unwrap();
+    vec![("y", y), ("leaky_relu(y)", z)]
 }
 
 fn run_conv_backward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {

@@ -389,15 +389,22 @@ pub fn profile(
         Ok(median(&mut samples))
     };
     let mut rows = Vec::new();
-    for i in 0..net.layers.len() {
-        let t = plan.forward[i];
-        let s = time(&mut || ws.layer_forward(net, i, t, batch))?;
+    // The forward pass's own steps: a convolution and its activation as one row.
+    let mut i = 0;
+    while i < net.layers.len() {
+        let mut ran = 1;
+        let s = time(&mut || {
+            ran = ws.forward_step(net, plan, i, batch)?;
+            Ok(())
+        })?;
+        let names: Vec<_> = net.layers[i..i + ran].iter().map(|l| l.name()).collect();
         rows.push((
-            format!("{} {}", i + 1, net.layers[i].name()),
+            format!("{} {}", i + 1, names.join("+")),
             "forward",
-            t.name().to_string(),
+            plan.forward[i].name().to_string(),
             s,
         ));
+        i += ran;
     }
     let s = time(&mut || {
         ws.loss(plan, batch)?;

@@ -236,7 +236,7 @@ impl Inference<'_> {
         }
         let ws = &mut self.workers.spaces[0];
         ws.input_mut(1).index_axis_mut(Axis(0), 0).assign(&input);
-        ws.forward(net, plan, 1)?;
+        ws.forward_every_point(net, plan, 1)?;
         let mut seed = ws.logits_grad_mut(1);
         seed.fill(0.0);
         seed[[0, class]] = 1.0;

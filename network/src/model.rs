@@ -412,6 +412,8 @@ pub struct Workspace {
     capacity: usize,
     /// `acts[0]` the input, `acts[i + 1]` layer i's output (the last: logits).
     acts: Vec<ArrayD<f32>>,
+    /// Which of `acts` the last forward pass wrote (see [`Workspace::forward`]).
+    written: Vec<bool>,
     /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
     grads: Vec<ArrayD<f32>>,
     argmax: Vec<Array4<u32>>,
@@ -482,6 +484,7 @@ impl Workspace {
             probs: Array2::zeros((capacity, net.classes())),
             dparams,
             labels: Array1::zeros(capacity),
+            written: vec![true; net.layers.len() + 1],
         }
     }
 
@@ -507,9 +510,56 @@ impl Workspace {
         self.probs.slice(ndarray::s![..n, ..])
     }
 
-    /// Runs the forward pass of the first `n` examples to the logits.
+    /// Runs the forward pass of the first `n` examples to the logits. A convolution followed
+    /// by a leaky ReLU runs as one call ([`kernels::conv2d_leaky_relu_forward`], with the
+    /// convolution's technique), which leaves the convolution's own output unwritten: nothing
+    /// after the forward pass reads it (the activation's backward pass reads its own output).
+    /// [`Workspace::forward_every_point`] writes it, for [`Workspace::activation`].
     pub fn forward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        let mut i = 0;
+        while i < net.layers.len() {
+            i += self.forward_step(net, plan, i, n)?;
+        }
+        Ok(())
+    }
+
+    /// One step of [`Workspace::forward`] from layer `i` over the first `n` examples: a
+    /// convolution with the leaky ReLU after it, in one call, or layer `i` alone; returns the
+    /// layers it ran (2 or 1).
+    pub fn forward_step(
+        &mut self,
+        net: &Network,
+        plan: &Plan,
+        i: usize,
+        n: usize,
+    ) -> Result<usize> {
+        if let (Layer::Conv { .. }, Some(Layer::Relu)) = (&net.layers[i], net.layers.get(i + 1)) {
+            self.conv_relu_forward(net, i, plan.forward[i], n)?;
+            return Ok(2);
+        }
+        self.layer_forward(net, i, plan.forward[i], n)?;
+        Ok(1)
+    }
+
+    /// [`Workspace::forward`] writing the output of every layer, for
+    /// [`Workspace::activation`].
+    pub fn forward_every_point(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
         (0..net.layers.len()).try_for_each(|i| self.layer_forward(net, i, plan.forward[i], n))
+    }
+
+    /// Convolution layer `i` and the leaky ReLU after it over the first `n` examples, in one
+    /// call: the activation's output written, the convolution's not.
+    fn conv_relu_forward(&mut self, net: &Network, i: usize, t: Technique, n: usize) -> Result<()> {
+        let Layer::Conv { params, w, b, .. } = &net.layers[i] else {
+            unreachable!("layer {i} is a convolution");
+        };
+        let (before, after) = self.acts.split_at_mut(i + 1);
+        let x = rows(&before[i], n);
+        let y = rows_mut(&mut after[1], n);
+        let scratch = &mut self.scratch[i];
+        conv2d_leaky_relu_forward(t, params, dim4(x), w.view(), b.view(), dim4_mut(y), scratch)?;
+        (self.written[i + 1], self.written[i + 2]) = (false, true);
+        Ok(())
     }
 
     /// Softmax and the mean cross-entropy of the first `n` examples against their labels.
@@ -582,9 +632,17 @@ impl Workspace {
         dim4(rows(&self.grads[0], n))
     }
 
-    /// Example `r`'s values at point `i` after [`Workspace::forward`] (0 the input, `i + 1`
-    /// layer i's output): `[c, h, w]`, or `[n]` after an fc layer.
+    /// Example `r`'s values at point `i` after [`Workspace::forward_every_point`] (0 the
+    /// input, `i + 1` layer i's output): `[c, h, w]`, or `[n]` after an fc layer.
+    ///
+    /// # Panics
+    /// If the last forward pass left point `i` unwritten ([`Workspace::forward`] fuses a
+    /// convolution with its activation).
     pub fn activation(&self, i: usize, r: usize) -> ArrayViewD<'_, f32> {
+        assert!(
+            self.written[i],
+            "point {i} is not written by a fused forward pass: run forward_every_point"
+        );
         self.acts[i].index_axis(Axis(0), r)
     }
 
@@ -619,6 +677,7 @@ impl Workspace {
         let x = rows(&before[i], n);
         let y = rows_mut(&mut after[0], n);
         let scratch = &mut self.scratch[i];
+        self.written[i + 1] = true;
         match &net.layers[i] {
             Layer::Conv { params, w, b, .. } => {
                 conv2d_forward(t, params, dim4(x), w.view(), b.view(), dim4_mut(y), scratch)?
@@ -708,6 +767,8 @@ fn dim4_mut(a: ArrayViewMutD<'_, f32>) -> ArrayViewMut4<'_, f32> {
 mod tests {
     use rand::SeedableRng;
 
+    use ndarray::Zip;
+
     use super::*;
     use crate::arch::seed_network;
 
@@ -718,6 +779,68 @@ mod tests {
         let nll = |c: usize| log_sum - z[c];
         let k = z.len() as f64;
         (1.0 - epsilon) * nll(label) + epsilon / k * (0..z.len()).map(nll).sum::<f64>()
+    }
+
+    /// The fused forward pass (each convolution with its activation) gives the logits and the
+    /// activations' outputs of the layer-by-layer pass, at every technique, and then the
+    /// backward pass's weight gradients; the convolutions' own outputs it leaves are refused.
+    #[test]
+    fn fused_forward_matches_every_point() {
+        let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(5)).unwrap();
+        let n = 3;
+        for t in Technique::ALL {
+            let plan = Plan::uniform(&net, t);
+            let mut spaces = [Workspace::new(&net, n), Workspace::new(&net, n)];
+            let mut rng = StdRng::seed_from_u64(6);
+            let input = Array4::from_shape_fn((n, 3, 32, 32), |_| {
+                rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, &mut rng)
+            });
+            for (k, ws) in spaces.iter_mut().enumerate() {
+                ws.input_mut(n).assign(&input);
+                ws.labels_mut(n).fill(7);
+                if k == 0 {
+                    ws.forward(&net, &plan, n).unwrap();
+                } else {
+                    ws.forward_every_point(&net, &plan, n).unwrap();
+                }
+                ws.loss(&plan, n).unwrap();
+                ws.softmax_backward(&plan, n).unwrap();
+                ws.backward_layers(&net, &plan, n, false).unwrap();
+            }
+            let [fused, every] = &spaces;
+            let close = |a: ArrayViewD<f32>, b: ArrayViewD<f32>, what: &str| {
+                let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                Zip::from(&a).and(&b).for_each(|&u, &v| {
+                    assert!((u - v).abs() <= 1e-5 * scale, "{t:?} {what}: {u} vs {v}");
+                });
+            };
+            close(
+                fused.logits(n).into_dyn(),
+                every.logits(n).into_dyn(),
+                "logits",
+            );
+            for (i, layer) in net.layers.iter().enumerate() {
+                if matches!(layer, Layer::Relu) {
+                    for r in 0..n {
+                        close(
+                            fused.activation(i + 1, r),
+                            every.activation(i + 1, r),
+                            "relu",
+                        );
+                    }
+                }
+                let ((fw, fb), (ew, eb)) = (&fused.dparams[i], &every.dparams[i]);
+                close(fw.view(), ew.view(), "dw");
+                close(fb.view().into_dyn(), eb.view().into_dyn(), "db");
+            }
+            let conv_output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fused.activation(1, 0).len()
+            }));
+            assert!(
+                conv_output.is_err(),
+                "{t:?}: the first convolution's output was served"
+            );
+        }
     }
 
     /// Label smoothing's loss is the definition's, and its gradient at the logits the

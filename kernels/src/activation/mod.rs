@@ -83,6 +83,12 @@ pub fn leaky_relu_forward(t: Technique, x: ArrayViewD<f32>, y: ArrayViewMutD<f32
     leaky_relu_forward_fn(t)(x, y)
 }
 
+/// The leaky ReLU over y `[..]` in place: the vectorised pass where y is contiguous (after a
+/// convolution, [`crate::conv2d_leaky_relu_forward`]).
+pub(crate) fn leaky_relu_in_place(mut y: ArrayViewMutD<f32>) {
+    y.mapv_inplace(leaky_relu);
+}
+
 /// The leaky ReLU backward function of technique `t` (all but `Naive` are vectorised).
 pub fn leaky_relu_backward_fn(t: Technique) -> ActivationBackwardFn {
     match t {

@@ -10,6 +10,7 @@
 
 use ndarray::{ArrayView3, ArrayView4, ArrayViewMut2, Axis};
 
+use crate::activation::LEAKY_RELU_SLOPE;
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use crate::lanes::{Avx2, Avx512};
@@ -44,6 +45,16 @@ const SEED_TAPS: usize = 5;
 #[cfg(target_arch = "x86_64")]
 const GROUP_FLOATS: usize = 4096;
 
+/// What the forward kernel applies to each output before it stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activation {
+    /// Nothing: the convolution's output.
+    Identity,
+    /// The seed's leaky ReLU, `max(v, slope·v)` ([`LEAKY_RELU_SLOPE`]), as the activation layer
+    /// computes it, applied in registers: no second pass over the output.
+    LeakyRelu,
+}
+
 /// The work of one call of the kernels: [`Correlation::planes`] or [`Correlation::taps`].
 enum Work<'a, 'o> {
     /// [`Correlation::planes`].
@@ -51,6 +62,7 @@ enum Work<'a, 'o> {
         src: &'a [f32],
         packed: &'a [f32],
         bias: Option<&'a [f32]>,
+        activation: Activation,
         out: ArrayViewMut2<'o, f32>,
     },
     /// [`Correlation::taps`].
@@ -66,12 +78,19 @@ type PlanesArgs<'a, 'o> = (
     &'a [f32],
     &'a [f32],
     Option<&'a [f32]>,
+    Activation,
     ArrayViewMut2<'o, f32>,
 );
 
 /// The arguments of [`Correlation::planes_block`]: the source, one block's packed filters, its
-/// biases and its output planes.
-type BlockArgs<'a, 'o> = (&'a [f32], &'a [f32], Option<&'a [f32]>, &'o mut [f32]);
+/// biases, the activation and its output planes.
+type BlockArgs<'a, 'o> = (
+    &'a [f32],
+    &'a [f32],
+    Option<&'a [f32]>,
+    Activation,
+    &'o mut [f32],
+);
 
 /// A correlation of `c` input planes with `kh × kw` windows at `stride`, giving `h2 × w2`
 /// outputs per plane, and the layout of its source buffer `[c, rows, row]`: output `(i, j)`
@@ -336,18 +355,19 @@ impl Correlation {
     /// The forward pass over one source: `out[o, i, j] = bias[o] + Σ filters[o, c, ki, kj] ·
     /// input(c, i·stride + ki, j·stride + kj)`, out `[outs, h2·w2]` (overwritten), filters
     /// packed by this correlation's [`Correlation::pack_filters`] (the blocks depend on the
-    /// level); no bias means 0.
+    /// level); no bias means 0; `activation` applied to each output before it is stored.
     pub fn planes(
         &self,
         src: &[f32],
         packed: &[f32],
-        bias: Option<&[f32]>,
+        (bias, activation): (Option<&[f32]>, Activation),
         out: ArrayViewMut2<f32>,
     ) {
         self.run(Work::Planes {
             src,
             packed,
             bias,
+            activation,
             out,
         });
     }
@@ -400,6 +420,7 @@ impl Correlation {
                 src,
                 packed,
                 bias,
+                activation,
                 out,
             } => {
                 // One instance per packing, so that the loads inside are fixed, and one for
@@ -407,7 +428,7 @@ impl Correlation {
                 // fixed offsets (measured on a Zen 3 core at AVX2, `network bench --profile
                 // 16`, alternating builds: the three forward passes 3–4% faster, conv2's
                 // 786 → 760 µs).
-                let args = (src, packed, bias, out);
+                let args = (src, packed, bias, activation, out);
                 match (self.pack, self.kw == SEED_TAPS && self.tap == 1) {
                     (2, true) => self.planes_packed::<V, 2, P, SEED_TAPS>(args),
                     (2, false) => self.planes_packed::<V, 2, P, 0>(args),
@@ -425,7 +446,7 @@ impl Correlation {
     #[inline(always)]
     fn planes_packed<V: Lanes, const PACK: usize, const P: usize, const KW: usize>(
         &self,
-        (src, packed, bias, mut out): PlanesArgs,
+        (src, packed, bias, activation, mut out): PlanesArgs,
     ) {
         let outs = out.nrows();
         let out = out
@@ -440,7 +461,7 @@ impl Correlation {
             let filters = &packed[block.packed..][..block.width * ckk];
             let bias = bias.map(|b| &b[block.o0..block.o0 + block.filters]);
             let out = &mut out[block.o0 * plane..][..block.filters * plane];
-            let args = (src, filters, bias, out);
+            let args = (src, filters, bias, activation, out);
             // One instance per width filter_blocks gives: FILTERS to WIDEST_AVX2.
             match block.width {
                 4 => self.planes_block::<V, PACK, P, KW, 4>(args),
@@ -453,7 +474,7 @@ impl Correlation {
 
     /// The output planes `out` `[filters, h2·w2]` of one block of `F` packed filters
     /// `[c][kh][kw][F]` (`filters ≤ F` of them real), from `src` (see
-    /// [`Correlation::planes_packed`]); no bias means 0.
+    /// [`Correlation::planes_packed`]); no bias means 0, `activation` applied before the store.
     #[inline(always)]
     fn planes_block<
         V: Lanes,
@@ -463,7 +484,7 @@ impl Correlation {
         const F: usize,
     >(
         &self,
-        (src, filters, bias, out): BlockArgs,
+        (src, filters, bias, activation, out): BlockArgs,
     ) {
         // Fixed at compile time when KW is: the tap loop below then unrolls.
         assert!(
@@ -518,6 +539,13 @@ impl Correlation {
             for (f, acc) in acc.iter().enumerate().take(outs) {
                 let plane = &mut out[f * plane_len..][..plane_len];
                 for (at, &a) in at.iter().zip(acc) {
+                    let a = match activation {
+                        Activation::Identity => a,
+                        // slope·a as a multiply-add to 0: one rounding, as the scalar product.
+                        Activation::LeakyRelu => {
+                            a.max(V::zero().mul_add(V::splat(LEAKY_RELU_SLOPE), a))
+                        }
+                    };
                     let n = (V::N / PACK).min(self.w2 - at.j0);
                     let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
                     for (half, &row) in at.rows.iter().enumerate().take(rows) {
@@ -837,17 +865,31 @@ mod tests {
                 assert_eq!(o0, outs, "{widest} {outs}");
                 let sizes = blocks.iter().map(|b| b.filters);
                 let (lo, hi) = (sizes.clone().min(), sizes.max());
-                assert!(hi.zip(lo).is_none_or(|(hi, lo)| hi - lo <= 1), "{widest} {outs}");
+                assert!(
+                    hi.zip(lo).is_none_or(|(hi, lo)| hi - lo <= 1),
+                    "{widest} {outs}"
+                );
             }
         }
-        let sizes = |widest, outs| filter_blocks(widest, outs, 1).map(|b| b.filters).collect::<Vec<_>>();
+        let sizes = |widest, outs| {
+            filter_blocks(widest, outs, 1)
+                .map(|b| b.filters)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(sizes(WIDEST_AVX2, 16), [6, 5, 5]);
         assert_eq!(sizes(WIDEST_AVX2, 20), [5, 5, 5, 5]);
         assert_eq!(sizes(FILTERS, 20), [4, 4, 4, 4, 4]);
         for isa in Isa::available() {
             let win = Correlation::new(isa, 1, (1, 1), 1, (1, 1));
-            let widest = if isa == Isa::Avx2 { WIDEST_AVX2 } else { FILTERS };
-            assert_eq!(win.packed_len(16, 3), filter_blocks(widest, 16, 3).map(|b| 3 * b.width).sum());
+            let widest = if isa == Isa::Avx2 {
+                WIDEST_AVX2
+            } else {
+                FILTERS
+            };
+            assert_eq!(
+                win.packed_len(16, 3),
+                filter_blocks(widest, 16, 3).map(|b| 3 * b.width).sum()
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
 
-use super::correlation::Correlation;
+use super::correlation::{Activation, Correlation};
 use super::{Conv2dParams, Gradients, as_matrix, channel_sums, flipped_filters, staging_len};
 use crate::error::Result;
 use crate::isa::Isa;
@@ -25,13 +25,39 @@ pub fn conv2d_forward_direct(
     y: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
+    forward(p, (x, w, bias), Activation::Identity, y, scratch)
+}
+
+/// [`conv2d_forward_direct`] followed by the leaky ReLU, applied to the outputs in registers
+/// before they are stored: y = leaky_relu(conv(x)) `[b, d, h2, w2]`, shapes as
+/// [`conv2d_forward`](super::conv2d_forward).
+pub(super) fn conv2d_leaky_relu_forward_direct(
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    forward(p, (x, w, bias), Activation::LeakyRelu, y, scratch)
+}
+
+/// The direct forward pass with `activation` applied before the store: the shape check, then
+/// the kernels at the active level.
+fn forward(
+    p: &Conv2dParams,
+    (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    activation: Activation,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
     let g = p.forward_geometry(&x, &w, &bias, &y)?;
     let isa = Isa::active();
     // The copies around the kernels vectorised for the level too.
     vectorized(
         isa,
         #[inline(always)]
-        || direct_forward(isa, &g, x, w, bias, y, scratch),
+        || direct_forward(isa, &g, (x, w, bias), activation, y, scratch),
     )
 }
 
@@ -40,9 +66,8 @@ pub fn conv2d_forward_direct(
 fn direct_forward(
     isa: Isa,
     g: &Geometry,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    bias: ArrayView1<f32>,
+    (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    activation: Activation,
     mut y: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
@@ -60,7 +85,7 @@ fn direct_forward(
     for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
         win.fill(x_image, 1, (pad, pad), src);
         as_matrix(y_image, stage, |out| {
-            win.planes(src, packed, Some(bias), out);
+            win.planes(src, packed, (Some(bias), activation), out);
             Ok(())
         })?;
     }
@@ -131,7 +156,7 @@ fn direct_backward(
     for (dy_image, dx_image) in dy.outer_iter().zip(dx.outer_iter_mut()) {
         full.fill(dy_image, g.stride, (at(g.kh), at(g.kw)), src);
         as_matrix(dx_image, stage, |out| {
-            full.planes(src, packed, None, out);
+            full.planes(src, packed, (None, Activation::Identity), out);
             Ok(())
         })?;
     }

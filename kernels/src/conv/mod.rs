@@ -210,6 +210,28 @@ pub fn conv2d_forward(
     conv2d_forward_fn(t)(p, x, w, bias, y, scratch)
 }
 
+/// Convolution then the seed's leaky ReLU with technique `t`: y = leaky_relu(conv(x)) `[b, d,
+/// h2, w2]` (overwritten), shapes as [`conv2d_forward`]; what a convolution layer followed by
+/// its activation computes, without the convolution's own output. The direct technique applies
+/// the activation to its registers before the store; the others run the convolution, then the
+/// activation over y in place. Either way, one pass less over y than the two layers apart.
+pub fn conv2d_leaky_relu_forward(
+    t: Technique,
+    p: &Conv2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    if t == Technique::Direct {
+        return direct::conv2d_leaky_relu_forward_direct(p, x, w, bias, y, scratch);
+    }
+    conv2d_forward(t, p, x, w, bias, y.view_mut(), scratch)?;
+    crate::activation::leaky_relu_in_place(y.into_dyn());
+    Ok(())
+}
+
 /// The sum of the elementwise product of two views of one shape.
 pub(crate) fn dot<D: ndarray::Dimension>(
     a: ndarray::ArrayView<f32, D>,

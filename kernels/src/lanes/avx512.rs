@@ -3,8 +3,8 @@
 use std::arch::x86_64::{
     __m512, _mm256_castps_pd, _mm256_loadu_ps, _mm512_castpd_ps, _mm512_castpd256_pd512,
     _mm512_castps_pd, _mm512_castps256_ps512, _mm512_extractf64x4_pd, _mm512_fmadd_ps,
-    _mm512_insertf64x4, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_reduce_add_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_insertf64x4, _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_max_ps,
+    _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use super::Lanes;
@@ -38,6 +38,12 @@ impl Lanes for Avx512 {
     fn sum(self) -> f32 {
         // SAFETY: runs only inside an avx512f kernel on a CPU that has it (see `lanes`).
         unsafe { _mm512_reduce_add_ps(self.0) }
+    }
+
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        // SAFETY: runs only inside an avx512f kernel on a CPU that has it (see `lanes`).
+        Self(unsafe { _mm512_max_ps(self.0, other.0) })
     }
 
     #[inline(always)]

@@ -37,6 +37,8 @@ pub(crate) trait Lanes: Copy {
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// The sum of the lanes.
     fn sum(self) -> f32;
+    /// The larger of each pair of lanes.
+    fn max(self, other: Self) -> Self;
     /// Loads `N` lanes from `p`.
     ///
     /// # Safety

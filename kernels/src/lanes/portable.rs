@@ -31,6 +31,11 @@ impl Lanes for Portable {
     }
 
     #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        Self(std::array::from_fn(|l| self.0[l].max(other.0[l])))
+    }
+
+    #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
         // SAFETY: the caller guarantees 8 readable f32s at p; read_unaligned needs no alignment.
         Self(unsafe { p.cast::<[f32; 8]>().read_unaligned() })

@@ -32,7 +32,7 @@ pub fn bench(
         println!("one worker, batch {batch}: {:.3} ms per step", total * 1e3);
         for (layer, pass, technique, seconds) in rows {
             println!(
-                "  {layer:<10} {pass:<8} {technique:<12} {:>9.1} µs {:>5.1}%",
+                "  {layer:<12} {pass:<8} {technique:<12} {:>9.1} µs {:>5.1}%",
                 seconds * 1e6,
                 100.0 * seconds / total
             );
