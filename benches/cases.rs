@@ -245,8 +245,11 @@ pub const PEAK_SIDE: usize = 1024;
 /// Group name of the FMA peak: a register-only multiply-add loop at each instruction-set level
 /// (function id the level's name, value the thread count).
 pub const FMA_GROUP: &str = "fma-peak";
-/// Rounds of [`kernels::fma_loop`] per benchmark iteration: a fraction of a millisecond.
-pub const FMA_ROUNDS: usize = 100_000;
+/// Rounds of [`kernels::fma_loop`] per benchmark iteration: several milliseconds, so that
+/// waking the pool's threads for each iteration is lost in it. With 100,000 rounds (a quarter of
+/// a millisecond) the wake-up was timed too: on the Zen 3 core at AVX2, 72 GFLOP/s on one thread
+/// where `network bench`'s 20 million rounds measured 102 (2026-11-29).
+pub const FMA_ROUNDS: usize = 4_000_000;
 
 /// Techniques timed at every instruction-set level the CPU supports (at [`ISA_BATCH`]): the
 /// direct kernels, written in each level's vectors, and the naive loops, which the compiler
