@@ -529,6 +529,29 @@ fn strided_views_match_contiguous_arrays() {
                 &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
                 &y,
             );
+            // The fused activation through the same staged (strided) output.
+            let mut z = nan(&y_shape);
+            let (x_, w_) = (x.to_owned(), w.to_owned());
+            conv2d_leaky_relu_forward(
+                t,
+                &p,
+                x_.view(),
+                w_.view(),
+                v1(&bias),
+                m4(&mut z),
+                &mut scratch,
+            )
+            .unwrap();
+            let y_strided = y_big
+                .slice_mut(s![.., ..;2, .., ..])
+                .into_dimensionality::<Ix4>()
+                .unwrap();
+            conv2d_leaky_relu_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
+            common::assert_close(
+                &format!("conv + leaky ReLU forward strided {v}"),
+                &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
+                &z,
+            );
 
             let (mut dx, mut dw, mut db) = (nan(x.shape()), nan(w.shape()), nan(&[4]));
             conv2d_backward(

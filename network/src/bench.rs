@@ -355,8 +355,10 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
     Ok(report)
 }
 
-/// Time of each layer's forward and backward pass in one worker at `batch` examples: the
-/// profile of a training step, as rows of (layer, pass, technique, seconds).
+/// Time of each step of the forward pass (a layer, or a convolution with its activation,
+/// fused as [`Workspace::forward`] runs them) and of each layer's backward pass in one worker
+/// at `batch` examples: the profile of a training step, as rows of (layer, pass, technique,
+/// seconds).
 pub fn profile(
     batch: usize,
     technique: &str,
@@ -631,7 +633,8 @@ pub fn markdown(
     line(String::new());
     line(format!(
         "(The per-worker share of batch {} on 2 threads; medians of repeated calls of each \
-         layer's pass, `network bench --profile {profile_batch}`.)",
+         layer's pass, a convolution and its activation forward as one fused call, `network \
+         bench --profile {profile_batch}`.)",
         2 * profile_batch
     ));
     line(String::new());

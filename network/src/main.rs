@@ -102,7 +102,8 @@ enum Command {
         /// Write the figures as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
-        /// Instead of the whole-trainer figures: each layer's time in one worker at this batch.
+        /// Instead of the whole-trainer figures: each layer's time in one worker at this batch
+        /// (a convolution and its activation forward as one fused step).
         #[arg(long, value_name = "BATCH", value_parser = whole)]
         profile: Option<usize>,
         /// The PyTorch peer's figures (scripts/torch_peer.py --json): print the ratios.

@@ -55,6 +55,20 @@ pub(crate) enum Activation {
     LeakyRelu,
 }
 
+impl Activation {
+    /// The activation of each lane of `a`. The leaky ReLU is bit for bit the activation
+    /// layer's `max(x, slope·x)`: slope·x as a multiply-add to −0 (adding −0 changes no value,
+    /// −0 included, and the product is rounded once), and the larger of the two taken with
+    /// `x` first, so that on a tie (±0) or a NaN x the result is `slope·x`, the same value.
+    #[inline(always)]
+    fn apply<V: Lanes>(self, a: V) -> V {
+        match self {
+            Activation::Identity => a,
+            Activation::LeakyRelu => a.max(V::splat(-0.0).mul_add(V::splat(LEAKY_RELU_SLOPE), a)),
+        }
+    }
+}
+
 /// The work of one call of the kernels: [`Correlation::planes`] or [`Correlation::taps`].
 enum Work<'a, 'o> {
     /// [`Correlation::planes`].
@@ -539,13 +553,7 @@ impl Correlation {
             for (f, acc) in acc.iter().enumerate().take(outs) {
                 let plane = &mut out[f * plane_len..][..plane_len];
                 for (at, &a) in at.iter().zip(acc) {
-                    let a = match activation {
-                        Activation::Identity => a,
-                        // slope·a as a multiply-add to 0: one rounding, as the scalar product.
-                        Activation::LeakyRelu => {
-                            a.max(V::zero().mul_add(V::splat(LEAKY_RELU_SLOPE), a))
-                        }
-                    };
+                    let a = activation.apply(a);
                     let n = (V::N / PACK).min(self.w2 - at.j0);
                     let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
                     for (half, &row) in at.rows.iter().enumerate().take(rows) {

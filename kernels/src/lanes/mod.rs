@@ -37,7 +37,9 @@ pub(crate) trait Lanes: Copy {
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// The sum of the lanes.
     fn sum(self) -> f32;
-    /// The larger of each pair of lanes.
+    /// The larger of each pair of lanes. On a tie of zeros (+0 and −0) or a NaN the levels
+    /// differ: the x86 lanes give `other`, the portable lanes `f32::max` (the number, not the
+    /// NaN); callers pass operands for which that does not matter.
     fn max(self, other: Self) -> Self;
     /// Loads `N` lanes from `p`.
     ///
