@@ -481,6 +481,17 @@ proptest! {
 
 /// Kernels accept views of any layout: inputs and outputs that are slices with steps or
 /// permuted axes of larger arrays give the same results as contiguous ones.
+/// The dispatch of a convolution's forward pass, alone or with its activation.
+type ConvLikeForward = fn(
+    Technique,
+    &Conv2dParams,
+    ndarray::ArrayView4<f32>,
+    ndarray::ArrayView4<f32>,
+    ndarray::ArrayView1<f32>,
+    ndarray::ArrayViewMut4<f32>,
+    &mut Scratch,
+) -> kernels::Result<()>;
+
 #[test]
 fn strided_views_match_contiguous_arrays() {
     use ndarray::s;
@@ -507,51 +518,29 @@ fn strided_views_match_contiguous_arrays() {
         let t = v.t;
         v.run(|| {
             let mut scratch = Scratch::new();
-            let mut y = nan(&y_shape);
-            conv2d_forward(
-                t,
-                &p,
-                x.to_owned().view(),
-                w.to_owned().view(),
-                v1(&bias),
-                m4(&mut y),
-                &mut scratch,
-            )
-            .unwrap();
-            let mut y_big = nan(&[y_shape[0], y_shape[1] * 2, y_shape[2], y_shape[3]]);
-            let y_strided = y_big
-                .slice_mut(s![.., ..;2, .., ..])
-                .into_dimensionality::<Ix4>()
-                .unwrap();
-            conv2d_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
-            common::assert_close(
-                &format!("conv forward strided {v}"),
-                &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
-                &y,
-            );
-            // The fused activation through the same staged (strided) output.
-            let mut z = nan(&y_shape);
-            let (x_, w_) = (x.to_owned(), w.to_owned());
-            conv2d_leaky_relu_forward(
-                t,
-                &p,
-                x_.view(),
-                w_.view(),
-                v1(&bias),
-                m4(&mut z),
-                &mut scratch,
-            )
-            .unwrap();
-            let y_strided = y_big
-                .slice_mut(s![.., ..;2, .., ..])
-                .into_dimensionality::<Ix4>()
-                .unwrap();
-            conv2d_leaky_relu_forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
-            common::assert_close(
-                &format!("conv + leaky ReLU forward strided {v}"),
-                &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
-                &z,
-            );
+            // The convolution, and the one fused with its activation, through a staged
+            // (strided) output.
+            let forwards: [(&str, ConvLikeForward); 2] = [
+                ("conv forward", conv2d_forward),
+                ("conv + leaky ReLU forward", conv2d_leaky_relu_forward),
+            ];
+            for (what, forward) in forwards {
+                let mut y = nan(&y_shape);
+                let (x_own, w_own) = (x.to_owned(), w.to_owned());
+                let (xo, wo) = (x_own.view(), w_own.view());
+                forward(t, &p, xo, wo, v1(&bias), m4(&mut y), &mut scratch).unwrap();
+                let mut y_big = nan(&[y_shape[0], y_shape[1] * 2, y_shape[2], y_shape[3]]);
+                let y_strided = y_big
+                    .slice_mut(s![.., ..;2, .., ..])
+                    .into_dimensionality::<Ix4>()
+                    .unwrap();
+                forward(t, &p, x, w, v1(&bias), y_strided, &mut scratch).unwrap();
+                common::assert_close(
+                    &format!("{what} strided {v}"),
+                    &y_big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn(),
+                    &y,
+                );
+            }
 
             let (mut dx, mut dw, mut db) = (nan(x.shape()), nan(w.shape()), nan(&[4]));
             conv2d_backward(
