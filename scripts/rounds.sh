@@ -14,24 +14,13 @@ level=${2:-}
 case $rounds in '' | *[!0-9]* | 0*) echo "error: ROUNDS must be a positive whole number, not '$rounds'" >&2; exit 2 ;; esac
 cargo build -q -p network --release
 network=target/release/network
-# Whether this CPU runs a level: an unsupported one fails before the argument check (the
-# output kept, not piped into grep: under pipefail the bench's failing status would win).
-supported() {
-  local said
-  said=$("$network" bench --isa "$1" --runs 0 2>&1 || true)
-  ! grep -q "not supported" <<< "$said"
-}
+. scripts/levels.sh
 if [ -z "$level" ]; then
-  for l in avx512 avx2 portable; do
-    if supported "$l"; then level=$l; break; fi
-  done
+  level=$(supported_levels)
+  level=${level%%$'\n'*} # the best
 fi
-case $level in
-  avx512) torch_env="ATEN_CPU_CAPABILITY=avx512 DNNL_MAX_CPU_ISA=AVX512_CORE" ;;
-  avx2) torch_env="ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2" ;;
-  portable) torch_env="ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41" ;;
-  *) echo "error: LEVEL must be avx512, avx2 or portable, not '$level'" >&2; exit 2 ;;
-esac
+torch_env=$(torch_env "$level")
+[ -n "$torch_env" ] || { echo "error: LEVEL must be avx512, avx2 or portable, not '$level'" >&2; exit 2; }
 supported "$level" || { echo "error: LEVEL $level is not supported by this CPU" >&2; exit 2; }
 batches=5,32,128
 # The training rows of one side as "b=examples/s" words.

@@ -12,21 +12,8 @@ cd "$(dirname "$0")/.."
 run=${1:-}
 cargo build -q -p network --release
 network=target/release/network
-# Every level this CPU supports: an unsupported one fails before the argument check. The
-# output is kept before it is searched: in a pipe into `grep -q`, pipefail took the bench's
-# failing status for the pipe's, and every level looked supported.
-levels=${ISA_LEVELS:-$(for l in avx512 avx2 portable; do
-  said=$("$network" bench --isa "$l" --runs 0 2>&1 || true)
-  grep -q "not supported" <<< "$said" || echo "$l"
-done)}
-# PyTorch's own limits for each level: the same vector width.
-torch_env() {
-  case $1 in
-    avx512) echo "ATEN_CPU_CAPABILITY=avx512 DNNL_MAX_CPU_ISA=AVX512_CORE" ;;
-    avx2) echo "ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2" ;;
-    *) echo "ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41" ;;
-  esac
-}
+. scripts/levels.sh
+levels=${ISA_LEVELS:-$(supported_levels)}
 first=1
 parts=()
 for isa in $levels; do

@@ -540,7 +540,7 @@ impl Workspace {
     ) -> Result<usize> {
         let pair = (&net.layers[i], net.layers.get(i + 1), plan.forward[i]);
         if let (Layer::Conv { .. }, Some(Layer::Relu), Technique::Direct) = pair {
-            self.conv_relu_forward(net, i, Technique::Direct, n)?;
+            self.conv_relu_forward(net, i, n)?;
             return Ok(2);
         }
         self.layer_forward(net, i, plan.forward[i], n)?;
@@ -553,9 +553,9 @@ impl Workspace {
         (0..net.layers.len()).try_for_each(|i| self.layer_forward(net, i, plan.forward[i], n))
     }
 
-    /// Convolution layer `i` and the leaky ReLU after it over the first `n` examples, in one
-    /// call: the activation's output written, the convolution's not.
-    fn conv_relu_forward(&mut self, net: &Network, i: usize, t: Technique, n: usize) -> Result<()> {
+    /// Convolution layer `i`, on the direct technique, and the leaky ReLU after it over the first
+    /// `n` examples, in one call: the activation's output written, the convolution's not.
+    fn conv_relu_forward(&mut self, net: &Network, i: usize, n: usize) -> Result<()> {
         let Layer::Conv { params, w, b, .. } = &net.layers[i] else {
             unreachable!("layer {i} is a convolution");
         };
@@ -567,7 +567,15 @@ impl Workspace {
             i + 2,
             n,
         );
-        conv2d_leaky_relu_forward(t, params, dim4(x), w.view(), b.view(), dim4_mut(y), scratch)?;
+        conv2d_leaky_relu_forward(
+            Technique::Direct,
+            params,
+            dim4(x),
+            w.view(),
+            b.view(),
+            dim4_mut(y),
+            scratch,
+        )?;
         (self.written[i + 1], self.written[i + 2]) = (false, true);
         Ok(())
     }

@@ -419,15 +419,24 @@ impl Correlation {
     ///   spill on x86-64: `P` = 2, `T` = 2, `TF` = 4 (`T` = 5, `TF` = 2 measured no faster).
     ///
     /// `G`: the weight gradient's budget per group of images in f32s ([`GROUP_FLOATS`] at AVX2,
-    /// where it was measured), or 0 for the whole batch in one group.
+    /// where it was measured), or 0 for the whole batch in one group. `W`: the most filters a
+    /// forward block holds at the level ([`widest`]), so that no wider block is compiled for it.
     ///
     /// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
     /// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
     #[inline(always)]
-    fn run_in<V: Lanes, const P: usize, const T: usize, const TF: usize, const G: usize>(
+    fn run_in<
+        V: Lanes,
+        const P: usize,
+        const T: usize,
+        const TF: usize,
+        const G: usize,
+        const W: usize,
+    >(
         &self,
         work: Work,
     ) {
+        assert_eq!(W, widest(self.isa), "the widest filter block of the level");
         assert_eq!(V::N, self.lanes, "the lanes of the level");
         match work {
             Work::Planes {
@@ -444,10 +453,10 @@ impl Correlation {
                 // 786 → 760 µs).
                 let args = (src, packed, bias, activation, out);
                 match (self.pack, self.kw == SEED_TAPS && self.tap == 1) {
-                    (2, true) => self.planes_packed::<V, 2, P, SEED_TAPS>(args),
-                    (2, false) => self.planes_packed::<V, 2, P, 0>(args),
-                    (_, true) => self.planes_packed::<V, 1, P, SEED_TAPS>(args),
-                    (_, false) => self.planes_packed::<V, 1, P, 0>(args),
+                    (2, true) => self.planes_packed::<V, 2, P, SEED_TAPS, W>(args),
+                    (2, false) => self.planes_packed::<V, 2, P, 0, W>(args),
+                    (_, true) => self.planes_packed::<V, 1, P, SEED_TAPS, W>(args),
+                    (_, false) => self.planes_packed::<V, 1, P, 0, W>(args),
                 }
             }
             Work::Taps { srcs, dys, dw } => self.taps_in::<V, T, TF, G>(srcs, dys, dw),
@@ -456,9 +465,16 @@ impl Correlation {
 
     /// [`Correlation::planes`] with `PACK` rows a vector, `P` vectors a filter, and `KW` taps
     /// a row at stride 1 if not 0 (any row and stride with 0): one call of
-    /// [`Correlation::planes_block`] per filter block, at the block's width.
+    /// [`Correlation::planes_block`] per filter block, at the block's width (at most `W`, the
+    /// level's widest: no instance is made for wider blocks).
     #[inline(always)]
-    fn planes_packed<V: Lanes, const PACK: usize, const P: usize, const KW: usize>(
+    fn planes_packed<
+        V: Lanes,
+        const PACK: usize,
+        const P: usize,
+        const KW: usize,
+        const W: usize,
+    >(
         &self,
         (src, packed, bias, activation, mut out): PlanesArgs,
     ) {
@@ -468,7 +484,6 @@ impl Correlation {
             .expect("outputs are staged in standard layout");
         let (ckk, plane) = (self.c * self.kh * self.kw, self.h2 * self.w2);
         assert!(src.len() >= self.source_len(), "source buffer too short");
-        assert!(packed.len() >= self.packed_len(outs, ckk));
         assert_eq!(out.len(), outs * plane);
         assert!(bias.is_none_or(|b| b.len() >= outs), "a bias per filter");
         for block in self.filter_blocks(outs, ckk) {
@@ -479,8 +494,8 @@ impl Correlation {
             // One instance per width filter_blocks gives: FILTERS to WIDEST_AVX2.
             match block.width {
                 4 => self.planes_block::<V, PACK, P, KW, 4>(args),
-                5 => self.planes_block::<V, PACK, P, KW, 5>(args),
-                6 => self.planes_block::<V, PACK, P, KW, 6>(args),
+                5 if W >= 5 => self.planes_block::<V, PACK, P, KW, 5>(args),
+                6 if W >= 6 => self.planes_block::<V, PACK, P, KW, 6>(args),
                 w => unreachable!("filter blocks are 4 to 6 wide, not {w}"),
             }
         }
@@ -731,11 +746,7 @@ impl Correlation {
     /// most [`WIDEST_AVX2`] filters a block at AVX2, [`FILTERS`] elsewhere (see
     /// [`filter_blocks`]).
     fn filter_blocks(&self, outs: usize, ckk: usize) -> impl Iterator<Item = FilterBlock> {
-        let widest = match self.isa {
-            Isa::Avx2 => WIDEST_AVX2,
-            Isa::Avx512 | Isa::Portable => FILTERS,
-        };
-        filter_blocks(widest, outs, ckk)
+        filter_blocks(widest(self.isa), outs, ckk)
     }
 
     /// Elements of `outs` filters of `ckk` taps each, packed by
@@ -799,7 +810,7 @@ impl Correlation {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(c: &Correlation, work: Work) {
-    c.run_in::<Avx512, 4, 5, 4, 0>(work);
+    c.run_in::<Avx512, 4, 5, 4, 0, { widest(Isa::Avx512) }>(work);
 }
 
 /// The kernels in AVX2 lanes, compiled for AVX2 and FMA, blocked for 16 registers: 2 output
@@ -810,12 +821,21 @@ unsafe fn run_avx512(c: &Correlation, work: Work) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(c: &Correlation, work: Work) {
-    c.run_in::<Avx2, 2, 5, 2, GROUP_FLOATS>(work);
+    c.run_in::<Avx2, 2, 5, 2, GROUP_FLOATS, { widest(Isa::Avx2) }>(work);
 }
 
 /// The kernels in portable lanes, for the baseline target (blocking: [`Correlation::run_in`]).
 fn run_portable(c: &Correlation, work: Work) {
-    c.run_in::<Portable, 2, 2, 4, 0>(work);
+    c.run_in::<Portable, 2, 2, 4, 0, { widest(Isa::Portable) }>(work);
+}
+
+/// The most filters a block of the forward kernel holds at level `isa`: [`WIDEST_AVX2`] at
+/// AVX2, [`FILTERS`] at the others, as each was measured.
+const fn widest(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx2 => WIDEST_AVX2,
+        Isa::Avx512 | Isa::Portable => FILTERS,
+    }
 }
 
 /// The blocks of `outs` filters of `ckk` taps with at most `widest` filters a block: as few

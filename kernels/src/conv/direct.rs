@@ -28,23 +28,10 @@ pub fn conv2d_forward_direct(
     forward(p, (x, w, bias), Activation::Identity, y, scratch)
 }
 
-/// [`conv2d_forward_direct`] followed by the leaky ReLU, applied to the outputs in registers
-/// before they are stored: y = leaky_relu(conv(x)) `[b, d, h2, w2]`, shapes as
-/// [`conv2d_forward`](super::conv2d_forward).
-pub(super) fn conv2d_leaky_relu_forward_direct(
-    p: &Conv2dParams,
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    bias: ArrayView1<f32>,
-    y: ArrayViewMut4<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    forward(p, (x, w, bias), Activation::LeakyRelu, y, scratch)
-}
-
-/// The direct forward pass with `activation` applied before the store: the shape check, then
-/// the kernels at the active level.
-fn forward(
+/// The direct forward pass with `activation` applied to the outputs in registers before they
+/// are stored (the leaky ReLU for [`super::conv2d_leaky_relu_forward`]): the shape check, then
+/// the kernels at the active level. Shapes as [`conv2d_forward`](super::conv2d_forward).
+pub(super) fn forward(
     p: &Conv2dParams,
     (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
     activation: Activation,

@@ -43,6 +43,8 @@ use crate::window::Geometry;
 
 pub use axis_reduce::{conv2d_backward_axis_reduce, conv2d_forward_axis_reduce};
 pub use direct::{conv2d_backward_direct, conv2d_forward_direct};
+
+use correlation::Activation;
 pub use im2col::{conv2d_backward_im2col, conv2d_forward_im2col};
 pub use naive::{conv2d_backward_naive, conv2d_forward_naive};
 pub use per_output::{conv2d_backward_per_output, conv2d_forward_per_output};
@@ -225,7 +227,7 @@ pub fn conv2d_leaky_relu_forward(
     scratch: &mut Scratch,
 ) -> Result<()> {
     if t == Technique::Direct {
-        return direct::conv2d_leaky_relu_forward_direct(p, x, w, bias, y, scratch);
+        return direct::forward(p, (x, w, bias), Activation::LeakyRelu, y, scratch);
     }
     conv2d_forward(t, p, x, w, bias, y.view_mut(), scratch)?;
     crate::activation::leaky_relu_in_place(y.into_dyn());

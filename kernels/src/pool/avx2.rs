@@ -14,13 +14,14 @@ use std::arch::x86_64::{
     _mm256_storeu_ps, _mm256_storeu_si256, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 
-use super::keep_first_max;
+use super::{keep_first_max, plane_index};
+use crate::window::Geometry;
 
 /// Outputs per vector step.
 const STEP: usize = 8;
 
-/// One plane of the 2×2, stride-2 max pooling: x `[h, w]` → y `[h2, w2]` and argmax
-/// `[h2, w2]` (flat indices into the plane), `h2 = h / 2`, `w2 = w / 2`.
+/// One plane of the 2×2, stride-2 max pooling of geometry `g`: x `[h, w]` → y `[h2, w2]` and
+/// argmax `[h2, w2]` (flat indices into the plane), `h2 = h / 2`, `w2 = w / 2`.
 ///
 /// # Safety
 /// The CPU must have AVX2.
@@ -28,12 +29,8 @@ const STEP: usize = 8;
 /// # Panics
 /// If a slice is shorter than its shape says.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn forward_plane(
-    x: &[f32],
-    (h, w): (usize, usize),
-    y: &mut [f32],
-    argmax: &mut [u32],
-) {
+pub(super) unsafe fn forward_plane(g: &Geometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let (h, w) = (g.h, g.w);
     let (h2, w2) = (h / 2, w / 2);
     assert!(x.len() >= 2 * h2 * w && y.len() >= h2 * w2 && argmax.len() >= h2 * w2);
     // The offsets of the four taps, in row-major order: later ones win only if greater.
@@ -75,10 +72,14 @@ pub(super) unsafe fn forward_plane(
         }
         for j in j0..w2 {
             // The last outputs of a row one by one, by the module's tie rule.
-            let index = |ki: usize, kj: usize| ((2 * i + ki) * w + 2 * j + kj) as u32;
-            let (mut max, mut arg) = (rows[0][2 * j], index(0, 0));
+            let (mut max, mut arg) = (rows[0][2 * j], plane_index(g, i, j, 0, 0));
             for (ki, kj) in [(0, 1), (1, 0), (1, 1)] {
-                keep_first_max(&mut max, &mut arg, rows[ki][2 * j + kj], index(ki, kj));
+                keep_first_max(
+                    &mut max,
+                    &mut arg,
+                    rows[ki][2 * j + kj],
+                    plane_index(g, i, j, ki, kj),
+                );
             }
             (y[j], argmax[j]) = (max, arg);
         }

@@ -35,7 +35,7 @@ pub fn max_pool2d_forward_direct(
             .zip(args.chunks_exact_mut(hw2))
         {
             // SAFETY: avx2_2x2 found AVX2 the active level, which Isa checked this CPU has.
-            unsafe { super::avx2::forward_plane(x, (g.h, g.w), y, argmax) };
+            unsafe { super::avx2::forward_plane(&g, x, y, argmax) };
         }
         return Ok(());
     }
