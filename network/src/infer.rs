@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, fill_batch};
-use crate::data::Dataset;
+use crate::data::{Dataset, check_cifar10};
 use crate::error::{Error, Result};
 use crate::model::{Init, Network, Plan, Workspace};
 use crate::store::Checkpoint;
@@ -312,8 +312,17 @@ impl Model {
 
     /// A model from a run directory (its latest complete checkpoint), or from a safetensors
     /// file with the architecture `arch` (the seed network if `None`) and the normalisation
-    /// its metadata carries.
+    /// its metadata carries: a network from CIFAR-10 images to the 10 classes, since the
+    /// normaliser fills its inputs from them.
     pub fn load(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
+        let model = Self::load_any(path, arch, threads)?;
+        check_cifar10(&model.net.input_shape(), model.net.classes())
+            .map_err(|why| Error::Arch(format!("{}: {why}", arch.unwrap_or(path).display())))?;
+        Ok(model)
+    }
+
+    /// [`Model::load`] for any architecture.
+    fn load_any(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
         if !path.is_dir() {
             let spec = match arch {
                 Some(a) => crate::arch::read(a)?,

@@ -14,7 +14,7 @@ use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, draw_augments, epoch_order, tta_views};
 use crate::budget::Footprint;
 use crate::config::{MAX_EPOCHS, TrainConfig, Validation};
-use crate::data::{CHANNELS, CLASSES, Cifar10, Dataset, SIDE};
+use crate::data::{Cifar10, Dataset, check_cifar10};
 use crate::disk::{Disk, Fault};
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
@@ -638,21 +638,7 @@ fn check_fits(
 /// Checks that a network takes CIFAR-10 images to its classes.
 fn check_shape(arch: &[LayerSpec]) -> Result<()> {
     let shapes = Network::shapes(arch)?;
-    let input = &shapes[0];
-    if input[..] != [CHANNELS, SIDE, SIDE] {
-        return Err(Error::Arch(format!(
-            "layer 0 (input) takes {}×{}×{} images, but CIFAR-10 images are {CHANNELS}×{SIDE}×{SIDE}",
-            input[0], input[1], input[2]
-        )));
-    }
-    let classes = shapes.last().map_or(0, |s| s[0]);
-    if classes != CLASSES.len() {
-        return Err(Error::Arch(format!(
-            "the network has {classes} outputs, but CIFAR-10 has {} classes",
-            CLASSES.len()
-        )));
-    }
-    Ok(())
+    check_cifar10(&shapes[0], shapes.last().map_or(0, |s| s[0])).map_err(Error::Arch)
 }
 
 /// The data a resumed run trained on: from `given` (which must hold the same files) or from

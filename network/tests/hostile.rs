@@ -400,6 +400,28 @@ fn arch_text(from: &str, to: &str) -> String {
     }
 }
 
+/// Copies the safetensors file `from` to `to` with tensor `name` replaced by zeros of `shape`,
+/// the metadata kept.
+fn reshaped_model(from: &Path, name: &str, shape: &[usize], to: &Path) {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let bytes = std::fs::read(from).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    let zeros = vec![0u8; 4 * shape.iter().product::<usize>()];
+    let views: Vec<(String, TensorView)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| match n == name {
+            true => (
+                n,
+                TensorView::new(Dtype::F32, shape.to_vec(), &zeros).unwrap(),
+            ),
+            false => (n, v),
+        })
+        .collect();
+    safetensors::serialize_to_file(views, header.metadata().clone(), to).unwrap();
+}
+
 /// Writes a PNG of `w`×`h` grey pixels.
 fn png(path: &Path, w: u32, h: u32) {
     image::RgbImage::from_pixel(w, h, image::Rgb([120, 130, 140]))
@@ -561,9 +583,9 @@ fn architecture() {
     special(&mut t, "fifo", &fifo);
     special(&mut t, "missing-file", &dir.join("nowhere.json"));
 
-    // A bare model file with a bad --arch.
+    // A bare model file (of the good architecture) with a bad --arch.
     let run = dir.join("run");
-    train(&dir, &data, &run, &["--max-steps", "1"]);
+    train(&dir, &data, &run, &["--max-steps", "1", "--arch", s(&good)]);
     let bad = dir.join("eval-bad.json");
     std::fs::write(&bad, arch_text(r#""outputs":10"#, r#""outputs":7"#)).unwrap();
     let model = run.join("model.safetensors");
@@ -593,6 +615,26 @@ fn architecture() {
             s(&data),
         ],
         "arch-fifo.json",
+        &[Guard::Run(run.clone())],
+    );
+    // A bare model whose tensors match its --arch, but which takes 28-row images: refused
+    // before the images are filled into it.
+    let short = dir.join("eval-28-high.json");
+    std::fs::write(&short, arch_text(r#""height":32"#, r#""height":28"#)).unwrap();
+    let short_model = dir.join("28-high.safetensors");
+    reshaped_model(&model, "4.weight", &[10, 16 * 14 * 16], &short_model);
+    t.refuse(
+        "eval-bare-model-of-28-high-images",
+        &[
+            "eval",
+            "--model",
+            s(&short_model),
+            "--arch",
+            s(&short),
+            "--data",
+            s(&data),
+        ],
+        "eval-28-high.json: layer 0 (input) takes 3×28×32 images",
         &[Guard::Run(run.clone())],
     );
     t.check("good-arch-trains", || {

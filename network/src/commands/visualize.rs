@@ -73,13 +73,6 @@ pub fn visualize(args: &VisualizeArgs) -> Result<Vec<PathBuf>> {
     check_outputs(args, &out, &subjects_named)?;
     let threads = args.threads.unwrap_or_else(crate::config::cores);
     let mut model = Model::load(&args.model, args.arch.as_deref(), threads)?;
-    if model.net.input_shape() != [CHANNELS, SIDE, SIDE] || model.net.classes() != CLASSES.len() {
-        return Err(Error::Arch(format!(
-            "visualize needs a network from 3×32×32 images to the 10 CIFAR-10 classes, not {:?} → {}",
-            model.net.input_shape(),
-            model.net.classes()
-        )));
-    }
     let subjects = subjects(args, class)?;
     std::fs::create_dir_all(&out)
         .map_err(|e| Error::Io(format!("--out {}: cannot create it: {e}", out.display())))?;

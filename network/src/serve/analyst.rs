@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::batch::tta_views;
-use crate::data::{CHANNELS, CLASSES, SIDE};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::infer::Model;
 use crate::store::Checkpoint;
 
@@ -55,12 +54,6 @@ fn analyse(run: &Watched, index: usize) -> Result<Option<Update>> {
         return Ok(None);
     }
     let mut model = Model::load(&run.dir, None, 1)?;
-    if model.net.input_shape() != [CHANNELS, SIDE, SIDE] || model.net.classes() != CLASSES.len() {
-        return Err(Error::Arch(format!(
-            "{}: the page needs a network from 3×32×32 images to the 10 CIFAR-10 classes",
-            run.dir.display()
-        )));
-    }
     let gallery = gallery(&mut model, run)?;
     // A run of this process reports its confusion matrix with each epoch; a followed run's
     // is measured here, at epoch boundaries.
