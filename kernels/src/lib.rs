@@ -62,7 +62,7 @@ pub use conv::{
     conv2d_backward_direct, conv2d_backward_fn, conv2d_backward_im2col, conv2d_backward_naive,
     conv2d_backward_per_output, conv2d_forward, conv2d_forward_axis_reduce, conv2d_forward_direct,
     conv2d_forward_fn, conv2d_forward_im2col, conv2d_forward_naive, conv2d_forward_per_output,
-    conv2d_leaky_relu_forward,
+    conv2d_leaky_relu_forward, conv2d_leaky_relu_pool_forward,
 };
 pub use error::{KernelError, Result};
 pub use fc::{

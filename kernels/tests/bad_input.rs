@@ -189,6 +189,79 @@ fn conv_rejects_bad_input() {
     );
 }
 
+/// A test of an error's kind.
+type ErrorKind = fn(&KernelError) -> bool;
+
+/// The fused inference pass (the direct kernels, no technique) refuses what the layers apart
+/// refuse, each error naming it and the shapes.
+#[test]
+fn conv_relu_pool_rejects_bad_input() {
+    let run = |x: [usize; 4], w: [usize; 4], nbias: usize, (size, stride), y: [usize; 4]| {
+        let (x, w, bias) = (Array4::zeros(x), Array4::zeros(w), Array1::zeros(nbias));
+        let mut y = Array4::<f32>::zeros(y);
+        conv2d_leaky_relu_pool_forward(
+            &Conv2dParams {
+                stride: 1,
+                padding: 1,
+            },
+            &Pool2dParams { size, stride },
+            x.view(),
+            w.view(),
+            bias.view(),
+            y.view_mut(),
+            &mut Scratch::new(),
+        )
+    };
+    let (x, w, y) = ([2, 3, 8, 8], [4, 3, 3, 3], [2, 4, 4, 4]);
+    assert!(run(x, w, 4, (2, 2), y).is_ok());
+    let cases: [(&str, ErrorKind, &[&str], Result<()>); 5] = [
+        (
+            "y unpooled",
+            shape,
+            &["y has shape [2, 4, 8, 8]", "expected [2, 4, 4, 4]"],
+            run(x, w, 4, (2, 2), [2, 4, 8, 8]),
+        ),
+        (
+            "wrong bias",
+            shape,
+            &["bias has shape [3]", "expected [4]"],
+            run(x, w, 4 - 1, (2, 2), y),
+        ),
+        (
+            "weights for other channels",
+            shape,
+            &["[4, 2, 3, 3]", "input channels"],
+            run(x, [4, 2, 3, 3], 4, (2, 2), y),
+        ),
+        (
+            "window past the convolution's output",
+            argument,
+            &["9×9", "[2, 4, 8, 8]"],
+            run(x, w, 4, (9, 1), [2, 4, 1, 1]),
+        ),
+        (
+            "pool stride 0",
+            argument,
+            &["stride is 0"],
+            run(x, w, 4, (2, 0), y),
+        ),
+    ];
+    for (case, kind, needles, result) in cases {
+        let err = result.expect_err(case);
+        let message = err.to_string();
+        assert!(kind(&err), "{case}: wrong kind of error: {message}");
+        for needle in ["conv2d + leaky_relu + max_pool2d forward"]
+            .iter()
+            .chain(needles)
+        {
+            assert!(
+                message.contains(needle),
+                "{case}: {message:?} lacks {needle:?}"
+            );
+        }
+    }
+}
+
 fn pool_forward(
     t: Technique,
     size: usize,

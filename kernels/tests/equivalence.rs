@@ -88,7 +88,39 @@ fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs 
     // The convolution with its activation, fused into the direct kernels' store.
     let mut z = nan(&y_shape);
     conv2d_leaky_relu_forward(t, &p, v4(&x), v4(&w), v1(&bias), m4(&mut z), scratch).unwrap();
-    vec![("y", y), ("leaky_relu(y)", z)]
+    let mut outputs = vec![("y", y), ("leaky_relu(y)", z.clone())];
+    // And pooled (inference): the direct technique's fused kernel against the other
+    // techniques' layers apart. 2×2 at stride 2 pools in the kernel's registers where the
+    // planes' sides are even; 3×3 windows pool apart.
+    let windows = [
+        ("pool 2x2 (leaky_relu(y))", 2, 2),
+        ("pool 3x3 s2 (leaky_relu(y))", 3, 2),
+    ];
+    for (name, size, stride) in windows {
+        let pool = Pool2dParams { size, stride };
+        let Ok(shape) = pool.output_shape(&y_shape) else {
+            continue; // planes smaller than the window
+        };
+        let mut pooled = nan(&shape);
+        if t == Technique::Direct {
+            let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
+            conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, m4(&mut pooled), scratch)
+                .unwrap();
+        } else {
+            let mut argmax = Array4::from_elem(to4(&shape), u32::MAX);
+            max_pool2d_forward(
+                t,
+                &pool,
+                v4(&z),
+                m4(&mut pooled),
+                argmax.view_mut(),
+                scratch,
+            )
+            .unwrap();
+        }
+        outputs.push((name, pooled));
+    }
+    outputs
 }
 
 fn run_conv_backward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {

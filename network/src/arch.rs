@@ -116,6 +116,13 @@ pub fn seed_network() -> Vec<LayerSpec> {
     ]
 }
 
+/// Checks that the network of `arch` takes CIFAR-10 images to the 10 classes (from the shapes
+/// alone: nothing is allocated).
+pub fn check_cifar10(arch: &[LayerSpec]) -> Result<()> {
+    let shapes = crate::model::Network::shapes(arch)?;
+    crate::data::check_cifar10(&shapes[0], shapes.last().map_or(0, |s| s[0])).map_err(Error::Arch)
+}
+
 /// Reads a layer list from JSON text; `name` names the source in errors.
 pub fn parse(text: &str, name: &str) -> Result<Vec<LayerSpec>> {
     serde_json::from_str(text).map_err(|e| Error::Arch(format!("{name}: {e}")))

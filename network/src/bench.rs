@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::seed_network;
 use crate::batch::{Normalizer, fill_batch};
-use crate::config::TrainConfig;
+use crate::budget::{Footprint, default_budget};
+use crate::config::{MAX_BATCH, MAX_THREADS, TrainConfig, in_range};
 use crate::data::{Cifar10, Dataset};
 use crate::error::{Error, Result};
 use crate::model::{Init, Layer, Network, Workspace};
@@ -256,18 +257,42 @@ fn time_runs(
         .collect()
 }
 
+/// Most timed runs per figure.
+const MAX_RUNS: usize = 1000;
+
+/// Most seconds of one timed run.
+const MAX_SECONDS: f64 = 3600.0;
+
+/// Refuses `runs` past [`MAX_RUNS`] and a benchmark whose `threads` workers of `batch`
+/// examples would not fit the memory budget, before anything is allocated.
+fn check_sizes(batch: usize, threads: usize, runs: usize) -> Result<()> {
+    in_range("--runs", runs, 1, MAX_RUNS)?;
+    Footprint::estimate(&seed_network(), threads, batch, 0, false)?
+        .check(default_budget(), "lower --batches, --threads or --profile")
+}
+
 /// Measures training and inference at every batch size and thread count of `config`, printing
 /// each result as it comes.
 pub fn run(config: &BenchConfig) -> Result<BenchReport> {
-    if config.batches.is_empty() || config.batches.contains(&0) {
-        return Err(Error::Usage("--batches must be positive numbers".into()));
+    if config.batches.is_empty() || config.threads.is_empty() {
+        return Err(Error::Usage(
+            "--batches and --threads need a number each at least".into(),
+        ));
     }
-    if config.threads.is_empty() || config.threads.contains(&0) {
-        return Err(Error::Usage("--threads must be positive numbers".into()));
+    for &b in &config.batches {
+        in_range("--batches", b, 1, MAX_BATCH)?;
     }
-    if config.runs == 0 || config.seconds.is_nan() || config.seconds <= 0.0 {
-        return Err(Error::Usage("--runs and --seconds must be positive".into()));
+    for &t in &config.threads {
+        in_range("--threads", t, 1, MAX_THREADS)?;
     }
+    if !(config.seconds > 0.0 && config.seconds <= MAX_SECONDS) {
+        return Err(Error::Usage(format!(
+            "--seconds must be above 0 and at most {MAX_SECONDS}, not {}",
+            config.seconds
+        )));
+    }
+    let most = |v: &[usize]| v.iter().copied().max().unwrap_or(1);
+    check_sizes(most(&config.batches), most(&config.threads), config.runs)?;
     let data = Cifar10::sample().train;
     let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))?;
     let (forward, backward) = flops_per_example(&net);
@@ -364,6 +389,8 @@ pub fn profile(
     technique: &str,
     runs: usize,
 ) -> Result<Vec<(String, &'static str, String, f64)>> {
+    in_range("--profile", batch, 1, MAX_BATCH)?;
+    check_sizes(batch, 1, runs)?;
     let data = Cifar10::sample().train;
     let trainer = bench_trainer(batch, 1, technique, &data)?;
     let (net, plan) = (&trainer.net, &trainer.plan);

@@ -69,13 +69,13 @@ impl Footprint {
         })
     }
 
-    /// Refuses a footprint above `budget` bytes, with the figures.
-    pub fn check(&self, budget: u64) -> Result<()> {
+    /// Refuses a footprint above `budget` bytes, with the figures and `hint`, what to change.
+    pub fn check(&self, budget: u64, hint: &str) -> Result<()> {
         if self.total() <= budget {
             return Ok(());
         }
         Err(Error::Usage(format!(
-            "the run needs about {} (parameters {}, activations {}, kernel scratch {}, data {}), more than the memory budget of {}: lower --batch-size or --threads, shrink the architecture, or raise --memory-budget",
+            "this needs about {} (parameters {}, activations {}, kernel scratch {}, data {}), more than the memory budget of {}: {hint}",
             show_bytes(self.total()),
             show_bytes(self.parameters),
             show_bytes(self.activations),
@@ -176,9 +176,15 @@ mod tests {
             small.total() > 250 << 20 && small.total() < 500 << 20,
             "{small:?}"
         );
-        assert!(small.check(default_budget()).is_ok());
+        assert!(small.check(default_budget(), "hint").is_ok());
         let huge = Footprint::estimate(&seed_network(), 1024, 65_536, data, false).unwrap();
-        let e = huge.check(16 << 30).unwrap_err().to_string();
-        assert!(e.contains("--memory-budget") && e.contains("GB"), "{e}");
+        let e = huge
+            .check(16 << 30, "raise --memory-budget")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("raise --memory-budget") && e.contains("GB"),
+            "{e}"
+        );
     }
 }

@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, fill_batch};
-use crate::data::{Dataset, check_cifar10};
+use crate::budget::{Footprint, default_budget};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Init, Network, Plan, Workspace};
 use crate::store::Checkpoint;
@@ -172,7 +173,7 @@ impl Inference<'_> {
                     let (first, m) = (first + k * MICRO_BATCH, p.nrows());
                     fill(first..first + m, ws.input_mut(m));
                     ws.labels_mut(m).fill(0);
-                    ws.forward(net, plan, m)?;
+                    ws.forward_inference(net, plan, m)?;
                     ws.loss(plan, m)?;
                     p.assign(&ws.probs(m));
                 }
@@ -312,22 +313,17 @@ impl Model {
 
     /// A model from a run directory (its latest complete checkpoint), or from a safetensors
     /// file with the architecture `arch` (the seed network if `None`) and the normalisation
-    /// its metadata carries: a network from CIFAR-10 images to the 10 classes, since the
-    /// normaliser fills its inputs from them.
+    /// its metadata carries. The network must take CIFAR-10 images to the 10 classes (the
+    /// normaliser fills its inputs from them) and its workers fit the memory budget: both
+    /// checked from the layer list, before anything is allocated.
     pub fn load(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
-        let model = Self::load_any(path, arch, threads)?;
-        check_cifar10(&model.net.input_shape(), model.net.classes())
-            .map_err(|why| Error::Arch(format!("{}: {why}", arch.unwrap_or(path).display())))?;
-        Ok(model)
-    }
-
-    /// [`Model::load`] for any architecture.
-    fn load_any(path: &Path, arch: Option<&Path>, threads: usize) -> Result<Self> {
+        crate::config::in_range("--threads", threads, 1, crate::config::MAX_THREADS)?;
         if !path.is_dir() {
             let spec = match arch {
                 Some(a) => crate::arch::read(a)?,
                 None => crate::arch::seed_network(),
             };
+            check_fits(&spec, threads, arch.unwrap_or(path))?;
             return Self::from_file(&spec, path, None, threads, None);
         }
         if arch.is_some() {
@@ -338,6 +334,7 @@ impl Model {
         }
         let checkpoint = Checkpoint::latest(path)?;
         let settings = &checkpoint.state.settings;
+        check_fits(&settings.arch, threads, path)?;
         let normalizer = Some(settings.normalizer.clone());
         Self::from_file(
             &settings.arch,
@@ -437,4 +434,19 @@ impl Model {
     pub fn trace(&mut self, input: ArrayView3<f32>, class: usize) -> Result<Vec<TracePoint>> {
         self.infer().trace(input, class)
     }
+}
+
+/// Refuses the network `spec` (from `source`, named in the error) unless it takes CIFAR-10
+/// images to the 10 classes and `threads` workers of [`EVAL_CHUNK`] examples fit the memory
+/// budget.
+fn check_fits(spec: &[LayerSpec], threads: usize, source: &Path) -> Result<()> {
+    let named = |e: Error| match e {
+        Error::Arch(why) => Error::Arch(format!("{}: {why}", source.display())),
+        other => other,
+    };
+    crate::arch::check_cifar10(spec).map_err(named)?;
+    Footprint::estimate(spec, threads, EVAL_CHUNK, 0, false)?.check(
+        default_budget(),
+        "lower --threads or use a smaller architecture",
+    )
 }

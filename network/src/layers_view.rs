@@ -39,6 +39,10 @@ const RGB_TILE_PX: usize = 30;
 /// A grey filter tile is enlarged to about this many pixels a side.
 const GREY_TILE_PX: usize = 10;
 
+/// The largest layers sheet drawn, in pixels (three bytes each): the seed network's is about
+/// 0.6 million; a network of thousands of filters would need gigabytes.
+pub const MAX_PIXELS: u64 = 64_000_000;
+
 /// A grid of equal tiles: `count` of them, `cols` a line, each `side` (h, w) image pixels
 /// enlarged `scale` times, with [`GAP`] between them; `origin` is its top-left corner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,15 +71,21 @@ impl Grid {
     }
 
     /// The grid's width and height in picture pixels.
+    /// Saturating: a huge grid stays huge (see [`MAX_PIXELS`]).
     pub fn size(&self) -> (u32, u32) {
-        let lines = self.count.div_ceil(self.cols) as u32;
+        let to32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let lines = to32(self.count.div_ceil(self.cols));
         let tile = (
-            self.side.1 as u32 * self.scale,
-            self.side.0 as u32 * self.scale,
+            to32(self.side.1).saturating_mul(self.scale),
+            to32(self.side.0).saturating_mul(self.scale),
         );
         (
-            self.cols as u32 * (tile.0 + GAP) - GAP,
-            (lines * (tile.1 + GAP)).saturating_sub(GAP),
+            to32(self.cols)
+                .saturating_mul(tile.0.saturating_add(GAP))
+                .saturating_sub(GAP),
+            lines
+                .saturating_mul(tile.1.saturating_add(GAP))
+                .saturating_sub(GAP),
         )
     }
 
@@ -152,7 +162,7 @@ impl Layout {
                     _ => None,
                 });
                 let mut row = RowLayout {
-                    top: top + CAPTION_H,
+                    top: top.saturating_add(CAPTION_H),
                     activation: maps,
                     gradient: maps,
                     filters: weights.map(|(dims, first)| filter_grid(dims, first)),
@@ -160,12 +170,12 @@ impl Layout {
                 let right = row.place(LABEL_W);
                 width = width.max(right);
                 let tallest = row.panels().map(|g| g.size().1).max().unwrap_or(0);
-                top += CAPTION_H + tallest.max(60) + ROW_GAP;
+                top = top.saturating_add(CAPTION_H + tallest.max(60).saturating_add(ROW_GAP));
                 row
             })
             .collect();
         Layout {
-            size: (width + 20, top),
+            size: (width.saturating_add(20), top),
             rows,
         }
     }
@@ -178,14 +188,14 @@ impl RowLayout {
         let top = self.top;
         let mut put = |g: &mut Grid| {
             g.origin = (x, top);
-            x += g.size().0 + PANEL_GAP;
+            x = x.saturating_add(g.size().0.saturating_add(PANEL_GAP));
         };
         put(&mut self.activation);
         put(&mut self.gradient);
         if let Some((g, _)) = &mut self.filters {
             put(g);
         }
-        x - PANEL_GAP
+        x.saturating_sub(PANEL_GAP)
     }
 
     fn panels(&self) -> impl Iterator<Item = &Grid> {
@@ -310,6 +320,16 @@ pub fn layers_png(
     class: &str,
 ) -> Result<Vec<u8>> {
     let layout = Layout::of(net);
+    let pixels = u64::from(layout.size.0) * u64::from(layout.size.1);
+    if pixels > MAX_PIXELS {
+        return Err(Error::Usage(format!(
+            "{}: the layers of this network would make a picture of {}×{} pixels, more than {} million",
+            name.display(),
+            layout.size.0,
+            layout.size.1,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
     if trace.len() != layout.rows.len() {
         return Err(Error::Usage(format!(
             "a trace of {} points for a network of {}",

@@ -627,6 +627,28 @@ fn parse() -> Result<Cli, clap::Error> {
     Cli::from_arg_matches(&matches)
 }
 
+/// Restores SIGPIPE's default action (end the process), which the Rust runtime sets to
+/// ignored.
+#[cfg(unix)]
+fn default_sigpipe() {
+    unsafe extern "C" {
+        /// signal(2), from the C library the standard library links.
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    // SIGPIPE is 13 and SIG_DFL 0 on Linux, the BSDs and macOS.
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: signal(2) with a valid signal and the default disposition; called once, before
+    // any thread of this program starts.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+/// SIGPIPE exists only on Unix.
+#[cfg(not(unix))]
+fn default_sigpipe() {}
+
 fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
@@ -645,6 +667,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let serves = match &cli.command {
+        None => cli.train.serve,
+        Some(Command::Train(flags)) => flags.serve,
+        Some(Command::Serve { .. }) => true,
+        Some(_) => false,
+    };
+    if !serves {
+        // Output piped into a reader that stops early (`network test | head -1`) then ends
+        // the process quietly, as Unix tools do, instead of panicking at the next print.
+        // The page's server keeps the runtime's ignored SIGPIPE: a browser that leaves must
+        // not stop it.
+        default_sigpipe();
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

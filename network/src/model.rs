@@ -414,11 +414,15 @@ pub struct Workspace {
     /// output is left unwritten when [`Workspace::forward`] fuses it with its activation.
     acts: Vec<ArrayD<f32>>,
     /// Which of `acts` hold what the last forward pass computed there (all of them, zeros,
-    /// before any pass); see [`Workspace::forward`].
+    /// before any pass); see [`Workspace::forward`] and [`Workspace::forward_inference`].
     written: Vec<bool>,
     /// `grads[i]`: gradient of the loss with respect to `acts[i]`.
     grads: Vec<ArrayD<f32>>,
+    /// Each pooling layer's argmax (empty for the other layers).
     argmax: Vec<Array4<u32>>,
+    /// Which of `argmax` hold the last forward pass's ([`Workspace::forward_inference`] keeps
+    /// none of those it fuses).
+    argmax_written: Vec<bool>,
     scratch: Vec<Scratch>,
     probs: Array2<f32>,
     /// Gradients of the weights and biases of each layer that has them (empty otherwise).
@@ -487,6 +491,7 @@ impl Workspace {
             dparams,
             labels: Array1::zeros(capacity),
             written: vec![true; net.layers.len() + 1],
+            argmax_written: vec![true; net.layers.len()],
         }
     }
 
@@ -545,6 +550,60 @@ impl Workspace {
         }
         self.layer_forward(net, i, plan.forward[i], n)?;
         Ok(1)
+    }
+
+    /// The forward pass for inference only: [`Workspace::forward`], with each direct
+    /// convolution followed by a leaky ReLU and a max pooling run as one call
+    /// ([`kernels::conv2d_leaky_relu_pool_forward`]), which writes the pooling's output but
+    /// neither the convolution's nor the activation's, nor the pooling's argmax. The logits are
+    /// those of [`Workspace::forward`], bit for bit; a backward pass after it is refused (it
+    /// would read what was not written).
+    pub fn forward_inference(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        let mut i = 0;
+        while i < net.layers.len() {
+            let layers = (
+                &net.layers[i],
+                net.layers.get(i + 1),
+                net.layers.get(i + 2),
+                plan.forward[i],
+            );
+            if let (
+                Layer::Conv { .. },
+                Some(Layer::Relu),
+                Some(Layer::Pool { .. }),
+                Technique::Direct,
+            ) = layers
+            {
+                self.conv_relu_pool_forward(net, i, n)?;
+                i += 3;
+            } else {
+                i += self.forward_step(net, plan, i, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Convolution layer `i` (direct), the leaky ReLU and the max pooling after it over the
+    /// first `n` examples, in one call: the pooling's output written, nothing else.
+    fn conv_relu_pool_forward(&mut self, net: &Network, i: usize, n: usize) -> Result<()> {
+        let (Layer::Conv { params, w, b, .. }, Layer::Pool { params: pool }) =
+            (&net.layers[i], &net.layers[i + 2])
+        else {
+            unreachable!("layers {i} and {} are a convolution and a pooling", i + 2);
+        };
+        let (x, y, scratch) = forward_views(
+            &mut self.acts,
+            &self.written,
+            &mut self.scratch,
+            i,
+            i + 3,
+            n,
+        );
+        let (w, b) = (w.view(), b.view());
+        conv2d_leaky_relu_pool_forward(params, pool, dim4(x), w, b, dim4_mut(y), scratch)?;
+        self.written[i + 1..=i + 3].copy_from_slice(&[false, false, true]);
+        self.argmax_written[i + 2] = false;
+        Ok(())
     }
 
     /// [`Workspace::forward`] writing the output of every layer, for
@@ -705,7 +764,8 @@ impl Workspace {
             }
             Layer::Pool { params } => {
                 let argmax = self.argmax[i].slice_axis_mut(Axis(0), Slice::from(..n));
-                max_pool2d_forward(t, params, dim4(x), dim4_mut(y), argmax, scratch)?
+                max_pool2d_forward(t, params, dim4(x), dim4_mut(y), argmax, scratch)?;
+                self.argmax_written[i] = true;
             }
             Layer::Fc { w, b, .. } => {
                 fc_forward(t, flat(x), w.view(), b.view(), flat_mut(y), scratch)?
@@ -731,6 +791,17 @@ impl Workspace {
         if !with_dx && net.layers[i].params().is_none() {
             return Ok(());
         }
+        // What the layer's backward pass reads: its input (convolution, fc), its output
+        // (activations), its argmax (pooling).
+        let read = match net.layers[i] {
+            Layer::Conv { .. } | Layer::Fc { .. } => self.written[i],
+            Layer::Relu | Layer::Sigmoid => self.written[i + 1],
+            Layer::Pool { .. } => self.argmax_written[i],
+        };
+        assert!(
+            read,
+            "layer {i}'s backward pass reads what the last forward pass did not write (forward_inference keeps nothing for it)"
+        );
         let (before, after) = self.grads.split_at_mut(i + 1);
         let dy = rows(&after[0], n);
         let dx = rows_mut(&mut before[i], n);
@@ -882,6 +953,43 @@ mod tests {
             }));
             // Only the direct technique fuses: the others leave every point written.
             assert_eq!(conv_output.is_err(), t == Technique::Direct, "{t:?}");
+        }
+    }
+
+    /// The inference pass (each direct convolution, activation and pooling as one call) gives
+    /// the training pass's logits bit for bit, at every technique, on inputs with many ties
+    /// (quantised, with a zero region); a backward pass after it is refused where it fused.
+    #[test]
+    fn inference_forward_matches_the_training_forward() {
+        let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(8)).unwrap();
+        let n = 3;
+        let mut rng = StdRng::seed_from_u64(9);
+        let input = Array4::from_shape_fn((n, 3, 32, 32), |(_, _, i, _)| {
+            let v: f32 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+            if i < 8 { 0.0 } else { (v * 2.0).round() / 2.0 }
+        });
+        for t in Technique::ALL {
+            let plan = Plan::uniform(&net, t);
+            let mut spaces = [Workspace::new(&net, n), Workspace::new(&net, n)];
+            for (k, ws) in spaces.iter_mut().enumerate() {
+                ws.input_mut(n).assign(&input);
+                ws.labels_mut(n).fill(2);
+                if k == 0 {
+                    ws.forward(&net, &plan, n).unwrap();
+                } else {
+                    ws.forward_inference(&net, &plan, n).unwrap();
+                }
+                ws.loss(&plan, n).unwrap();
+            }
+            let [training, inference] = &mut spaces;
+            Zip::from(training.logits(n))
+                .and(inference.logits(n))
+                .for_each(|u, v| assert_eq!(u.to_bits(), v.to_bits(), "{t:?}: {u} vs {v}"));
+            inference.softmax_backward(&plan, n).unwrap();
+            let backward = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inference.backward_layers(&net, &plan, n, false)
+            }));
+            assert_eq!(backward.is_err(), t == Technique::Direct, "{t:?}");
         }
     }
 

@@ -220,7 +220,7 @@ fn loss_points(run: RunCurves) -> Vec<(f64, f64)> {
                 (s.epoch, 1)
             };
             (
-                (s.epoch - 1) as f64 + in_epoch.1 as f64 / per_epoch,
+                s.epoch.saturating_sub(1) as f64 + in_epoch.1 as f64 / per_epoch,
                 f64::from(s.loss),
             )
         })

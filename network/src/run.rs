@@ -14,7 +14,7 @@ use crate::arch::LayerSpec;
 use crate::batch::{Augment, Normalizer, draw_augments, epoch_order, tta_views};
 use crate::budget::Footprint;
 use crate::config::{MAX_EPOCHS, TrainConfig, Validation};
-use crate::data::{Cifar10, Dataset, check_cifar10};
+use crate::data::{Cifar10, Dataset};
 use crate::disk::{Disk, Fault};
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
@@ -67,7 +67,7 @@ impl NewRun {
     /// memory budget.
     pub fn check(&self) -> Result<()> {
         self.settings().validate()?;
-        check_shape(&self.arch)
+        crate::arch::check_cifar10(&self.arch)
     }
 
     /// The settings before a time budget sizes the run. With a budget the epoch count is not
@@ -627,18 +627,14 @@ fn check_fits(
     data: &Cifar10,
     options: &RunOptions,
 ) -> Result<()> {
-    check_shape(arch)?;
+    crate::arch::check_cifar10(arch)?;
     let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
     let bytes = (data.train.images.len() + data.test.images.len()) as u64;
     let average = config.ema > 0.0;
-    Footprint::estimate(arch, config.threads, per_worker, bytes, average)?
-        .check(options.memory_budget)
-}
-
-/// Checks that a network takes CIFAR-10 images to its classes.
-fn check_shape(arch: &[LayerSpec]) -> Result<()> {
-    let shapes = Network::shapes(arch)?;
-    check_cifar10(&shapes[0], shapes.last().map_or(0, |s| s[0])).map_err(Error::Arch)
+    Footprint::estimate(arch, config.threads, per_worker, bytes, average)?.check(
+        options.memory_budget,
+        "lower --batch-size or --threads, shrink the architecture, or raise --memory-budget",
+    )
 }
 
 /// The data a resumed run trained on: from `given` (which must hold the same files) or from

@@ -155,6 +155,12 @@ impl Checkpoint {
             .settings
             .normalizer
             .check(&path.display().to_string())?;
+        // Settings edited by hand are refused here, before any reader divides by them.
+        state
+            .settings
+            .config
+            .validate()
+            .map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
         Ok(Checkpoint {
             model: dir.join(MODEL),
             optimizer: dir.join(OPTIMIZER),

@@ -104,6 +104,14 @@ fn bad_bench_arguments_are_one_line_errors() {
     assert_one_line_error(&run_cli(&["bench", "--batches", "0"]), "--batches");
     assert_one_line_error(&run_cli(&["bench", "--threads", "0"]), "--threads");
     assert_one_line_error(&run_cli(&["bench", "--runs", "0"]), "--runs");
+    // Sizes refused before anything is allocated or timed.
+    let huge_runs = ["bench", "--runs", "18446744073709551615"];
+    assert_one_line_error(&run_cli(&huge_runs), "--runs");
+    assert_one_line_error(&run_cli(&["bench", "--seconds", "inf"]), "--seconds");
+    assert_one_line_error(&run_cli(&["bench", "--batches", "65537"]), "--batches");
+    let too_big = ["bench", "--batches", "65536", "--threads", "1024"];
+    assert_one_line_error(&run_cli(&too_big), "memory budget");
+    assert_one_line_error(&run_cli(&["bench", "--profile", "65536"]), "memory budget");
     assert_one_line_error(
         &run_cli(&["bench", "--report", "/tmp/never.md"]),
         "--report needs --peer",

@@ -637,6 +637,28 @@ fn architecture() {
         "eval-28-high.json: layer 0 (input) takes 3×28×32 images",
         &[Guard::Run(run.clone())],
     );
+    // A CIFAR-10 network too wide for any memory (262,144 maps of 32×32, 1 GiB an example
+    // and a point): refused from the layer list, before the model file is read or anything
+    // allocated.
+    let wide = dir.join("eval-wide.json");
+    let wide_text = r#"[{"type":"input","channels":3,"height":32,"width":32},{"type":"conv","filters":262144,"size":1},{"type":"relu"},{"type":"pool","size":32,"stride":32},{"type":"fc","outputs":10},{"type":"softmax"}]"#;
+    std::fs::write(&wide, wide_text).unwrap();
+    t.refuse(
+        "eval-too-wide-for-memory",
+        &[
+            "eval",
+            "--model",
+            s(&model),
+            "--arch",
+            s(&wide),
+            "--data",
+            s(&data),
+            "--threads",
+            "1",
+        ],
+        "memory budget",
+        &[Guard::Run(run.clone())],
+    );
     t.check("good-arch-trains", || {
         let out = dir.join("run-good");
         let mut args = vec!["--arch", s(&good), "--data", s(&data), "--out", s(&out)];
@@ -1549,6 +1571,18 @@ fn checkpoint_corruption() {
             "state.json",
         ),
         (
+            // Read by every command (serve divided by it), not only by a resume.
+            "state-batch-size-0",
+            Box::new(|r, _| {
+                let p = generation(r).join("state.json");
+                let text = std::fs::read_to_string(&p).unwrap();
+                let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                v["settings"]["config"]["batch_size"] = 0.into();
+                std::fs::write(&p, v.to_string()).unwrap();
+            }),
+            "state.json: --batch-size",
+        ),
+        (
             "state-is-a-fifo",
             Box::new(|r, _| {
                 let p = generation(r).join("state.json");
@@ -1688,6 +1722,7 @@ fn checkpoint_corruption() {
         "model-truncated",
         "model-nan-weights",
         "state-garbage",
+        "state-batch-size-0",
     ] {
         let copy = dir.join(name);
         let needle = cases.iter().find(|c| c.0 == name).unwrap().2;

@@ -106,7 +106,7 @@ fn check_and_build(spec: &[LayerSpec]) {
     let Ok(footprint) = Footprint::estimate(spec, 1, 4, 0, false) else {
         return;
     };
-    if footprint.check(64 << 20).is_ok() {
+    if footprint.check(64 << 20, "").is_ok() {
         let net = Network::new(spec, Init::He, &mut StdRng::seed_from_u64(0)).unwrap();
         assert_eq!(net.shapes.len(), net.layers.len() + 1);
     }

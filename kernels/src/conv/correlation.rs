@@ -71,12 +71,13 @@ impl Activation {
 
 /// The work of one call of the kernels: [`Correlation::planes`] or [`Correlation::taps`].
 enum Work<'a, 'o> {
-    /// [`Correlation::planes`].
+    /// [`Correlation::planes`], or [`Correlation::planes_pooled`] if `pooled`.
     Planes {
         src: &'a [f32],
         packed: &'a [f32],
         bias: Option<&'a [f32]>,
         activation: Activation,
+        pooled: bool,
         out: ArrayViewMut2<'o, f32>,
     },
     /// [`Correlation::taps`].
@@ -87,7 +88,8 @@ enum Work<'a, 'o> {
     },
 }
 
-/// The arguments of [`Correlation::planes`], as one value for its instances.
+/// The arguments of [`Correlation::planes`] and [`Correlation::planes_pooled`], as one value
+/// for their instances.
 type PlanesArgs<'a, 'o> = (
     &'a [f32],
     &'a [f32],
@@ -382,6 +384,46 @@ impl Correlation {
             packed,
             bias,
             activation,
+            pooled: false,
+            out,
+        });
+    }
+
+    /// Whether [`Correlation::planes_pooled`] runs here: one output row a vector, an even
+    /// number of rows and columns, and a level it was measured at (AVX2 and portable; at
+    /// AVX-512, where it was not, the caller pools the planes apart).
+    pub fn poolable(&self) -> bool {
+        self.pack == 1
+            && self.h2.is_multiple_of(2)
+            && self.w2.is_multiple_of(2)
+            && self.isa != Isa::Avx512
+    }
+
+    /// [`Correlation::planes`] followed by a 2×2 max pooling at stride 2, in registers: out
+    /// `[outs, (h2 / 2)·(w2 / 2)]` (overwritten) holds each window's maximum of the activated
+    /// outputs, by the pooling's tie rule; the outputs themselves are not stored. The two
+    /// output vectors of a filter are rows `2i` and `2i + 1` at the same columns, so that a
+    /// window's four taps meet in two registers.
+    ///
+    /// # Panics
+    /// Unless [`Correlation::poolable`].
+    pub fn planes_pooled(
+        &self,
+        src: &[f32],
+        packed: &[f32],
+        (bias, activation): (Option<&[f32]>, Activation),
+        out: ArrayViewMut2<f32>,
+    ) {
+        assert!(
+            self.poolable(),
+            "planes_pooled on an unpoolable correlation"
+        );
+        self.run(Work::Planes {
+            src,
+            packed,
+            bias,
+            activation,
+            pooled: true,
             out,
         });
     }
@@ -444,6 +486,7 @@ impl Correlation {
                 packed,
                 bias,
                 activation,
+                pooled,
                 out,
             } => {
                 // One instance per packing, so that the loads inside are fixed, and one for
@@ -451,22 +494,25 @@ impl Correlation {
                 // fixed offsets (measured on a Zen 3 core at AVX2, `network bench --profile
                 // 16`, alternating builds: the three forward passes 3–4% faster, conv2's
                 // 786 → 760 µs).
+                // Pooled planes only unpacked (see `poolable`).
                 let args = (src, packed, bias, activation, out);
-                match (self.pack, self.kw == SEED_TAPS && self.tap == 1) {
-                    (2, true) => self.planes_packed::<V, 2, P, SEED_TAPS, W>(args),
-                    (2, false) => self.planes_packed::<V, 2, P, 0, W>(args),
-                    (_, true) => self.planes_packed::<V, 1, P, SEED_TAPS, W>(args),
-                    (_, false) => self.planes_packed::<V, 1, P, 0, W>(args),
+                match (self.pack, self.kw == SEED_TAPS && self.tap == 1, pooled) {
+                    (_, true, true) => self.planes_packed::<V, 1, P, SEED_TAPS, W, true>(args),
+                    (_, false, true) => self.planes_packed::<V, 1, P, 0, W, true>(args),
+                    (2, true, _) => self.planes_packed::<V, 2, P, SEED_TAPS, W, false>(args),
+                    (2, false, _) => self.planes_packed::<V, 2, P, 0, W, false>(args),
+                    (_, true, _) => self.planes_packed::<V, 1, P, SEED_TAPS, W, false>(args),
+                    (_, false, _) => self.planes_packed::<V, 1, P, 0, W, false>(args),
                 }
             }
             Work::Taps { srcs, dys, dw } => self.taps_in::<V, T, TF, G>(srcs, dys, dw),
         }
     }
 
-    /// [`Correlation::planes`] with `PACK` rows a vector, `P` vectors a filter, and `KW` taps
-    /// a row at stride 1 if not 0 (any row and stride with 0): one call of
-    /// [`Correlation::planes_block`] per filter block, at the block's width (at most `W`, the
-    /// level's widest: no instance is made for wider blocks).
+    /// [`Correlation::planes`] (or [`Correlation::planes_pooled`] with `POOL`) with `PACK`
+    /// rows a vector, `P` vectors a filter, and `KW` taps a row at stride 1 if not 0 (any row
+    /// and stride with 0): one call of [`Correlation::planes_block`] per filter block, at the
+    /// block's width (at most `W`, the level's widest: no instance is made for wider blocks).
     #[inline(always)]
     fn planes_packed<
         V: Lanes,
@@ -474,6 +520,7 @@ impl Correlation {
         const P: usize,
         const KW: usize,
         const W: usize,
+        const POOL: bool,
     >(
         &self,
         (src, packed, bias, activation, mut out): PlanesArgs,
@@ -482,7 +529,8 @@ impl Correlation {
         let out = out
             .as_slice_mut()
             .expect("outputs are staged in standard layout");
-        let (ckk, plane) = (self.c * self.kh * self.kw, self.h2 * self.w2);
+        let ckk = self.c * self.kh * self.kw;
+        let plane = self.out_plane::<POOL>();
         assert!(src.len() >= self.source_len(), "source buffer too short");
         assert_eq!(out.len(), outs * plane);
         assert!(bias.is_none_or(|b| b.len() >= outs), "a bias per filter");
@@ -493,17 +541,41 @@ impl Correlation {
             let args = (src, filters, bias, activation, out);
             // One instance per width filter_blocks gives: FILTERS to WIDEST_AVX2.
             match block.width {
-                4 => self.planes_block::<V, PACK, P, KW, 4>(args),
-                5 if W >= 5 => self.planes_block::<V, PACK, P, KW, 5>(args),
-                6 if W >= 6 => self.planes_block::<V, PACK, P, KW, 6>(args),
+                4 => self.planes_block::<V, PACK, P, KW, 4, POOL>(args),
+                5 if W >= 5 => self.planes_block::<V, PACK, P, KW, 5, POOL>(args),
+                6 if W >= 6 => self.planes_block::<V, PACK, P, KW, 6, POOL>(args),
                 w => unreachable!("filter blocks are 4 to 6 wide, not {w}"),
             }
         }
     }
 
+    /// Elements of one output plane: `h2·w2`, or `(h2 / 2)·(w2 / 2)` pooled.
+    fn out_plane<const POOL: bool>(&self) -> usize {
+        if POOL {
+            (self.h2 / 2) * (self.w2 / 2)
+        } else {
+            self.h2 * self.w2
+        }
+    }
+
+    /// The output row and first column of position `p` of [`Correlation::planes_pooled`]
+    /// (clamped to the last pair): positions `2q` and `2q + 1` are rows `2i` and `2i + 1` at
+    /// the same columns, pair `q` the `q`-th vector of outputs of the pooled rows in order.
+    #[inline(always)]
+    fn pooled_position(&self, p: usize) -> Position {
+        let q = (p / 2).min(self.positions / 2 - 1);
+        let row = 2 * (q / self.blocks) + p % 2;
+        Position {
+            rows: [row, row],
+            j0: q % self.blocks * self.lanes,
+        }
+    }
+
     /// The output planes `out` `[filters, h2·w2]` of one block of `F` packed filters
     /// `[c][kh][kw][F]` (`filters ≤ F` of them real), from `src` (see
-    /// [`Correlation::planes_packed`]); no bias means 0, `activation` applied before the store.
+    /// [`Correlation::planes_packed`]); no bias means 0, `activation` applied before the store;
+    /// with `POOL`, the planes pooled 2×2 (`[filters, (h2 / 2)·(w2 / 2)]`, see
+    /// [`Correlation::planes_pooled`]).
     #[inline(always)]
     fn planes_block<
         V: Lanes,
@@ -511,6 +583,7 @@ impl Correlation {
         const P: usize,
         const KW: usize,
         const F: usize,
+        const POOL: bool,
     >(
         &self,
         (src, filters, bias, activation, out): BlockArgs,
@@ -521,16 +594,23 @@ impl Correlation {
             "an instance for another row"
         );
         let (kw, tap) = if KW > 0 { (KW, 1) } else { (self.kw, self.tap) };
-        let plane_len = self.h2 * self.w2;
+        let plane_len = self.out_plane::<POOL>();
         let outs = out.len() / plane_len;
         assert!(outs <= F && filters.len() == self.c * self.kh * kw * F);
         assert!(src.len() >= self.source_len(), "source buffer too short");
+        assert!(
+            !POOL || (PACK == 1 && P.is_multiple_of(2) && self.poolable()),
+            "pairs of rows"
+        );
         let first =
             std::array::from_fn::<_, F, _>(|f| bias.and_then(|b| b.get(f)).copied().unwrap_or(0.0));
         let src = src.as_ptr();
         for p0 in (0..self.positions).step_by(P) {
             // A group past the last position repeats it: the same values, stored twice.
-            let at = std::array::from_fn::<_, P, _>(|u| self.position(p0 + u));
+            let at = std::array::from_fn::<_, P, _>(|u| match POOL {
+                true => self.pooled_position(p0 + u),
+                false => self.position(p0 + u),
+            });
             let offsets = at.map(|at| self.offsets(&at));
             // Plain loops, no closures, wherever a vector is made: a closure the compiler
             // leaves out of line would not be compiled for the level's instructions.
@@ -567,6 +647,10 @@ impl Correlation {
             }
             for (f, acc) in acc.iter().enumerate().take(outs) {
                 let plane = &mut out[f * plane_len..][..plane_len];
+                if POOL {
+                    self.store_pooled(&at, acc, activation, plane);
+                    continue;
+                }
                 for (at, &a) in at.iter().zip(acc) {
                     let a = activation.apply(a);
                     let n = (V::N / PACK).min(self.w2 - at.j0);
@@ -579,6 +663,31 @@ impl Correlation {
                     }
                 }
             }
+        }
+    }
+
+    /// Stores one filter's pooled outputs of [`Correlation::planes_pooled`] into its pooled
+    /// plane `[(h2 / 2)·(w2 / 2)]`: each pair of output vectors `acc` at positions `at` (rows
+    /// `2i`, `2i + 1`), activated, then pooled 2×2 into `N / 2` outputs of row `i`.
+    #[inline(always)]
+    fn store_pooled<V: Lanes>(
+        &self,
+        at: &[Position],
+        acc: &[V],
+        activation: Activation,
+        plane: &mut [f32],
+    ) {
+        let half = self.w2 / 2;
+        for (at, acc) in at.chunks_exact(2).zip(acc.chunks_exact(2)) {
+            // Activated first, as the layers apart would: the pooling then compares the
+            // same values (an activation can map distinct values to one ±0).
+            let m = activation
+                .apply(acc[0])
+                .pool_pairs(activation.apply(acc[1]));
+            let n = V::N.min(self.w2 - at[0].j0) / 2;
+            let dst = &mut plane[at[0].rows[0] / 2 * half + at[0].j0 / 2..][..n];
+            // SAFETY: dst holds n ≤ N writable elements of the plane.
+            unsafe { m.store(dst.as_mut_ptr(), n) }
         }
     }
 

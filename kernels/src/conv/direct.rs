@@ -1,13 +1,16 @@
 //! Direct convolution: no unfolded matrix; the register-blocked kernels of [`super::correlation`]
 //! at the level [`Isa::active`] chooses.
 
-use ndarray::{ArrayView1, ArrayView4, ArrayViewMut4};
+use ndarray::{ArrayView1, ArrayView4, ArrayViewMut2, ArrayViewMut4};
 
 use super::correlation::{Activation, Correlation};
-use super::{Conv2dParams, Gradients, as_matrix, channel_sums, flipped_filters, staging_len};
-use crate::error::Result;
+use super::{
+    Conv2dParams, Gradients, POOLED, as_matrix, channel_sums, flipped_filters, staging_len,
+};
+use crate::error::{Result, expect_shape};
 use crate::isa::Isa;
 use crate::lanes::vectorized;
+use crate::pool::plane_maxima;
 use crate::scratch::Scratch;
 use crate::window::Geometry;
 
@@ -73,6 +76,76 @@ fn direct_forward(
         win.fill(x_image, 1, (pad, pad), src);
         as_matrix(y_image, stage, |out| {
             win.planes(src, packed, (Some(bias), activation), out);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// [`conv2d_leaky_relu_pool_forward`](super::conv2d_leaky_relu_pool_forward): the shape
+/// checks, then the kernels at the active level. Shapes as there.
+pub(super) fn forward_pooled(
+    p: &Conv2dParams,
+    pool: &crate::Pool2dParams,
+    (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let g = p.geometry(POOLED, x.shape(), w.shape())?;
+    expect_shape(POOLED, "bias", bias.shape(), &[g.d])?;
+    let pooled = pool.geometry(POOLED, &g.output_shape())?;
+    expect_shape(POOLED, "y", y.shape(), &pooled.output_shape())?;
+    let isa = Isa::active();
+    // The copies and the pooling apart vectorised for the level too.
+    vectorized(
+        isa,
+        #[inline(always)]
+        || direct_forward_pooled(isa, (&g, &pooled), (x, w, bias), y, scratch),
+    )
+}
+
+/// [`forward_pooled`] at level `isa`, for the checked geometries of the convolution and of
+/// the pooling of its outputs.
+#[inline(always)]
+fn direct_forward_pooled(
+    isa: Isa,
+    (g, pg): (&Geometry, &Geometry),
+    (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    mut y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
+    let in_registers = win.poolable() && (pg.kh, pg.kw, pg.stride) == (2, 2, 2);
+    let bias = bias.as_standard_layout();
+    let bias = bias.as_slice().expect("standard layout is contiguous");
+    // Pooling apart: one image's outputs, and a plane's maxima, taps and gathered row.
+    let plane = g.h2 * g.w2;
+    let apart = |len: usize| if in_registers { 0 } else { len };
+    let [src, packed, stage, image, maxes, taps, vals] = scratch.parts([
+        win.source_len(),
+        win.packed_len(g.d, g.c * g.kh * g.kw),
+        staging_len(&y),
+        apart(g.d * plane),
+        apart(pg.h2 * pg.w2),
+        apart(pg.h2 * pg.w2),
+        apart(pg.w2),
+    ]);
+    let packed = win.pack_filters(w, packed);
+    let (pad, epilogue) = (g.pad as isize, (Some(bias), Activation::LeakyRelu));
+    for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
+        win.fill(x_image, 1, (pad, pad), src);
+        as_matrix(y_image, stage, |mut out| {
+            if in_registers {
+                win.planes_pooled(src, packed, epilogue, out);
+                return Ok(());
+            }
+            let outputs =
+                ArrayViewMut2::from_shape((g.d, plane), &mut *image).expect("sized d·h2·w2");
+            win.planes(src, packed, epilogue, outputs);
+            for (plane, mut row) in image.chunks_exact(plane).zip(out.rows_mut()) {
+                plane_maxima(pg, plane, [&mut *maxes, &mut *taps, &mut *vals]);
+                row.assign(&ArrayView1::from(&*maxes));
+            }
             Ok(())
         })?;
     }

@@ -53,6 +53,8 @@ const FORWARD: &str = "conv2d forward";
 
 const BACKWARD: &str = "conv2d backward";
 
+const POOLED: &str = "conv2d + leaky_relu + max_pool2d forward";
+
 /// Stride and zero padding of a convolution; the kernel size comes from the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dParams {
@@ -232,6 +234,32 @@ pub fn conv2d_leaky_relu_forward(
     conv2d_forward(t, p, x, w, bias, y.view_mut(), scratch)?;
     crate::activation::leaky_relu_in_place(y.into_dyn());
     Ok(())
+}
+
+/// Convolution, the seed's leaky ReLU and max pooling, forward only: y =
+/// max_pool(leaky_relu(conv(x))) `[b, d, h3, w3]` (overwritten), x `[b, c, h, w]`, w `[d, c,
+/// kh, kw]` and bias `[d]` as [`conv2d_forward`], `[h3, w3]` the pooling's output of the
+/// convolution's `[h2, w2]` ([`Pool2dParams::output_shape`](crate::Pool2dParams)). For
+/// inference: neither the convolution's outputs nor the pooling's argmax is kept, which a
+/// backward pass needs (training runs [`conv2d_leaky_relu_forward`], then
+/// [`max_pool2d_forward`](crate::max_pool2d_forward)). The values are those of the layers
+/// apart, bit for bit on the direct technique.
+///
+/// The direct technique's kernels at the active level. A 2×2 window at stride 2 over planes
+/// of even sides, at levels avx2 and portable, is pooled in the kernel's registers, so the
+/// convolution's outputs are never stored; otherwise each image's outputs go to scratch and
+/// are pooled from there while still in cache. Scratch: the direct forward pass's, plus one
+/// image's outputs and the pooling's planes when it pools them apart.
+pub fn conv2d_leaky_relu_pool_forward(
+    p: &Conv2dParams,
+    pool: &crate::Pool2dParams,
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    bias: ArrayView1<f32>,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
+    direct::forward_pooled(p, pool, (x, w, bias), y, scratch)
 }
 
 /// The sum of the elementwise product of two views of one shape.

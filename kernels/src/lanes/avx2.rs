@@ -2,9 +2,11 @@
 
 use std::arch::x86_64::{
     __m256, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_loadu_ps, _mm_movehl_ps, _mm_shuffle_ps,
-    _mm256_castps128_ps256, _mm256_castps256_ps128, _mm256_cmpgt_epi32, _mm256_extractf128_ps,
-    _mm256_fmadd_ps, _mm256_insertf128_ps, _mm256_loadu_ps, _mm256_maskstore_ps, _mm256_max_ps,
-    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm_storeu_ps, _mm256_castpd_ps, _mm256_castps_pd, _mm256_castps128_ps256,
+    _mm256_castps256_ps128, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps,
+    _mm256_insertf128_ps, _mm256_loadu_ps, _mm256_maskstore_ps, _mm256_max_ps, _mm256_permute_ps,
+    _mm256_permute4x64_pd, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps,
+    _mm256_shuffle_ps, _mm256_storeu_ps,
 };
 
 use super::Lanes;
@@ -85,6 +87,9 @@ impl Lanes for Avx2 {
         if n == Self::N {
             // SAFETY: the caller guarantees 8 writable f32s at p; the CPU has AVX.
             unsafe { _mm256_storeu_ps(p, self.0) }
+        } else if n == Self::N / 2 {
+            // SAFETY: the caller guarantees 4 writable f32s at p; the cast only moves bits.
+            unsafe { _mm_storeu_ps(p, _mm256_castps256_ps128(self.0)) }
         } else {
             // SAFETY: the mask (lane l < n) enables the first n lanes only, which the caller
             // guarantees writable; masked-off lanes are neither written nor faulted on.
@@ -93,6 +98,28 @@ impl Lanes for Avx2 {
                 let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes);
                 _mm256_maskstore_ps(p, mask, self.0)
             }
+        }
+    }
+
+    #[inline(always)]
+    fn pool_pairs(self, bottom: Self) -> Self {
+        // `_mm256_max_ps(v, m)` is `v > m ? v : m`: the tie rule's step, a later v second
+        // to none. Each 128-bit half pools its own 4 columns.
+        // SAFETY: runs only inside an avx2+fma kernel on a CPU that has them (see `lanes`);
+        // the shuffles, permutes and casts only move lanes.
+        unsafe {
+            // [t0 t2 b0 b2 | t4 t6 b4 b6] and [t1 t3 b1 b3 | t5 t7 b5 b7].
+            let even = _mm256_shuffle_ps::<0x88>(self.0, bottom.0);
+            let odd = _mm256_shuffle_ps::<0xDD>(self.0, bottom.0);
+            // Lanes 0, 1 (and 4, 5): the top pair's maximum, then the bottom pair's taps
+            // under it ([b0 b2 t0 t2 | …]) in order.
+            let top = _mm256_max_ps(odd, even);
+            let m = _mm256_max_ps(_mm256_permute_ps::<0x4E>(even), top);
+            let m = _mm256_max_ps(_mm256_permute_ps::<0x4E>(odd), m);
+            // Lanes 0, 1, 4, 5 → 0, 1, 2, 3.
+            Self(_mm256_castpd_ps(_mm256_permute4x64_pd::<0x08>(
+                _mm256_castps_pd(m),
+            )))
         }
     }
 }

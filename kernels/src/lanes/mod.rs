@@ -58,6 +58,29 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     /// `p .. p + n` must be writable f32s that nothing else borrows.
     unsafe fn store(self, p: *mut f32, n: usize);
+    /// The 2×2 max pooling of two rows of outputs, `self` above `bottom`: lane `k < N / 2` is
+    /// the largest of `self[2k]`, `self[2k + 1]`, `bottom[2k]`, `bottom[2k + 1]` by the
+    /// pooling's tie rule (taken in that order, a later value replaces the running maximum
+    /// only if strictly greater, so a NaN replaces nothing and a first NaN stays); the other
+    /// lanes unspecified. This default goes through memory; [`Avx2`] shuffles registers.
+    fn pool_pairs(self, bottom: Self) -> Self {
+        const { assert!(Self::N <= 16, "at most 16 lanes") };
+        let (mut top, mut low, mut out) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+        // SAFETY: the arrays hold 16 ≥ N writable f32s of this frame.
+        unsafe {
+            self.store(top.as_mut_ptr(), Self::N);
+            bottom.store(low.as_mut_ptr(), Self::N);
+        }
+        for (k, out) in out.iter_mut().enumerate().take(Self::N / 2) {
+            let mut best = top[2 * k];
+            for v in [top[2 * k + 1], low[2 * k], low[2 * k + 1]] {
+                best = if v > best { v } else { best };
+            }
+            *out = best;
+        }
+        // SAFETY: out holds 16 ≥ N readable f32s.
+        unsafe { Self::load(out.as_ptr()) }
+    }
 }
 
 /// Runs `f` compiled for the instructions of `isa`: `f`, and the `#[inline(always)]` functions
@@ -113,4 +136,66 @@ unsafe fn on_avx512<R>(f: impl FnOnce() -> R) -> R {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn on_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Isa;
+
+    /// Every window of four taps drawn from values with ties of ±0 and NaNs, at every level
+    /// this CPU runs: `pool_pairs` keeps the first maximum in row-major order, bit for bit,
+    /// as the pooling's tie rule says (the equivalence tests' random values rarely tie).
+    #[test]
+    fn pool_pairs_follow_the_tie_rule() {
+        for isa in Isa::available() {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => vectorized(isa, check_pool_pairs::<Avx512>),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => vectorized(isa, check_pool_pairs::<Avx2>),
+                _ => check_pool_pairs::<Portable>(),
+            }
+        }
+    }
+
+    /// [`pool_pairs_follow_the_tie_rule`] in lanes `V`.
+    #[inline(always)]
+    fn check_pool_pairs<V: Lanes>() {
+        const VALUES: [f32; 6] = [-1.0, -0.0, 0.0, 1.0, f32::NAN, 2.0];
+        let windows = VALUES.len().pow(4);
+        let per_call = V::N / 2;
+        for first in (0..windows).step_by(per_call) {
+            let (mut top, mut bottom, mut expected) = ([0f32; 16], [0f32; 16], [0f32; 16]);
+            for k in 0..per_call {
+                let n = (first + k) % windows;
+                let tap = |t: u32| VALUES[n / VALUES.len().pow(t) % VALUES.len()];
+                [top[2 * k], top[2 * k + 1], bottom[2 * k], bottom[2 * k + 1]] =
+                    [tap(0), tap(1), tap(2), tap(3)];
+                let mut best = tap(0);
+                for t in 1..4 {
+                    best = if tap(t) > best { tap(t) } else { best };
+                }
+                expected[k] = best;
+            }
+            let mut got = [0f32; 16];
+            // SAFETY: each array holds 16 ≥ N f32s.
+            unsafe {
+                V::load(top.as_ptr())
+                    .pool_pairs(V::load(bottom.as_ptr()))
+                    .store(got.as_mut_ptr(), per_call);
+            }
+            for k in 0..per_call {
+                assert_eq!(
+                    got[k].to_bits(),
+                    expected[k].to_bits(),
+                    "{} lanes, window {}: {:?} {:?}",
+                    V::N,
+                    first + k,
+                    &top[2 * k..2 * k + 2],
+                    &bottom[2 * k..2 * k + 2]
+                );
+            }
+        }
+    }
 }

@@ -46,12 +46,7 @@ pub fn max_pool2d_forward_direct(
         #[inline(always)]
         || {
             for (n, plane) in planes.chunks_exact(hw).enumerate() {
-                // Constant strides let the compiler vectorise the strided reads.
-                match (g.stride, g.kw) {
-                    (2, 2) => tiled_running_max::<2>(&g, plane, max_buf, tap_buf),
-                    (3, 3) => tiled_running_max::<3>(&g, plane, max_buf, tap_buf),
-                    (s, _) => running_max(&g, s, plane, max_buf, tap_buf, val_buf),
-                }
+                plane_maxima(&g, plane, [&mut *max_buf, &mut *tap_buf, &mut *val_buf]);
                 let (b, c) = (n / g.c, n % g.c);
                 store_plane(
                     &g,
@@ -64,6 +59,22 @@ pub fn max_pool2d_forward_direct(
         },
     );
     Ok(())
+}
+
+/// One plane `[h, w]` of the direct pooling of geometry `g`: each output's maximum into
+/// `maxes` `[h2·w2]`, the [`tap_offset`] of its tap into `taps` `[h2·w2]`, with `vals` `[w2]`
+/// for gathered rows. Also the pooling of [`conv2d_leaky_relu_pool_forward`]'s planes where
+/// its kernel does not pool them itself.
+///
+/// [`conv2d_leaky_relu_pool_forward`]: crate::conv2d_leaky_relu_pool_forward
+#[inline(always)]
+pub(crate) fn plane_maxima(g: &Geometry, plane: &[f32], [maxes, taps, vals]: [&mut [f32]; 3]) {
+    // Constant strides let the compiler vectorise the strided reads.
+    match (g.stride, g.kw) {
+        (2, 2) => tiled_running_max::<2>(g, plane, maxes, taps),
+        (3, 3) => tiled_running_max::<3>(g, plane, maxes, taps),
+        (s, _) => running_max(g, s, plane, maxes, taps, vals),
+    }
 }
 
 /// [`running_max`] for windows exactly `S` columns wide at stride `S` (the usual 2×2 and

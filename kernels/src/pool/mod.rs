@@ -27,6 +27,7 @@ use crate::technique::Technique;
 use crate::window::Geometry;
 
 pub use axis_reduce::{max_pool2d_backward_axis_reduce, max_pool2d_forward_axis_reduce};
+pub(crate) use direct::plane_maxima;
 pub use direct::{max_pool2d_backward_direct, max_pool2d_forward_direct};
 pub use im2col::{max_pool2d_backward_im2col, max_pool2d_forward_im2col};
 pub use naive::{max_pool2d_backward_naive, max_pool2d_forward_naive};
@@ -51,7 +52,8 @@ impl Pool2dParams {
         Ok(self.geometry(FORWARD, x)?.output_shape())
     }
 
-    fn geometry(&self, layer: &'static str, x: &[usize]) -> Result<Geometry> {
+    /// The geometry of pooling x `[b, c, h, w]` (the layer named `layer` in errors).
+    pub(crate) fn geometry(&self, layer: &'static str, x: &[usize]) -> Result<Geometry> {
         let c = x.get(1).copied().unwrap_or(0);
         let g = Geometry::new(layer, x, c.max(1), (self.size, self.size), self.stride, 0)?;
         // Tap offsets travel as f32 beside the maxima: exact below 2²⁴.
