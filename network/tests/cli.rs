@@ -788,3 +788,38 @@ fn a_time_budget_sizes_the_run_and_records_the_count() {
     std::fs::remove_dir_all(&run).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+/// Output piped into a reader that has gone ends the process by SIGPIPE, quietly: no panic
+/// at the print (Unix tools' behaviour; `network test | head -1`).
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_process_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = cifar_dir("cli-sigpipe-data", 64, 16);
+    let run = std::env::temp_dir().join(format!("network-test-{}-sigpipe-run", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let (ok, _, stderr) = run_cli(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--max-steps",
+        "1",
+    ]);
+    assert!(ok, "{stderr}");
+    // The reader closed before the first print, so that the result does not hang on timing.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_network"))
+        .args(["test", "--model", run.to_str().unwrap(), "--count", "16"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(13), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&run);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -201,3 +201,42 @@ fn visualize_layers_writes_a_sheet_per_image() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A network of half a million 1×1 filter tiles would make a picture of about 75 million
+/// pixels: refused before the canvas is allocated, naming the picture.
+#[test]
+fn a_sheet_past_the_pixel_limit_is_refused() {
+    use network::arch::LayerSpec;
+    let conv = |filters| LayerSpec::Conv {
+        filters,
+        size: 1,
+        stride: 1,
+        pad: 0,
+        rates: Default::default(),
+    };
+    let spec = [
+        LayerSpec::Input {
+            channels: 3,
+            height: 4,
+            width: 4,
+        },
+        conv(512),
+        conv(1024),
+        LayerSpec::Fc {
+            outputs: 10,
+            rates: Default::default(),
+        },
+        LayerSpec::Softmax,
+    ];
+    let net = Network::new(&spec, Init::He, &mut StdRng::seed_from_u64(1)).unwrap();
+    let size = Layout::of(&net).size;
+    assert!(
+        u64::from(size.0) * u64::from(size.1) > 64_000_000,
+        "{size:?}"
+    );
+    let err = layers_png(Path::new("huge.png"), &net, &[], "heading", "cat").unwrap_err();
+    assert!(
+        err.to_string().contains("huge.png") && err.to_string().contains("million"),
+        "{err}"
+    );
+}
