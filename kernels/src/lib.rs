@@ -4,9 +4,12 @@
 //! The layers are those of the seed network (convolution, max pooling, fully connected, leaky
 //! ReLU and sigmoid, softmax with cross-entropy). Each pass of each layer exists once per
 //! [`Technique`], as a public function of its own, and once as a dispatch on the enum; all
-//! share one signature so that tests and benchmarks can run them side by side. One fused pass
-//! exists as the dispatch alone: [`conv2d_leaky_relu_forward`], a convolution and the leaky
-//! ReLU after it, fused into the direct kernels' store.
+//! share one signature so that tests and benchmarks can run them side by side. Two fused passes
+//! exist apart from the techniques: [`conv2d_leaky_relu_forward`], a convolution and the leaky
+//! ReLU after it, fused into the direct kernels' store (a dispatch on the technique, which the
+//! other techniques run as the two layers); and, for inference only,
+//! [`conv2d_leaky_relu_pool_forward`], which also max-pools the outputs in the direct
+//! kernels' registers and keeps neither the convolution's outputs nor the pooling's argmax.
 //!
 //! Conventions, the same in every module:
 //! - Tensors are `f32`, NCHW, batch first: `[b, c, h, w]`; a fully connected layer sees `[b, i]`.

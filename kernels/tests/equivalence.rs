@@ -72,6 +72,11 @@ const CONV_CASES: &[(&str, Conv)] = &[
     // Filter blocks split unevenly at AVX2 (the seed's 16 filters are 6 + 5 + 5): 13 filters
     // are 5 + 4 + 4, the input gradient's 7 channels 4 + 3 (the second padded).
     ("13 filters, 7 channels", conv(2, 7, 6, 9, 13, 3, 1, 1)),
+    // Pooled in registers at 8 lanes with a partial vector: 3 of 4 pooled columns, a
+    // second block of 1, a second block of 2.
+    ("pooled 6 wide", conv(2, 3, 8, 6, 5, 3, 1, 1)),
+    ("pooled 10 wide, 2 blocks", conv(1, 2, 4, 10, 7, 3, 1, 1)),
+    ("pooled 12 wide, 2 blocks", conv(2, 4, 6, 12, 9, 3, 1, 1)),
 ];
 
 fn run_conv_forward(case: Conv, t: Technique, scratch: &mut Scratch) -> Outputs {
@@ -508,6 +513,94 @@ proptest! {
             assert_techniques_agree(act.0, |t, _| run_activation(act, &shape, t));
         }
         assert_techniques_agree("softmax", |t, s| run_softmax([b, k], 3.0, t, s));
+    }
+}
+
+/// The pooled forward pass keeps the pooling's tie rule, bit for bit: a 1×1 convolution of
+/// weight 1 and bias −0 passes ±0, ±1 and NaN through unchanged, so that windows hold ties
+/// of ±0 and NaNs everywhere; the fused kernel must equal the direct convolution with its
+/// activation, then the direct pooling, at every level (random values, as in the tables,
+/// almost never tie).
+#[test]
+fn pooled_forward_keeps_the_first_maximum() {
+    let p = Conv2dParams {
+        stride: 1,
+        padding: 0,
+    };
+    let values = [-0.0, 0.0, f32::NAN, -1.0, 1.0, 0.0, -0.0];
+    let mut k = 0;
+    let x = Array4::from_shape_fn((3, 1, 8, 12), |_| {
+        k += 1;
+        values[(k * 7 + k / 5) % values.len()]
+    })
+    .into_dyn();
+    let w = ArrayD::from_elem(vec![5, 1, 1, 1], 1.0f32);
+    let bias = ArrayD::from_elem(vec![5], -0.0f32);
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = Pool2dParams { size, stride };
+        let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
+        let shape = pool.output_shape(&y_shape).unwrap();
+        for v in variants().into_iter().filter(|v| v.t == Technique::Direct) {
+            v.run(|| {
+                let scratch = &mut Scratch::new();
+                let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
+                let mut fused = nan(&shape);
+                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, m4(&mut fused), scratch)
+                    .unwrap();
+                let mut z = nan(&y_shape);
+                conv2d_leaky_relu_forward(v.t, &p, xv, wv, bv, m4(&mut z), scratch).unwrap();
+                let (mut apart, mut argmax) = (nan(&shape), Array4::zeros(to4(&shape)));
+                max_pool2d_forward(
+                    v.t,
+                    &pool,
+                    v4(&z),
+                    m4(&mut apart),
+                    argmax.view_mut(),
+                    scratch,
+                )
+                .unwrap();
+                for (a, b) in fused.iter().zip(&apart) {
+                    assert_eq!(a.to_bits(), b.to_bits(), "{size}×{size} {v}: {a} vs {b}");
+                }
+            });
+        }
+    }
+}
+
+/// The pooled forward pass into a strided output (staged, then copied) equals its pass into
+/// a contiguous one, pooled in registers (2×2) and apart (3×3), at every level.
+#[test]
+fn pooled_forward_into_a_strided_output() {
+    use ndarray::s;
+    let p = Conv2dParams {
+        stride: 1,
+        padding: 1,
+    };
+    let (x, w, bias) = (
+        random(&[2, 3, 8, 12], 44),
+        random(&[4, 3, 3, 3], 45),
+        random(&[4], 46),
+    );
+    let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = Pool2dParams { size, stride };
+        let shape = pool.output_shape(&y_shape).unwrap();
+        for v in variants().into_iter().filter(|v| v.t == Technique::Direct) {
+            v.run(|| {
+                let scratch = &mut Scratch::new();
+                let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
+                let mut y = nan(&shape);
+                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, m4(&mut y), scratch).unwrap();
+                let mut big = nan(&[shape[0], shape[1] * 2, shape[2], shape[3]]);
+                let strided = big
+                    .slice_mut(s![.., ..;2, .., ..])
+                    .into_dimensionality::<Ix4>()
+                    .unwrap();
+                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, strided, scratch).unwrap();
+                let got = big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn();
+                common::assert_close(&format!("pooled {size}×{size} strided {v}"), &got, &y);
+            });
+        }
     }
 }
 

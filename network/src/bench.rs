@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::seed_network;
 use crate::batch::{Normalizer, fill_batch};
-use crate::budget::{Footprint, default_budget};
+use crate::budget::Footprint;
 use crate::config::{MAX_BATCH, MAX_THREADS, TrainConfig, in_range};
 use crate::data::{Cifar10, Dataset};
 use crate::error::{Error, Result};
 use crate::model::{Init, Layer, Network, Workspace};
 use crate::optim::Schedule;
-use crate::train::Trainer;
+use crate::train::{Trainer, per_worker};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -33,6 +33,8 @@ pub struct BenchConfig {
     pub seconds: f64,
     /// `auto` or a technique name.
     pub technique: String,
+    /// Bytes the measurements may hold at most (see [`crate::budget`]).
+    pub memory_budget: u64,
 }
 
 /// One measured configuration.
@@ -263,12 +265,23 @@ const MAX_RUNS: usize = 1000;
 /// Most seconds of one timed run.
 const MAX_SECONDS: f64 = 3600.0;
 
-/// Refuses `runs` past [`MAX_RUNS`] and a benchmark whose `threads` workers of `batch`
-/// examples would not fit the memory budget, before anything is allocated.
-fn check_sizes(batch: usize, threads: usize, runs: usize) -> Result<()> {
-    in_range("--runs", runs, 1, MAX_RUNS)?;
-    Footprint::estimate(&seed_network(), threads, batch, 0, false)?
-        .check(default_budget(), "lower --batches, --threads or --profile")
+/// Refuses a measurement of the trainer at `batch` examples on `threads` threads (with
+/// `profile`, its per-layer profile too) that would need more than `budget` bytes, before
+/// anything is allocated: the trainer's workers ([`per_worker`] examples each), and the
+/// batches' index lists or the profile's own workspace.
+fn check_memory(batch: usize, threads: usize, profile: bool, budget: u64) -> Result<()> {
+    let spec = seed_network();
+    let lists = (Cifar10::sample().train.len() as u64).saturating_mul(batch as u64 * 8);
+    let mut need = Footprint::estimate(&spec, threads, per_worker(batch, threads), lists, false)?;
+    if profile {
+        let own = Footprint::estimate(&spec, 1, batch, 0, false)?;
+        need.activations = need.activations.saturating_add(own.activations);
+        need.scratch = need.scratch.saturating_add(own.scratch);
+    }
+    need.check(
+        budget,
+        "lower --batches, --threads or --profile, or raise --memory-budget",
+    )
 }
 
 /// Measures training and inference at every batch size and thread count of `config`, printing
@@ -291,8 +304,14 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
             config.seconds
         )));
     }
-    let most = |v: &[usize]| v.iter().copied().max().unwrap_or(1);
-    check_sizes(most(&config.batches), most(&config.threads), config.runs)?;
+    in_range("--runs", config.runs, 1, MAX_RUNS)?;
+    for (&batch, &threads) in config
+        .batches
+        .iter()
+        .flat_map(|b| config.threads.iter().map(move |t| (b, t)))
+    {
+        check_memory(batch, threads, false, config.memory_budget)?;
+    }
     let data = Cifar10::sample().train;
     let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))?;
     let (forward, backward) = flops_per_example(&net);
@@ -386,11 +405,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
 /// seconds).
 pub fn profile(
     batch: usize,
-    technique: &str,
+    config: &BenchConfig,
     runs: usize,
 ) -> Result<Vec<(String, &'static str, String, f64)>> {
     in_range("--profile", batch, 1, MAX_BATCH)?;
-    check_sizes(batch, 1, runs)?;
+    in_range("--runs", runs, 1, MAX_RUNS)?;
+    check_memory(batch, 1, true, config.memory_budget)?;
+    let technique = &config.technique;
     let data = Cifar10::sample().train;
     let trainer = bench_trainer(batch, 1, technique, &data)?;
     let (net, plan) = (&trainer.net, &trainer.plan);

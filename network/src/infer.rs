@@ -360,7 +360,6 @@ impl Model {
                 file.display()
             )));
         }
-        crate::config::in_range("--threads", threads, 1, crate::config::MAX_THREADS)?;
         let net = Network::new(spec, Init::He, &mut StdRng::seed_from_u64(0))?;
         let (pairs, info) = read_pairs(&net, file)?;
         if let Some(checkpoint) = checkpoint {

@@ -170,7 +170,10 @@ impl Layout {
                 let right = row.place(LABEL_W);
                 width = width.max(right);
                 let tallest = row.panels().map(|g| g.size().1).max().unwrap_or(0);
-                top = top.saturating_add(CAPTION_H + tallest.max(60).saturating_add(ROW_GAP));
+                top = top
+                    .saturating_add(CAPTION_H)
+                    .saturating_add(tallest.max(60))
+                    .saturating_add(ROW_GAP);
                 row
             })
             .collect();
@@ -223,6 +226,21 @@ fn filter_grid((d, c, k, kw): (usize, usize, usize, usize), first: bool) -> (Gri
         let scale = (GREY_TILE_PX / k.max(kw)).max(1) as u32;
         (Grid::new(d * c, c, (k, kw), scale), Filters::Grey)
     }
+}
+
+/// Refuses a picture `name` of `size` past [`MAX_PIXELS`], before its canvas is allocated;
+/// `what` says what it would show.
+fn check_pixels(name: &Path, size: (u32, u32), what: &str) -> Result<()> {
+    if u64::from(size.0) * u64::from(size.1) <= MAX_PIXELS {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{}: {what} would make a picture of {}×{} pixels, more than {} million",
+        name.display(),
+        size.0,
+        size.1,
+        MAX_PIXELS / 1_000_000
+    )))
 }
 
 /// An RGB picture being painted, pixel blocks only (text comes after, through plotters).
@@ -320,16 +338,7 @@ pub fn layers_png(
     class: &str,
 ) -> Result<Vec<u8>> {
     let layout = Layout::of(net);
-    let pixels = u64::from(layout.size.0) * u64::from(layout.size.1);
-    if pixels > MAX_PIXELS {
-        return Err(Error::Usage(format!(
-            "{}: the layers of this network would make a picture of {}×{} pixels, more than {} million",
-            name.display(),
-            layout.size.0,
-            layout.size.1,
-            MAX_PIXELS / 1_000_000
-        )));
-    }
+    check_pixels(name, layout.size, "the layers of this network")?;
     if trace.len() != layout.rows.len() {
         return Err(Error::Usage(format!(
             "a trace of {} points for a network of {}",
@@ -420,7 +429,11 @@ pub fn filters_png(name: &Path, net: &Network) -> Result<Vec<u8>> {
     grid.scale *= 2;
     grid.origin = (GAP, GAP);
     let size = grid.size();
-    let size = (size.0 + 2 * GAP, size.1 + 2 * GAP);
+    let size = (
+        size.0.saturating_add(2 * GAP),
+        size.1.saturating_add(2 * GAP),
+    );
+    check_pixels(name, size, "the first layer's filters")?;
     let mut canvas = Canvas::new(size);
     canvas.filters(&grid, kind, w.view());
     encode_png(name, size, &canvas.pixels)

@@ -115,6 +115,10 @@ enum Command {
         /// A finished full-data training run: the report states its epoch time and memory.
         #[arg(long, value_name = "RUN")]
         run: Option<PathBuf>,
+        /// Refuse sizes that would need more memory than this (e.g. 4G, 512M) [default: half
+        /// the machine's memory].
+        #[arg(long, value_parser = parse_bytes)]
+        memory_budget: Option<u64>,
     },
     /// Train every trial of a space of settings (a JSON file: {"base": {...}, "grid":
     /// {"lr": [0.01, 0.02], ...}, "samples": N}), one after another, each a run directory in
@@ -461,6 +465,7 @@ fn run(cli: Cli) -> network::Result<u8> {
             peer,
             report,
             run,
+            memory_budget,
         }) => commands::bench(
             &network::bench::BenchConfig {
                 batches,
@@ -468,6 +473,7 @@ fn run(cli: Cli) -> network::Result<u8> {
                 runs,
                 seconds,
                 technique,
+                memory_budget: memory_budget.unwrap_or_else(network::budget::default_budget),
             },
             &commands::BenchOutputs {
                 json: json.as_deref(),

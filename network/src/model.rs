@@ -411,7 +411,8 @@ impl Plan {
 pub struct Workspace {
     capacity: usize,
     /// `acts[0]` the input, `acts[i + 1]` layer i's output (the last: logits); a convolution's
-    /// output is left unwritten when [`Workspace::forward`] fuses it with its activation.
+    /// output is left unwritten when [`Workspace::forward`] fuses it with its activation, and
+    /// its activation's too when [`Workspace::forward_inference`] fuses the pooling after.
     acts: Vec<ArrayD<f32>>,
     /// Which of `acts` hold what the last forward pass computed there (all of them, zeros,
     /// before any pass); see [`Workspace::forward`] and [`Workspace::forward_inference`].
@@ -545,7 +546,7 @@ impl Workspace {
     ) -> Result<usize> {
         let pair = (&net.layers[i], net.layers.get(i + 1), plan.forward[i]);
         if let (Layer::Conv { .. }, Some(Layer::Relu), Technique::Direct) = pair {
-            self.conv_relu_forward(net, i, n)?;
+            self.conv_relu_forward(net, i, n, false)?;
             return Ok(2);
         }
         self.layer_forward(net, i, plan.forward[i], n)?;
@@ -574,35 +575,12 @@ impl Workspace {
                 Technique::Direct,
             ) = layers
             {
-                self.conv_relu_pool_forward(net, i, n)?;
+                self.conv_relu_forward(net, i, n, true)?;
                 i += 3;
             } else {
                 i += self.forward_step(net, plan, i, n)?;
             }
         }
-        Ok(())
-    }
-
-    /// Convolution layer `i` (direct), the leaky ReLU and the max pooling after it over the
-    /// first `n` examples, in one call: the pooling's output written, nothing else.
-    fn conv_relu_pool_forward(&mut self, net: &Network, i: usize, n: usize) -> Result<()> {
-        let (Layer::Conv { params, w, b, .. }, Layer::Pool { params: pool }) =
-            (&net.layers[i], &net.layers[i + 2])
-        else {
-            unreachable!("layers {i} and {} are a convolution and a pooling", i + 2);
-        };
-        let (x, y, scratch) = forward_views(
-            &mut self.acts,
-            &self.written,
-            &mut self.scratch,
-            i,
-            i + 3,
-            n,
-        );
-        let (w, b) = (w.view(), b.view());
-        conv2d_leaky_relu_pool_forward(params, pool, dim4(x), w, b, dim4_mut(y), scratch)?;
-        self.written[i + 1..=i + 3].copy_from_slice(&[false, false, true]);
-        self.argmax_written[i + 2] = false;
         Ok(())
     }
 
@@ -612,30 +590,32 @@ impl Workspace {
         (0..net.layers.len()).try_for_each(|i| self.layer_forward(net, i, plan.forward[i], n))
     }
 
-    /// Convolution layer `i`, on the direct technique, and the leaky ReLU after it over the first
-    /// `n` examples, in one call: the activation's output written, the convolution's not.
-    fn conv_relu_forward(&mut self, net: &Network, i: usize, n: usize) -> Result<()> {
+    /// Convolution layer `i`, on the direct technique, and the leaky ReLU after it over the
+    /// first `n` examples, in one call, with the max pooling after that too if `pooled`: the
+    /// last layer's output written, the others' not (nor, pooled, the pooling's argmax).
+    fn conv_relu_forward(&mut self, net: &Network, i: usize, n: usize, pooled: bool) -> Result<()> {
         let Layer::Conv { params, w, b, .. } = &net.layers[i] else {
             unreachable!("layer {i} is a convolution");
         };
+        let last = i + 1 + usize::from(pooled);
         let (x, y, scratch) = forward_views(
             &mut self.acts,
             &self.written,
             &mut self.scratch,
             i,
-            i + 2,
+            last + 1,
             n,
         );
-        conv2d_leaky_relu_forward(
-            Technique::Direct,
-            params,
-            dim4(x),
-            w.view(),
-            b.view(),
-            dim4_mut(y),
-            scratch,
-        )?;
-        (self.written[i + 1], self.written[i + 2]) = (false, true);
+        let (x, w, b, y) = (dim4(x), w.view(), b.view(), dim4_mut(y));
+        match &net.layers[last] {
+            Layer::Pool { params: pool } if pooled => {
+                conv2d_leaky_relu_pool_forward(params, pool, x, w, b, y, scratch)?;
+                self.argmax_written[last] = false;
+            }
+            _ => conv2d_leaky_relu_forward(Technique::Direct, params, x, w, b, y, scratch)?,
+        }
+        self.written[i + 1..=last].fill(false);
+        self.written[last + 1] = true;
         Ok(())
     }
 

@@ -19,7 +19,6 @@ use crate::disk::{Disk, Fault};
 use crate::error::{Error, Result};
 use crate::events::{Event, Observer};
 use crate::history::{EpochRecord, History, StepRecord, encode_lines, peak_rss_mb};
-use crate::infer::EVAL_CHUNK;
 use crate::model::{Layer, Network};
 use crate::pictures::{self, RunCurves};
 use crate::sizing::{Sizing, TimeBudget, fit_epochs};
@@ -628,7 +627,7 @@ fn check_fits(
     options: &RunOptions,
 ) -> Result<()> {
     crate::arch::check_cifar10(arch)?;
-    let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
+    let per_worker = crate::train::per_worker(config.batch_size, config.threads);
     let bytes = (data.train.images.len() + data.test.images.len()) as u64;
     let average = config.ema > 0.0;
     Footprint::estimate(arch, config.threads, per_worker, bytes, average)?.check(

@@ -86,6 +86,12 @@ pub struct Trainer {
     grads: Vec<ParamPair>,
 }
 
+/// Examples each of `threads` workers holds for steps of `batch` examples: its share, and
+/// at least a round of evaluation ([`EVAL_CHUNK`]).
+pub fn per_worker(batch: usize, threads: usize) -> usize {
+    batch.div_ceil(threads.max(1)).max(EVAL_CHUNK)
+}
+
 impl Trainer {
     /// A trainer for `net` with zero momentum terms, choosing the techniques now.
     pub fn new(net: Network, normalizer: Normalizer, config: TrainConfig) -> Result<Self> {
@@ -102,7 +108,7 @@ impl Trainer {
     ) -> Result<Self> {
         config.validate()?;
         normalizer.check("the normaliser")?;
-        let per_worker = config.batch_size.div_ceil(config.threads).max(EVAL_CHUNK);
+        let per_worker = per_worker(config.batch_size, config.threads);
         let workers = Workers::new(&net, config.threads, per_worker)?;
         let sgd = Sgd::new(&net, config.lr, config.momentum, config.weight_decay);
         let grads = sgd.velocity.clone();

@@ -393,10 +393,7 @@ impl Correlation {
     /// number of rows and columns, and a level it was measured at (AVX2 and portable; at
     /// AVX-512, where it was not, the caller pools the planes apart).
     pub fn poolable(&self) -> bool {
-        self.pack == 1
-            && self.h2.is_multiple_of(2)
-            && self.w2.is_multiple_of(2)
-            && self.isa != Isa::Avx512
+        self.pack == 1 && self.h2.is_multiple_of(2) && self.w2.is_multiple_of(2) && pools(self.isa)
     }
 
     /// [`Correlation::planes`] followed by a 2×2 max pooling at stride 2, in registers: out
@@ -463,6 +460,8 @@ impl Correlation {
     /// `G`: the weight gradient's budget per group of images in f32s ([`GROUP_FLOATS`] at AVX2,
     /// where it was measured), or 0 for the whole batch in one group. `W`: the most filters a
     /// forward block holds at the level ([`widest`]), so that no wider block is compiled for it.
+    /// `PL`: whether the level pools in registers ([`pools`]), so that no pooled instance is
+    /// compiled where none runs.
     ///
     /// One instance of the kernels per level, each compiled inside a `#[target_feature]` function
     /// of its level (`run_avx512`, `run_avx2`) or for the baseline target (`run_portable`).
@@ -474,11 +473,13 @@ impl Correlation {
         const TF: usize,
         const G: usize,
         const W: usize,
+        const PL: bool,
     >(
         &self,
         work: Work,
     ) {
         assert_eq!(W, widest(self.isa), "the widest filter block of the level");
+        assert_eq!(PL, pools(self.isa), "whether the level pools in registers");
         assert_eq!(V::N, self.lanes, "the lanes of the level");
         match work {
             Work::Planes {
@@ -494,11 +495,13 @@ impl Correlation {
                 // fixed offsets (measured on a Zen 3 core at AVX2, `network bench --profile
                 // 16`, alternating builds: the three forward passes 3–4% faster, conv2's
                 // 786 → 760 µs).
-                // Pooled planes only unpacked (see `poolable`).
+                // Pooled planes only unpacked, and only at the levels that pool (`PL`, so that
+                // no instance is made for the others; see `poolable`).
                 let args = (src, packed, bias, activation, out);
                 match (self.pack, self.kw == SEED_TAPS && self.tap == 1, pooled) {
-                    (_, true, true) => self.planes_packed::<V, 1, P, SEED_TAPS, W, true>(args),
-                    (_, false, true) => self.planes_packed::<V, 1, P, 0, W, true>(args),
+                    (_, true, true) if PL => self.planes_packed::<V, 1, P, SEED_TAPS, W, PL>(args),
+                    (_, false, true) if PL => self.planes_packed::<V, 1, P, 0, W, PL>(args),
+                    (_, _, true) => unreachable!("planes_pooled checked poolable"),
                     (2, true, _) => self.planes_packed::<V, 2, P, SEED_TAPS, W, false>(args),
                     (2, false, _) => self.planes_packed::<V, 2, P, 0, W, false>(args),
                     (_, true, _) => self.planes_packed::<V, 1, P, SEED_TAPS, W, false>(args),
@@ -647,21 +650,34 @@ impl Correlation {
             }
             for (f, acc) in acc.iter().enumerate().take(outs) {
                 let plane = &mut out[f * plane_len..][..plane_len];
-                if POOL {
-                    self.store_pooled(&at, acc, activation, plane);
-                    continue;
+                match POOL {
+                    true => self.store_pooled(&at, acc, activation, plane),
+                    false => self.store_planes::<V, PACK>(&at, acc, activation, plane),
                 }
-                for (at, &a) in at.iter().zip(acc) {
-                    let a = activation.apply(a);
-                    let n = (V::N / PACK).min(self.w2 - at.j0);
-                    let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
-                    for (half, &row) in at.rows.iter().enumerate().take(rows) {
-                        let v = if half == 0 { a } else { a.upper() };
-                        let dst = &mut plane[row * self.w2 + at.j0..][..n];
-                        // SAFETY: dst holds n ≤ N writable elements of out.
-                        unsafe { v.store(dst.as_mut_ptr(), n) }
-                    }
-                }
+            }
+        }
+    }
+
+    /// Stores one filter's output vectors `acc` at positions `at`, activated, into its plane
+    /// `[h2·w2]` of [`Correlation::planes`]: each vector's `N / PACK` columns of its row (or
+    /// half of them in each of its two rows).
+    #[inline(always)]
+    fn store_planes<V: Lanes, const PACK: usize>(
+        &self,
+        at: &[Position],
+        acc: &[V],
+        activation: Activation,
+        plane: &mut [f32],
+    ) {
+        for (at, &a) in at.iter().zip(acc) {
+            let a = activation.apply(a);
+            let n = (V::N / PACK).min(self.w2 - at.j0);
+            let rows = if at.rows[1] == at.rows[0] { 1 } else { PACK };
+            for (half, &row) in at.rows.iter().enumerate().take(rows) {
+                let v = if half == 0 { a } else { a.upper() };
+                let dst = &mut plane[row * self.w2 + at.j0..][..n];
+                // SAFETY: dst holds n ≤ N writable elements of the plane.
+                unsafe { v.store(dst.as_mut_ptr(), n) }
             }
         }
     }
@@ -919,7 +935,7 @@ impl Correlation {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn run_avx512(c: &Correlation, work: Work) {
-    c.run_in::<Avx512, 4, 5, 4, 0, { widest(Isa::Avx512) }>(work);
+    c.run_in::<Avx512, 4, 5, 4, 0, { widest(Isa::Avx512) }, { pools(Isa::Avx512) }>(work);
 }
 
 /// The kernels in AVX2 lanes, compiled for AVX2 and FMA, blocked for 16 registers: 2 output
@@ -930,12 +946,12 @@ unsafe fn run_avx512(c: &Correlation, work: Work) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(c: &Correlation, work: Work) {
-    c.run_in::<Avx2, 2, 5, 2, GROUP_FLOATS, { widest(Isa::Avx2) }>(work);
+    c.run_in::<Avx2, 2, 5, 2, GROUP_FLOATS, { widest(Isa::Avx2) }, { pools(Isa::Avx2) }>(work);
 }
 
 /// The kernels in portable lanes, for the baseline target (blocking: [`Correlation::run_in`]).
 fn run_portable(c: &Correlation, work: Work) {
-    c.run_in::<Portable, 2, 2, 4, 0, { widest(Isa::Portable) }>(work);
+    c.run_in::<Portable, 2, 2, 4, 0, { widest(Isa::Portable) }, { pools(Isa::Portable) }>(work);
 }
 
 /// The most filters a block of the forward kernel holds at level `isa`: [`WIDEST_AVX2`] at
@@ -945,6 +961,12 @@ const fn widest(isa: Isa) -> usize {
         Isa::Avx2 => WIDEST_AVX2,
         Isa::Avx512 | Isa::Portable => FILTERS,
     }
+}
+
+/// Whether the forward kernel pools in its registers at level `isa` ([`Correlation::poolable`]):
+/// at AVX2 and portable, where it was measured and tested; not at AVX-512, where neither was.
+const fn pools(isa: Isa) -> bool {
+    !matches!(isa, Isa::Avx512)
 }
 
 /// The blocks of `outs` filters of `ckk` taps with at most `widest` filters a block: as few

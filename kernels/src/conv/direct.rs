@@ -42,44 +42,7 @@ pub(super) fn forward(
     scratch: &mut Scratch,
 ) -> Result<()> {
     let g = p.forward_geometry(&x, &w, &bias, &y)?;
-    let isa = Isa::active();
-    // The copies around the kernels vectorised for the level too.
-    vectorized(
-        isa,
-        #[inline(always)]
-        || direct_forward(isa, &g, (x, w, bias), activation, y, scratch),
-    )
-}
-
-/// [`conv2d_forward_direct`] at level `isa`, for checked shapes.
-#[inline(always)]
-fn direct_forward(
-    isa: Isa,
-    g: &Geometry,
-    (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
-    activation: Activation,
-    mut y: ArrayViewMut4<f32>,
-    scratch: &mut Scratch,
-) -> Result<()> {
-    let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
-    // A view of the caller's bias: a copy only in the rare non-contiguous layout.
-    let bias = bias.as_standard_layout();
-    let bias = bias.as_slice().expect("standard layout is contiguous");
-    let [src, packed, stage] = scratch.parts([
-        win.source_len(),
-        win.packed_len(g.d, g.c * g.kh * g.kw),
-        staging_len(&y),
-    ]);
-    let packed = win.pack_filters(w, packed);
-    let pad = g.pad as isize;
-    for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
-        win.fill(x_image, 1, (pad, pad), src);
-        as_matrix(y_image, stage, |out| {
-            win.planes(src, packed, (Some(bias), activation), out);
-            Ok(())
-        })?;
-    }
-    Ok(())
+    at_level(&g, None, (x, w, bias), activation, y, scratch)
 }
 
 /// [`conv2d_leaky_relu_pool_forward`](super::conv2d_leaky_relu_pool_forward): the shape
@@ -95,46 +58,68 @@ pub(super) fn forward_pooled(
     expect_shape(POOLED, "bias", bias.shape(), &[g.d])?;
     let pooled = pool.geometry(POOLED, &g.output_shape())?;
     expect_shape(POOLED, "y", y.shape(), &pooled.output_shape())?;
+    let args = (x, w, bias);
+    at_level(&g, Some(&pooled), args, Activation::LeakyRelu, y, scratch)
+}
+
+/// [`direct_forward`] at the active level, the copies and the pooling around the kernels
+/// vectorised for it too.
+fn at_level(
+    g: &Geometry,
+    pool: Option<&Geometry>,
+    args: (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    activation: Activation,
+    y: ArrayViewMut4<f32>,
+    scratch: &mut Scratch,
+) -> Result<()> {
     let isa = Isa::active();
-    // The copies and the pooling apart vectorised for the level too.
     vectorized(
         isa,
         #[inline(always)]
-        || direct_forward_pooled(isa, (&g, &pooled), (x, w, bias), y, scratch),
+        || direct_forward(isa, (g, pool), args, activation, y, scratch),
     )
 }
 
-/// [`forward_pooled`] at level `isa`, for the checked geometries of the convolution and of
-/// the pooling of its outputs.
+/// [`conv2d_forward_direct`] at level `isa`, for checked shapes; with `pool` (the geometry of
+/// a max pooling of the outputs), y holds the pooled outputs instead: pooled in the kernel's
+/// registers where [`Correlation::poolable`] and the window is 2×2 at stride 2, otherwise each
+/// image's outputs pooled from scratch.
 #[inline(always)]
-fn direct_forward_pooled(
+fn direct_forward(
     isa: Isa,
-    (g, pg): (&Geometry, &Geometry),
+    (g, pool): (&Geometry, Option<&Geometry>),
     (x, w, bias): (ArrayView4<f32>, ArrayView4<f32>, ArrayView1<f32>),
+    activation: Activation,
     mut y: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
     let win = Correlation::new(isa, g.c, (g.kh, g.kw), g.stride, (g.h2, g.w2));
-    let in_registers = win.poolable() && (pg.kh, pg.kw, pg.stride) == (2, 2, 2);
+    let in_registers = pool.is_some_and(|p| win.poolable() && (p.kh, p.kw, p.stride) == (2, 2, 2));
+    // A view of the caller's bias: a copy only in the rare non-contiguous layout.
     let bias = bias.as_standard_layout();
     let bias = bias.as_slice().expect("standard layout is contiguous");
     // Pooling apart: one image's outputs, and a plane's maxima, taps and gathered row.
     let plane = g.h2 * g.w2;
+    let (pooled, row) = pool.map_or((0, 0), |p| (p.h2 * p.w2, p.w2));
     let apart = |len: usize| if in_registers { 0 } else { len };
     let [src, packed, stage, image, maxes, taps, vals] = scratch.parts([
         win.source_len(),
         win.packed_len(g.d, g.c * g.kh * g.kw),
         staging_len(&y),
-        apart(g.d * plane),
-        apart(pg.h2 * pg.w2),
-        apart(pg.h2 * pg.w2),
-        apart(pg.w2),
+        apart(pool.map_or(0, |_| g.d * plane)),
+        apart(pooled),
+        apart(pooled),
+        apart(row),
     ]);
     let packed = win.pack_filters(w, packed);
-    let (pad, epilogue) = (g.pad as isize, (Some(bias), Activation::LeakyRelu));
+    let (pad, epilogue) = (g.pad as isize, (Some(bias), activation));
     for (x_image, y_image) in x.outer_iter().zip(y.outer_iter_mut()) {
         win.fill(x_image, 1, (pad, pad), src);
         as_matrix(y_image, stage, |mut out| {
+            let Some(pg) = pool else {
+                win.planes(src, packed, epilogue, out);
+                return Ok(());
+            };
             if in_registers {
                 win.planes_pooled(src, packed, epilogue, out);
                 return Ok(());

@@ -63,6 +63,7 @@ pub(crate) trait Lanes: Copy {
     /// pooling's tie rule (taken in that order, a later value replaces the running maximum
     /// only if strictly greater, so a NaN replaces nothing and a first NaN stays); the other
     /// lanes unspecified. This default goes through memory; [`Avx2`] shuffles registers.
+    #[inline(always)]
     fn pool_pairs(self, bottom: Self) -> Self {
         const { assert!(Self::N <= 16, "at most 16 lanes") };
         let (mut top, mut low, mut out) = ([0f32; 16], [0f32; 16], [0f32; 16]);

@@ -27,7 +27,7 @@ pub fn bench(
     profile: Option<usize>,
 ) -> Result<()> {
     if let Some(batch) = profile {
-        let rows = crate::bench::profile(batch, &config.technique, config.runs)?;
+        let rows = crate::bench::profile(batch, config, config.runs)?;
         let total: f64 = rows.iter().map(|r| r.3).sum();
         println!("one worker, batch {batch}: {:.3} ms per step", total * 1e3);
         for (layer, pass, technique, seconds) in rows {
@@ -60,7 +60,7 @@ pub fn bench(
     let Some(peer) = peer else {
         return Ok(());
     };
-    let rows = crate::bench::profile(PROFILE_BATCH, &config.technique, config.runs.max(15))?;
+    let rows = crate::bench::profile(PROFILE_BATCH, config, config.runs.max(15))?;
     let figures =
         run.as_ref()
             .zip(out.run)
