@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    Outputs, assert_techniques_agree, labels, m1, m2, m4, nan, random, v1, v2, v4, variants,
+    Outputs, Variant, assert_techniques_agree, labels, m1, m2, m4, nan, random, v1, v2, v4,
+    variants,
 };
 use kernels::*;
 use ndarray::{Array4, ArrayD, Ix2, Ix4};
@@ -516,6 +517,19 @@ proptest! {
     }
 }
 
+/// Runs `check(pool, pooled shape, variant)` for a 2×2 and a 3×3 max pooling (stride 2) of
+/// convolution outputs `y_shape`, at the direct technique on every level this CPU runs (the
+/// fused pooled pass has no other technique): in registers and apart.
+fn for_each_pooling(y_shape: &[usize], mut check: impl FnMut(&Pool2dParams, &[usize], Variant)) {
+    for (size, stride) in [(2, 2), (3, 2)] {
+        let pool = Pool2dParams { size, stride };
+        let shape = pool.output_shape(y_shape).unwrap();
+        for v in variants().into_iter().filter(|v| v.t == Technique::Direct) {
+            v.run(|| check(&pool, &shape, v));
+        }
+    }
+}
+
 /// The pooled forward pass keeps the pooling's tie rule, bit for bit: a 1×1 convolution of
 /// weight 1 and bias −0 passes ±0, ±1 and NaN through unchanged, so that windows hold ties
 /// of ±0 and NaNs everywhere; the fused kernel must equal the direct convolution with its
@@ -536,35 +550,28 @@ fn pooled_forward_keeps_the_first_maximum() {
     .into_dyn();
     let w = ArrayD::from_elem(vec![5, 1, 1, 1], 1.0f32);
     let bias = ArrayD::from_elem(vec![5], -0.0f32);
-    for (size, stride) in [(2, 2), (3, 2)] {
-        let pool = Pool2dParams { size, stride };
-        let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
-        let shape = pool.output_shape(&y_shape).unwrap();
-        for v in variants().into_iter().filter(|v| v.t == Technique::Direct) {
-            v.run(|| {
-                let scratch = &mut Scratch::new();
-                let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
-                let mut fused = nan(&shape);
-                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, m4(&mut fused), scratch)
-                    .unwrap();
-                let mut z = nan(&y_shape);
-                conv2d_leaky_relu_forward(v.t, &p, xv, wv, bv, m4(&mut z), scratch).unwrap();
-                let (mut apart, mut argmax) = (nan(&shape), Array4::zeros(to4(&shape)));
-                max_pool2d_forward(
-                    v.t,
-                    &pool,
-                    v4(&z),
-                    m4(&mut apart),
-                    argmax.view_mut(),
-                    scratch,
-                )
-                .unwrap();
-                for (a, b) in fused.iter().zip(&apart) {
-                    assert_eq!(a.to_bits(), b.to_bits(), "{size}×{size} {v}: {a} vs {b}");
-                }
-            });
+    let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
+    let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
+    for_each_pooling(&y_shape, |pool, shape, v| {
+        let scratch = &mut Scratch::new();
+        let mut fused = nan(shape);
+        conv2d_leaky_relu_pool_forward(&p, pool, xv, wv, bv, m4(&mut fused), scratch).unwrap();
+        let mut z = nan(&y_shape);
+        conv2d_leaky_relu_forward(v.t, &p, xv, wv, bv, m4(&mut z), scratch).unwrap();
+        let (mut apart, mut argmax) = (nan(shape), Array4::zeros(to4(shape)));
+        max_pool2d_forward(
+            v.t,
+            pool,
+            v4(&z),
+            m4(&mut apart),
+            argmax.view_mut(),
+            scratch,
+        )
+        .unwrap();
+        for (a, b) in fused.iter().zip(&apart) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{pool:?} {v}: {a} vs {b}");
         }
-    }
+    });
 }
 
 /// The pooled forward pass into a strided output (staged, then copied) equals its pass into
@@ -582,26 +589,20 @@ fn pooled_forward_into_a_strided_output() {
         random(&[4], 46),
     );
     let y_shape = p.output_shape(x.shape(), w.shape()).unwrap();
-    for (size, stride) in [(2, 2), (3, 2)] {
-        let pool = Pool2dParams { size, stride };
-        let shape = pool.output_shape(&y_shape).unwrap();
-        for v in variants().into_iter().filter(|v| v.t == Technique::Direct) {
-            v.run(|| {
-                let scratch = &mut Scratch::new();
-                let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
-                let mut y = nan(&shape);
-                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, m4(&mut y), scratch).unwrap();
-                let mut big = nan(&[shape[0], shape[1] * 2, shape[2], shape[3]]);
-                let strided = big
-                    .slice_mut(s![.., ..;2, .., ..])
-                    .into_dimensionality::<Ix4>()
-                    .unwrap();
-                conv2d_leaky_relu_pool_forward(&p, &pool, xv, wv, bv, strided, scratch).unwrap();
-                let got = big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn();
-                common::assert_close(&format!("pooled {size}×{size} strided {v}"), &got, &y);
-            });
-        }
-    }
+    let (xv, wv, bv) = (v4(&x), v4(&w), v1(&bias));
+    for_each_pooling(&y_shape, |pool, shape, v| {
+        let scratch = &mut Scratch::new();
+        let mut y = nan(shape);
+        conv2d_leaky_relu_pool_forward(&p, pool, xv, wv, bv, m4(&mut y), scratch).unwrap();
+        let mut big = nan(&[shape[0], shape[1] * 2, shape[2], shape[3]]);
+        let strided = big
+            .slice_mut(s![.., ..;2, .., ..])
+            .into_dimensionality::<Ix4>()
+            .unwrap();
+        conv2d_leaky_relu_pool_forward(&p, pool, xv, wv, bv, strided, scratch).unwrap();
+        let got = big.slice(s![.., ..;2, .., ..]).to_owned().into_dyn();
+        common::assert_close(&format!("pooled {pool:?} strided {v}"), &got, &y);
+    });
 }
 
 /// Kernels accept views of any layout: inputs and outputs that are slices with steps or

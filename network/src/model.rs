@@ -875,6 +875,28 @@ mod tests {
         (1.0 - epsilon) * nll(label) + epsilon / k * (0..z.len()).map(nll).sum::<f64>()
     }
 
+    /// A forward pass of each kind.
+    type Pass = fn(&mut Workspace, &Network, &Plan, usize) -> Result<()>;
+
+    /// Two workspaces holding `input` `[n, 3, 32, 32]` (labels 7), one run forward by each of
+    /// `passes`, then the loss.
+    fn two_passes(
+        net: &Network,
+        plan: &Plan,
+        input: &Array4<f32>,
+        passes: [Pass; 2],
+    ) -> [Workspace; 2] {
+        let n = input.shape()[0];
+        passes.map(|pass| {
+            let mut ws = Workspace::new(net, n);
+            ws.input_mut(n).assign(input);
+            ws.labels_mut(n).fill(7);
+            pass(&mut ws, net, plan, n).unwrap();
+            ws.loss(plan, n).unwrap();
+            ws
+        })
+    }
+
     /// The fused forward pass (each direct convolution with its activation) gives the logits
     /// and the activations' outputs of the layer-by-layer pass, at every technique, and then
     /// the backward pass's weight gradients; the convolutions' own outputs it leaves unwritten
@@ -885,20 +907,17 @@ mod tests {
         let n = 3;
         for t in Technique::ALL {
             let plan = Plan::uniform(&net, t);
-            let mut spaces = [Workspace::new(&net, n), Workspace::new(&net, n)];
             let mut rng = StdRng::seed_from_u64(6);
             let input = Array4::from_shape_fn((n, 3, 32, 32), |_| {
                 rand_distr::Distribution::<f32>::sample(&rand_distr::StandardNormal, &mut rng)
             });
-            for (k, ws) in spaces.iter_mut().enumerate() {
-                ws.input_mut(n).assign(&input);
-                ws.labels_mut(n).fill(7);
-                if k == 0 {
-                    ws.forward(&net, &plan, n).unwrap();
-                } else {
-                    ws.forward_every_point(&net, &plan, n).unwrap();
-                }
-                ws.loss(&plan, n).unwrap();
+            let mut spaces = two_passes(
+                &net,
+                &plan,
+                &input,
+                [Workspace::forward, Workspace::forward_every_point],
+            );
+            for ws in &mut spaces {
                 ws.softmax_backward(&plan, n).unwrap();
                 ws.backward_layers(&net, &plan, n, false).unwrap();
             }
@@ -950,18 +969,8 @@ mod tests {
         });
         for t in Technique::ALL {
             let plan = Plan::uniform(&net, t);
-            let mut spaces = [Workspace::new(&net, n), Workspace::new(&net, n)];
-            for (k, ws) in spaces.iter_mut().enumerate() {
-                ws.input_mut(n).assign(&input);
-                ws.labels_mut(n).fill(2);
-                if k == 0 {
-                    ws.forward(&net, &plan, n).unwrap();
-                } else {
-                    ws.forward_inference(&net, &plan, n).unwrap();
-                }
-                ws.loss(&plan, n).unwrap();
-            }
-            let [training, inference] = &mut spaces;
+            let passes = [Workspace::forward, Workspace::forward_inference];
+            let [training, inference] = &mut two_passes(&net, &plan, &input, passes);
             Zip::from(training.logits(n))
                 .and(inference.logits(n))
                 .for_each(|u, v| assert_eq!(u.to_bits(), v.to_bits(), "{t:?}: {u} vs {v}"));
