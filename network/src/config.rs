@@ -461,13 +461,24 @@ pub fn show_bytes(bytes: u64) -> String {
     } else if b >= 1e6 {
         format!("{:.0} MB", b / 1e6)
     } else {
-        format!("{:.0} kB", (b / 1e3).max(1.0))
+        // A few bytes show as 1 kB, none as 0.
+        format!("{:.0} kB", if bytes == 0 { 0.0 } else { (b / 1e3).max(1.0) })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sizes in the unit a reader takes in at once; nothing is not "1 kB".
+    #[test]
+    fn bytes_show_in_readable_units() {
+        let shown: Vec<String> = [0, 500, 1_500, 2_000_000, 3_200_000_000]
+            .into_iter()
+            .map(show_bytes)
+            .collect();
+        assert_eq!(shown, ["0 kB", "1 kB", "2 kB", "2 MB", "3.2 GB"]);
+    }
 
     #[test]
     fn sizes_parse_with_units_and_refuse_nonsense() {
