@@ -207,13 +207,21 @@ fn accept_loop(http: &tiny_http::Server, hub: &Arc<hub::Hub>) {
             routes::refuse_busy(request);
             continue;
         }
-        let (hub, done) = (hub.clone(), busy.clone());
-        let spawned = spawn("page request", move || {
+        let (hub, slot) = (hub.clone(), Slot(busy.clone()));
+        // The slot is freed when the closure is dropped: after the request, after a panic in
+        // it (a decoder's, say), or unrun if the thread cannot start.
+        let _ = spawn("page request", move || {
+            let _slot = slot;
             routes::handle(&hub, request);
-            done.fetch_sub(1, Ordering::SeqCst);
         });
-        if spawned.is_err() {
-            busy.fetch_sub(1, Ordering::SeqCst);
-        }
+    }
+}
+
+/// One of [`MAX_CONNECTIONS`] taken, given back when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
