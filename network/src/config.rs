@@ -462,7 +462,10 @@ pub fn show_bytes(bytes: u64) -> String {
         format!("{:.0} MB", b / 1e6)
     } else {
         // A few bytes show as 1 kB, none as 0.
-        format!("{:.0} kB", if bytes == 0 { 0.0 } else { (b / 1e3).max(1.0) })
+        format!(
+            "{:.0} kB",
+            if bytes == 0 { 0.0 } else { (b / 1e3).max(1.0) }
+        )
     }
 }
 
