@@ -7,7 +7,6 @@ use kernels::Technique;
 use ndarray::Zip;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{Augment, Normalizer, fill_batch};
@@ -229,38 +228,20 @@ impl Trainer {
         let per = b.div_ceil(self.workers.spaces.len());
         let (net, plan, norm) = (&self.net, &self.plan, &self.normalizer);
         let smoothing = self.config.label_smoothing;
-        let results = &mut self.step_results;
         let used = b.div_ceil(per);
-        if used == 1 {
-            // One share (batch 1): run it here, since waking the pool costs more than it saves.
-            let share = Share {
-                net,
-                plan,
-                norm,
-                data,
-                augments,
-                smoothing,
-            };
-            results[0] = share.run(&mut self.workers.spaces[0], indices, 0);
-        } else {
-            let Workers { pool, spaces } = &mut self.workers;
-            let share = Share {
-                net,
-                plan,
-                norm,
-                data,
-                augments,
-                smoothing,
-            };
-            pool.install(|| {
-                spaces
-                    .par_iter_mut()
-                    .zip(results.par_iter_mut())
-                    .zip(indices.par_chunks(per))
-                    .enumerate()
-                    .for_each(|(k, ((ws, result), idx))| *result = share.run(ws, idx, k * per))
+        let share = Share {
+            net,
+            plan,
+            norm,
+            data,
+            augments,
+            smoothing,
+        };
+        // One share (batch 1) runs on this thread alone: waking the pool costs more than it saves.
+        self.workers
+            .run(&mut self.step_results[..used], |k, ws, result| {
+                *result = share.run(ws, &indices[k * per..b.min((k + 1) * per)], k * per);
             });
-        }
         let mut total = (0.0, 0);
         for r in &mut self.step_results[..used] {
             let (loss, right) = std::mem::replace(r, Ok((0.0, 0)))?;
