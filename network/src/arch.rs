@@ -119,8 +119,24 @@ pub fn seed_network() -> Vec<LayerSpec> {
 /// Checks that the network of `arch` takes CIFAR-10 images to the 10 classes (from the shapes
 /// alone: nothing is allocated).
 pub fn check_cifar10(arch: &[LayerSpec]) -> Result<()> {
+    use crate::data::{CHANNELS, CLASSES, SIDE};
     let shapes = crate::model::Network::shapes(arch)?;
-    crate::data::check_cifar10(&shapes[0], shapes.last().map_or(0, |s| s[0])).map_err(Error::Arch)
+    let input = &shapes[0];
+    if input[..] != [CHANNELS, SIDE, SIDE] {
+        let dims: Vec<String> = input.iter().map(ToString::to_string).collect();
+        return Err(Error::Arch(format!(
+            "layer 0 (input) takes {} images, but CIFAR-10 images are {CHANNELS}×{SIDE}×{SIDE}",
+            dims.join("×")
+        )));
+    }
+    let classes = shapes.last().map_or(0, |s| s[0]);
+    if classes != CLASSES.len() {
+        return Err(Error::Arch(format!(
+            "the network has {classes} outputs, but CIFAR-10 has {} classes",
+            CLASSES.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads a layer list from JSON text; `name` names the source in errors.

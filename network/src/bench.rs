@@ -267,11 +267,17 @@ const MAX_SECONDS: f64 = 3600.0;
 
 /// Refuses a measurement of the trainer at `batch` examples on `threads` threads (with
 /// `profile`, its per-layer profile too) that would need more than `budget` bytes, before
-/// anything is allocated: the trainer's workers ([`per_worker`] examples each), and the
-/// batches' index lists or the profile's own workspace.
-fn check_memory(batch: usize, threads: usize, profile: bool, budget: u64) -> Result<()> {
+/// anything is allocated: the trainer's workers ([`per_worker`] examples each), and `lists`
+/// index lists of a batch each or the profile's own workspace.
+fn check_memory(
+    batch: usize,
+    threads: usize,
+    lists: usize,
+    profile: bool,
+    budget: u64,
+) -> Result<()> {
     let spec = seed_network();
-    let lists = (Cifar10::sample().train.len() as u64).saturating_mul(batch as u64 * 8);
+    let lists = (lists as u64).saturating_mul(batch as u64 * 8);
     let mut need = Footprint::estimate(&spec, threads, per_worker(batch, threads), lists, false)?;
     if profile {
         let own = Footprint::estimate(&spec, 1, batch, 0, false)?;
@@ -305,14 +311,15 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport> {
         )));
     }
     in_range("--runs", config.runs, 1, MAX_RUNS)?;
+    let data = Cifar10::sample().train;
     for (&batch, &threads) in config
         .batches
         .iter()
         .flat_map(|b| config.threads.iter().map(move |t| (b, t)))
     {
-        check_memory(batch, threads, false, config.memory_budget)?;
+        // A list of each batch's images per image of the data (made before timing, below).
+        check_memory(batch, threads, data.len(), false, config.memory_budget)?;
     }
-    let data = Cifar10::sample().train;
     let net = Network::new(&seed_network(), Init::He, &mut StdRng::seed_from_u64(1))?;
     let (forward, backward) = flops_per_example(&net);
     let mut report = BenchReport {
@@ -410,7 +417,7 @@ pub fn profile(
 ) -> Result<Vec<(String, &'static str, String, f64)>> {
     in_range("--profile", batch, 1, MAX_BATCH)?;
     in_range("--runs", runs, 1, MAX_RUNS)?;
-    check_memory(batch, 1, true, config.memory_budget)?;
+    check_memory(batch, 1, 0, true, config.memory_budget)?;
     let technique = &config.technique;
     let data = Cifar10::sample().train;
     let trainer = bench_trainer(batch, 1, technique, &data)?;

@@ -380,25 +380,6 @@ fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
     })
 }
 
-/// Checks that a network takes CIFAR-10 images (`input`, `[c, h, w]`) to the 10 classes;
-/// the error says what differs.
-pub fn check_cifar10(input: &[usize], classes: usize) -> std::result::Result<(), String> {
-    if input[..] != [CHANNELS, SIDE, SIDE] {
-        let dims: Vec<String> = input.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "layer 0 (input) takes {} images, but CIFAR-10 images are {CHANNELS}×{SIDE}×{SIDE}",
-            dims.join("×")
-        ));
-    }
-    if classes != CLASSES.len() {
-        return Err(format!(
-            "the network has {classes} outputs, but CIFAR-10 has {} classes",
-            CLASSES.len()
-        ));
-    }
-    Ok(())
-}
-
 /// The name of class `c`, or "?" past the ten.
 pub fn class_name(c: usize) -> &'static str {
     CLASSES.get(c).copied().unwrap_or("?")

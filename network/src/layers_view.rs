@@ -228,21 +228,6 @@ fn filter_grid((d, c, k, kw): (usize, usize, usize, usize), first: bool) -> (Gri
     }
 }
 
-/// Refuses a picture `name` of `size` past [`MAX_PIXELS`], before its canvas is allocated;
-/// `what` says what it would show.
-fn check_pixels(name: &Path, size: (u32, u32), what: &str) -> Result<()> {
-    if u64::from(size.0) * u64::from(size.1) <= MAX_PIXELS {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "{}: {what} would make a picture of {}×{} pixels, more than {} million",
-        name.display(),
-        size.0,
-        size.1,
-        MAX_PIXELS / 1_000_000
-    )))
-}
-
 /// An RGB picture being painted, pixel blocks only (text comes after, through plotters).
 struct Canvas {
     size: (u32, u32),
@@ -250,11 +235,22 @@ struct Canvas {
 }
 
 impl Canvas {
-    fn new(size: (u32, u32)) -> Self {
-        Canvas {
+    /// A white canvas of `size` for the picture `name` showing `what`; refused past
+    /// [`MAX_PIXELS`], before anything is allocated.
+    fn new(name: &Path, size: (u32, u32), what: &str) -> Result<Self> {
+        if u64::from(size.0) * u64::from(size.1) > MAX_PIXELS {
+            return Err(Error::Usage(format!(
+                "{}: {what} would make a picture of {}×{} pixels, more than {} million",
+                name.display(),
+                size.0,
+                size.1,
+                MAX_PIXELS / 1_000_000
+            )));
+        }
+        Ok(Canvas {
             size,
             pixels: vec![255; size.0 as usize * size.1 as usize * 3],
-        }
+        })
     }
 
     /// Fills the `scale × scale` block whose top-left corner is `at`.
@@ -338,7 +334,7 @@ pub fn layers_png(
     class: &str,
 ) -> Result<Vec<u8>> {
     let layout = Layout::of(net);
-    check_pixels(name, layout.size, "the layers of this network")?;
+    let mut canvas = Canvas::new(name, layout.size, "the layers of this network")?;
     if trace.len() != layout.rows.len() {
         return Err(Error::Usage(format!(
             "a trace of {} points for a network of {}",
@@ -346,7 +342,6 @@ pub fn layers_png(
             layout.rows.len()
         )));
     }
-    let mut canvas = Canvas::new(layout.size);
     for (i, (row, point)) in layout.rows.iter().zip(trace).enumerate() {
         canvas.maps(&row.activation, point.activation.view());
         canvas.maps(&row.gradient, point.gradient.view());
@@ -433,8 +428,7 @@ pub fn filters_png(name: &Path, net: &Network) -> Result<Vec<u8>> {
         size.0.saturating_add(2 * GAP),
         size.1.saturating_add(2 * GAP),
     );
-    check_pixels(name, size, "the first layer's filters")?;
-    let mut canvas = Canvas::new(size);
+    let mut canvas = Canvas::new(name, size, "the first layer's filters")?;
     canvas.filters(&grid, kind, w.view());
     encode_png(name, size, &canvas.pixels)
 }

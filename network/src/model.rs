@@ -527,11 +527,7 @@ impl Workspace {
     /// naive plan stays naive). [`Workspace::forward_every_point`] writes every point, for
     /// [`Workspace::activation`].
     pub fn forward(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
-        let mut i = 0;
-        while i < net.layers.len() {
-            i += self.forward_step(net, plan, i, n)?;
-        }
-        Ok(())
+        self.fused_forward(net, plan, n, false)
     }
 
     /// One step of [`Workspace::forward`] from layer `i` over the first `n` examples: a direct
@@ -544,13 +540,7 @@ impl Workspace {
         i: usize,
         n: usize,
     ) -> Result<usize> {
-        let pair = (&net.layers[i], net.layers.get(i + 1), plan.forward[i]);
-        if let (Layer::Conv { .. }, Some(Layer::Relu), Technique::Direct) = pair {
-            self.conv_relu_forward(net, i, n, false)?;
-            return Ok(2);
-        }
-        self.layer_forward(net, i, plan.forward[i], n)?;
-        Ok(1)
+        self.fused_step(net, plan, i, n, false)
     }
 
     /// The forward pass for inference only: [`Workspace::forward`], with each direct
@@ -560,28 +550,49 @@ impl Workspace {
     /// those of [`Workspace::forward`], bit for bit; a backward pass after it is refused (it
     /// would read what was not written).
     pub fn forward_inference(&mut self, net: &Network, plan: &Plan, n: usize) -> Result<()> {
+        self.fused_forward(net, plan, n, true)
+    }
+
+    /// [`Workspace::forward`], or with `pooled` [`Workspace::forward_inference`].
+    fn fused_forward(&mut self, net: &Network, plan: &Plan, n: usize, pooled: bool) -> Result<()> {
         let mut i = 0;
         while i < net.layers.len() {
-            let layers = (
-                &net.layers[i],
-                net.layers.get(i + 1),
-                net.layers.get(i + 2),
-                plan.forward[i],
-            );
-            if let (
-                Layer::Conv { .. },
-                Some(Layer::Relu),
-                Some(Layer::Pool { .. }),
-                Technique::Direct,
-            ) = layers
-            {
-                self.conv_relu_forward(net, i, n, true)?;
-                i += 3;
-            } else {
-                i += self.forward_step(net, plan, i, n)?;
-            }
+            i += self.fused_step(net, plan, i, n, pooled)?;
         }
         Ok(())
+    }
+
+    /// One step from layer `i` over the first `n` examples: a direct convolution with the
+    /// leaky ReLU after it (and, if `pooled`, a max pooling after that) in one call, or layer
+    /// `i` alone; returns the layers it ran.
+    fn fused_step(
+        &mut self,
+        net: &Network,
+        plan: &Plan,
+        i: usize,
+        n: usize,
+        pooled: bool,
+    ) -> Result<usize> {
+        let (after, then) = (net.layers.get(i + 1), net.layers.get(i + 2));
+        match (&net.layers[i], after, then, plan.forward[i]) {
+            (
+                Layer::Conv { .. },
+                Some(Layer::Relu),
+                Some(Layer::Pool { params }),
+                Technique::Direct,
+            ) if pooled => {
+                self.conv_relu_forward(net, i, n, Some(params))?;
+                Ok(3)
+            }
+            (Layer::Conv { .. }, Some(Layer::Relu), _, Technique::Direct) => {
+                self.conv_relu_forward(net, i, n, None)?;
+                Ok(2)
+            }
+            _ => {
+                self.layer_forward(net, i, plan.forward[i], n)?;
+                Ok(1)
+            }
+        }
     }
 
     /// [`Workspace::forward`] writing the output of every layer, for
@@ -591,13 +602,19 @@ impl Workspace {
     }
 
     /// Convolution layer `i`, on the direct technique, and the leaky ReLU after it over the
-    /// first `n` examples, in one call, with the max pooling after that too if `pooled`: the
-    /// last layer's output written, the others' not (nor, pooled, the pooling's argmax).
-    fn conv_relu_forward(&mut self, net: &Network, i: usize, n: usize, pooled: bool) -> Result<()> {
+    /// first `n` examples, in one call, with the max pooling `pool` after that too if given:
+    /// the last layer's output written, the others' not (nor the pooling's argmax).
+    fn conv_relu_forward(
+        &mut self,
+        net: &Network,
+        i: usize,
+        n: usize,
+        pool: Option<&Pool2dParams>,
+    ) -> Result<()> {
         let Layer::Conv { params, w, b, .. } = &net.layers[i] else {
             unreachable!("layer {i} is a convolution");
         };
-        let last = i + 1 + usize::from(pooled);
+        let last = i + 1 + usize::from(pool.is_some());
         let (x, y, scratch) = forward_views(
             &mut self.acts,
             &self.written,
@@ -607,12 +624,12 @@ impl Workspace {
             n,
         );
         let (x, w, b, y) = (dim4(x), w.view(), b.view(), dim4_mut(y));
-        match &net.layers[last] {
-            Layer::Pool { params: pool } if pooled => {
+        match pool {
+            Some(pool) => {
                 conv2d_leaky_relu_pool_forward(params, pool, x, w, b, y, scratch)?;
                 self.argmax_written[last] = false;
             }
-            _ => conv2d_leaky_relu_forward(Technique::Direct, params, x, w, b, y, scratch)?,
+            None => conv2d_leaky_relu_forward(Technique::Direct, params, x, w, b, y, scratch)?,
         }
         self.written[i + 1..=last].fill(false);
         self.written[last + 1] = true;

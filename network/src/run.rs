@@ -212,10 +212,8 @@ impl Run {
     pub fn resume(path: &Path, data: Option<&Path>, options: &RunOptions) -> Result<Run> {
         let (dir, checkpoint) = RunDir::open(path, Disk::new(options.fault))?;
         let state = checkpoint.state.clone();
+        // RunDir::open validated the settings (every read of a checkpoint does).
         let s = &state.settings;
-        s.config
-            .validate()
-            .map_err(|e| Error::Checkpoint(format!("{}: {e}", checkpoint.model.display())))?;
         let mut data = recorded_data(&s.data, data)?;
         check_fits(&s.arch, &s.config, &data, options)?;
         let (_, validation) = split(&mut data, s.config.validation).map_err(|held| {

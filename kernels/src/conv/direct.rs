@@ -54,8 +54,7 @@ pub(super) fn forward_pooled(
     y: ArrayViewMut4<f32>,
     scratch: &mut Scratch,
 ) -> Result<()> {
-    let g = p.geometry(POOLED, x.shape(), w.shape())?;
-    expect_shape(POOLED, "bias", bias.shape(), &[g.d])?;
+    let g = p.input_geometry(POOLED, &x, &w, &bias)?;
     let pooled = pool.geometry(POOLED, &g.output_shape())?;
     expect_shape(POOLED, "y", y.shape(), &pooled.output_shape())?;
     let args = (x, w, bias);
@@ -102,12 +101,11 @@ fn direct_forward(
     let plane = g.h2 * g.w2;
     let (pooled, row) = pool.map_or((0, 0), |p| (p.h2 * p.w2, p.w2));
     let apart = |len: usize| if in_registers { 0 } else { len };
-    let [src, packed, stage, image, maxes, taps, vals] = scratch.parts([
+    let [src, packed, stage, image, taps, vals] = scratch.parts([
         win.source_len(),
         win.packed_len(g.d, g.c * g.kh * g.kw),
         staging_len(&y),
         apart(pool.map_or(0, |_| g.d * plane)),
-        apart(pooled),
         apart(pooled),
         apart(row),
     ]);
@@ -127,9 +125,12 @@ fn direct_forward(
             let outputs =
                 ArrayViewMut2::from_shape((g.d, plane), &mut *image).expect("sized d·h2·w2");
             win.planes(src, packed, epilogue, outputs);
-            for (plane, mut row) in image.chunks_exact(plane).zip(out.rows_mut()) {
-                plane_maxima(pg, plane, [&mut *maxes, &mut *taps, &mut *vals]);
-                row.assign(&ArrayView1::from(&*maxes));
+            // Each plane's maxima straight into its row of the pooled planes.
+            let rows = out
+                .as_slice_mut()
+                .expect("as_matrix's matrix is contiguous");
+            for (plane, maxes) in image.chunks_exact(plane).zip(rows.chunks_exact_mut(pooled)) {
+                plane_maxima(pg, plane, [maxes, &mut *taps, &mut *vals]);
             }
             Ok(())
         })?;

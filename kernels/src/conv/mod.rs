@@ -98,9 +98,22 @@ impl Conv2dParams {
         bias: &ArrayView1<f32>,
         y: &ArrayViewMut4<f32>,
     ) -> Result<Geometry> {
-        let g = self.geometry(FORWARD, x.shape(), w.shape())?;
-        expect_shape(FORWARD, "bias", bias.shape(), &[g.d])?;
+        let g = self.input_geometry(FORWARD, x, w, bias)?;
         expect_shape(FORWARD, "y", y.shape(), &g.output_shape())?;
+        Ok(g)
+    }
+
+    /// The geometry of a forward pass named `layer` in errors, x, w and bias checked (the
+    /// output's shape is the caller's to check: a pooled pass's differs).
+    fn input_geometry(
+        &self,
+        layer: &'static str,
+        x: &ArrayView4<f32>,
+        w: &ArrayView4<f32>,
+        bias: &ArrayView1<f32>,
+    ) -> Result<Geometry> {
+        let g = self.geometry(layer, x.shape(), w.shape())?;
+        expect_shape(layer, "bias", bias.shape(), &[g.d])?;
         Ok(g)
     }
 
