@@ -66,8 +66,8 @@ impl Normalizer {
         let lo = shift.1.clamp(0, side) as usize;
         let hi = (side + shift.1).clamp(0, side) as usize;
         // Each row is computed in a stack line, then copied: slices throughout, so that the
-        // conversion vectorises (ndarray's element iterators here took 2.6% of inference at
-        // batch 128 on a Zen 3 core).
+        // conversion vectorises (ndarray's element iterators here took 2.6% of `perf`'s
+        // samples over an inference benchmark at batch 128 on a Zen 3 core).
         let mut line_out = [0f32; SIDE];
         for (c, mut plane) in out.axis_iter_mut(Axis(0)).enumerate() {
             let (scale, offset) = (1.0 / (255.0 * self.std[c]), self.mean[c] / self.std[c]);
